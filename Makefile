@@ -1,0 +1,34 @@
+# Both entry points bootstrap .venv themselves, so a fresh clone needs only Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean-data help
+
+help:
+	@echo "make demo   set up .venv and run the end-to-end demo on the embedded defaults"
+	@echo "make test   set up .venv and run ruff, the pytest suite and the doctests"
+	@echo "make bench  run the benchmarks in bench/ (slow; prints figures)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m ratelab.demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/rating.py
+
+clean-data:
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/spool reports

@@ -1,0 +1,56 @@
+"""ratelab: billing and rate analytics for wholesale VoIP carriers.
+
+>>> from ratelab import margin
+>>> margin("0.015", "0.010").quantize(Decimal("0.0001"))
+Decimal('0.3333')
+"""
+
+from decimal import Decimal
+
+from ratelab.decks import DeckError, DeckProblem, DeckRow, RateChange, diff_rates, read_deck
+from ratelab.finance import (
+    BreakEven,
+    auto_create_rate,
+    billable_seconds,
+    billed_seconds,
+    break_even,
+    call_charge,
+    margin,
+    markup,
+)
+from ratelab.ingest import IngestSummary
+from ratelab.migrations import SchemaError
+from ratelab.money import quantize, to_decimal
+from ratelab.rates import ImportSummary
+from ratelab.rating import RateSummary
+from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
+from ratelab.warehouse import Warehouse, WarehouseBusy, connect
+
+__all__ = [
+    "BreakEven",
+    "Decimal",
+    "DeckError",
+    "DeckProblem",
+    "DeckRow",
+    "ImportSummary",
+    "IngestSummary",
+    "RateChange",
+    "RateSummary",
+    "SchemaError",
+    "SyntheticSpec",
+    "Warehouse",
+    "WarehouseBusy",
+    "auto_create_rate",
+    "billable_seconds",
+    "billed_seconds",
+    "break_even",
+    "call_charge",
+    "connect",
+    "diff_rates",
+    "margin",
+    "markup",
+    "quantize",
+    "read_deck",
+    "to_decimal",
+    "write_synthetic_cdrs",
+]

@@ -1,0 +1,300 @@
+"""CDR ingest: JSON-lines spool files (CDR contract v1) into the warehouse.
+
+* Idempotent on ``cdr_id``: a CDR already in the warehouse (or twice in one run) is not added.
+* Nothing is silently dropped: a line that is not a valid v1 CDR goes to ``cdr_quarantine`` with
+  its file, line number and reason, and the summary counts it.
+* A last line without its newline is a CDR the switch was still writing when it stopped (or is
+  writing now). It is held back as ``pending`` (and quarantined as ``truncated``) until the file
+  grows; once the line is complete a later ingest takes it and clears that quarantine entry.
+
+Clean files take the fast path: DuckDB's typed ``read_json`` over all of them at once. A file
+whose parse count or validation shows a problem is read again line by line (still in DuckDB, with
+line numbers from Python) so every bad line can be named.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ratelab.db import scalar
+from ratelab.prefix import NUMBER_KEY_SQL
+
+__all__ = ["CDR_COLUMNS", "IngestSummary", "ingest_spool", "spool_files"]
+
+#: The CDR contract (v1) as DuckDB types, in contract order.
+CDR_COLUMNS: dict[str, str] = {
+    "cdr_id": "VARCHAR",
+    "switch_id": "VARCHAR",
+    "call_id": "VARCHAR",
+    "caller": "VARCHAR",
+    "callee": "VARCHAR",
+    "callee_e164": "VARCHAR",
+    "customer": "VARCHAR",
+    "vendor": "VARCHAR",
+    "src_ip": "VARCHAR",
+    "src_port": "INTEGER",
+    "start_ts": "TIMESTAMP",
+    "answer_ts": "TIMESTAMP",
+    "end_ts": "TIMESTAMP",
+    "duration_ms": "BIGINT",
+    "pdd_ms": "BIGINT",
+    "sip_code": "INTEGER",
+    "disconnect_reason": "VARCHAR",
+    "attempts": "STRUCT(vendor VARCHAR, start_ts TIMESTAMP, sip_code INTEGER, pdd_ms BIGINT)[]",
+    "codec": "VARCHAR",
+    "rtp_encryption": "INTEGER",
+    "rtp": "JSON",
+}
+
+_COLUMNS_SQL = "{" + ", ".join(f"'{k}': '{v}'" for k, v in CDR_COLUMNS.items()) + "}"
+_JSON_STRUCTURE = "{" + ", ".join(f'"{k}": "{v}"' for k, v in CDR_COLUMNS.items()) + "}"
+
+# The first rule a parsed CDR breaks, or NULL when it is a valid v1 CDR. One list for both paths.
+_REASON_SQL = """CASE
+    WHEN cdr_id IS NULL OR cdr_id = '' THEN 'missing cdr_id'
+    WHEN start_ts IS NULL THEN 'missing or invalid start_ts (RFC 3339 UTC expected)'
+    WHEN duration_ms IS NULL THEN 'missing or invalid duration_ms'
+    WHEN duration_ms < 0 THEN 'negative duration_ms'
+    WHEN duration_ms > 0 AND answer_ts IS NULL THEN 'duration_ms > 0 but answer_ts is null'
+    WHEN end_ts IS NOT NULL AND end_ts < start_ts THEN 'end_ts before start_ts'
+    WHEN customer IS NULL OR customer = '' THEN 'missing customer'
+    WHEN sip_code IS NULL OR sip_code NOT BETWEEN 100 AND 699 THEN 'missing or invalid sip_code'
+END"""
+
+_STAGED_SQL = (
+    "CREATE OR REPLACE TEMP TABLE staged ("
+    + ", ".join(f"{k} {v}" for k, v in CDR_COLUMNS.items())
+    + ", reason VARCHAR, source_file VARCHAR)"
+)
+
+_INSERT_SQL = f"""
+INSERT INTO cdrs
+SELECT {", ".join(c if c != "callee_e164" else "callee_e164, "
+                  + NUMBER_KEY_SQL.format(n="callee_e164") for c in CDR_COLUMNS)},
+       source_file, $now
+FROM staged
+WHERE reason IS NULL
+  AND NOT EXISTS (SELECT 1 FROM cdrs c WHERE c.cdr_id = staged.cdr_id)
+QUALIFY row_number() OVER (PARTITION BY cdr_id ORDER BY source_file) = 1
+"""
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did."""
+
+    files: int = 0
+    skipped_files: int = 0
+    lines: int = 0
+    added: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    pending: int = 0
+
+    def __str__(self) -> str:
+        text = (
+            f"ingested {self.added} CDRs from {self.files} files "
+            f"({self.skipped_files} unchanged skipped); {self.duplicates} already present, "
+            f"{self.quarantined} quarantined"
+        )
+        if self.pending:
+            text += f", {self.pending} truncated last lines held until complete"
+        return text
+
+
+def spool_files(spool_dir: str | Path) -> list[Path]:
+    """The CDR files in a spool directory (``*.jsonl`` and ``*.json``, recursively), sorted."""
+    root = Path(spool_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"spool directory {root} does not exist")
+    return sorted(p for p in root.rglob("*") if p.suffix in (".jsonl", ".json") and p.is_file())
+
+
+def ingest_spool(
+    con: duckdb.DuckDBPyConnection,
+    spool_dir: str | Path,
+    *,
+    force: bool = False,
+    on_file: Callable[[Path], None] | None = None,
+) -> IngestSummary:
+    """Ingest the spool's new or grown files in one transaction; return the summary."""
+    summary = IngestSummary()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    todo: list[tuple[Path, os.stat_result]] = []
+    known = dict(
+        ((f, (s, m)) for f, s, m in con.execute("SELECT file, size, mtime_ns FROM spool_files")
+         .fetchall())
+    )
+    for path in spool_files(spool_dir):
+        st = path.stat()
+        if not force and known.get(str(path)) == (st.st_size, st.st_mtime_ns):
+            summary.skipped_files += 1
+            continue
+        todo.append((path, st))
+    summary.files = len(todo)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_STAGED_SQL)
+        clean, dirty = _fast_path(con, [p for p, _ in todo], summary)
+        if clean:
+            # a clean file has no truncated line left: one held back earlier is now complete
+            con.execute(
+                "DELETE FROM cdr_quarantine "
+                "WHERE reason LIKE 'truncated%' AND list_contains(?, file)",
+                [[str(p) for p in clean]],
+            )
+        for path in dirty:
+            _slow_path(con, path, summary, now)
+        if on_file is not None:
+            for path, _ in todo:
+                on_file(path)
+        before = _scalar(con, "SELECT count(*) FROM cdrs")
+        valid = _scalar(con, "SELECT count(*) FROM staged WHERE reason IS NULL")
+        con.execute(_INSERT_SQL, {"now": now})
+        summary.added = _scalar(con, "SELECT count(*) FROM cdrs") - before
+        summary.duplicates = valid - summary.added
+        if todo:
+            con.executemany(
+                "INSERT OR REPLACE INTO spool_files VALUES (?, ?, ?, ?)",
+                [(str(p), st.st_size, st.st_mtime_ns, now) for p, st in todo],
+            )
+        con.execute("DROP TABLE staged")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(scalar(con, sql) or 0)
+
+
+def _fast_path(
+    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], summary: IngestSummary
+) -> tuple[list[Path], list[Path]]:
+    """Stage every clean file with one typed read_json; return (clean, dirty) files."""
+    if not paths:
+        return [], []
+    lines = {str(p): _count_lines(p) for p in paths}
+    files_sql = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fast AS
+            SELECT * EXCLUDE (filename), {_REASON_SQL} AS reason, filename AS source_file
+            FROM read_json({files_sql}, format = 'newline_delimited', columns = {_COLUMNS_SQL},
+                           ignore_errors = true, filename = true)"""
+    )
+    counts = dict(con.execute("SELECT source_file, count(*) FROM fast GROUP BY ALL").fetchall())
+    bad = {f for (f,) in con.execute(
+        "SELECT DISTINCT source_file FROM fast WHERE reason IS NOT NULL").fetchall()}
+    clean, dirty = [], []
+    for p in paths:
+        total, terminated = lines[str(p)]
+        if str(p) in bad or counts.get(str(p), 0) != total or not terminated:
+            dirty.append(p)
+        else:
+            clean.append(p)
+            summary.lines += total
+    if clean:
+        con.execute(
+            "INSERT INTO staged SELECT * FROM fast WHERE list_contains(?, source_file)",
+            [[str(p) for p in clean]],
+        )
+    con.execute("DROP TABLE fast")
+    return clean, dirty
+
+
+def _count_lines(path: Path) -> tuple[int, bool]:
+    """(non-empty lines, whether the file ends with a newline) without decoding it."""
+    total = 0
+    last = b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            total += chunk.count(b"\n")
+            last = chunk[-1:]
+    terminated = last == b"\n"
+    if not terminated:
+        total += 1
+    return total, terminated
+
+
+def _slow_path(
+    con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSummary, now: datetime
+) -> None:
+    """Stage a file line by line so every bad line is quarantined with its number and reason."""
+    data = path.read_bytes()
+    raw = data.split(b"\n")
+    terminated = data.endswith(b"\n")
+    if terminated:
+        raw.pop()
+    numbers, texts = [], []
+    for i, line in enumerate(raw, start=1):
+        if line.strip():
+            numbers.append(i)
+            texts.append(line.decode("utf-8", errors="replace"))
+    summary.lines += len(numbers)
+    last = numbers[-1] if numbers and not terminated else None
+    con.register("raw_lines", pa.table({"line": numbers, "text": texts}))
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE parsed AS
+                SELECT line, text,
+                       CASE WHEN json_valid(text) AND json_type(text) = 'OBJECT'
+                            THEN json_transform(text, '{_JSON_STRUCTURE}') END AS j
+                FROM raw_lines"""
+        )
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE checked AS
+                SELECT line, text, j.*,
+                       CASE WHEN j IS NULL AND line = $last
+                                THEN 'truncated last line (the writer stopped mid-line)'
+                            WHEN j IS NULL AND NOT json_valid(text) THEN 'not valid JSON'
+                            WHEN j IS NULL THEN 'not a JSON object'
+                       END AS parse_reason
+                FROM parsed""",
+            {"last": last},
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE checked2 AS
+                SELECT *, coalesce(parse_reason, {_REASON_SQL}) AS why FROM checked"""
+        )
+        summary.pending += _scalar(
+            con, "SELECT count(*) FROM checked2 WHERE why LIKE 'truncated%'")
+        con.execute(
+            """INSERT INTO cdr_quarantine
+               SELECT $file, line, why, text, $now FROM checked2 c
+               WHERE why IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM cdr_quarantine q
+                   WHERE q.file = $file AND q.line = c.line AND q.content = c.text)""",
+            {"file": str(path), "now": now},
+        )
+        summary.quarantined += _scalar(
+            con,
+            "SELECT count(*) FROM checked2 WHERE why IS NOT NULL AND why NOT LIKE 'truncated%'",
+        )
+        # the truncated line, once complete, is ingested under the same line number: clear it
+        con.execute(
+            """DELETE FROM cdr_quarantine q WHERE q.file = $file AND q.reason LIKE 'truncated%'
+               AND EXISTS (SELECT 1 FROM checked2 c WHERE c.line = q.line AND c.why IS NULL)""",
+            {"file": str(path)},
+        )
+        cols = ", ".join(CDR_COLUMNS)
+        con.execute(
+            f"INSERT INTO staged SELECT {cols}, why, $file FROM checked2 WHERE why IS NULL",
+            {"file": str(path)},
+        )
+    finally:
+        con.unregister("raw_lines")
+        for name in ("parsed", "checked", "checked2"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,343 @@
+"""Rate tables in the warehouse: versioned rows, assignments, and the rating index.
+
+A deck import adds a version of a rate table. Rows are versioned by effective dates: a row is
+in force on ``[effective_from, effective_to)``, and a newer row for the same prefix and band
+closes the older one at its own effective_from. A *full* deck (the default; what vendors send)
+also closes every prefix it no longer lists, from the deck's earliest effective date.
+
+After every change the table's rating index is rebuilt (``rate_groups`` / ``rate_segments``, see
+``ratelab.prefix``), inside the same transaction, so rating never sees a stale index.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import polars as pl
+
+from ratelab.db import one, scalar
+from ratelab.decks import DeckRow
+from ratelab.prefix import prefix_range, segments
+
+__all__ = [
+    "BANDS",
+    "CUSTOMER_KINDS",
+    "ImportSummary",
+    "assign",
+    "ensure_table",
+    "import_rows",
+    "rebuild_index",
+    "rows_in_force",
+    "to_utc",
+]
+
+BANDS = ("peak", "offpeak", "weekend")
+#: VOS billing principle kinds, most specific first (the tie-break when charges are equal).
+CUSTOMER_KINDS = ("phone_private", "account_private", "account", "period")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one deck import changed."""
+
+    table: str
+    import_id: int
+    rows: int
+    replaced: int
+    superseded: int
+    closed: int
+    segments: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.table}: imported {self.rows} rows (import {self.import_id}); "
+            f"{self.superseded} superseded, {self.closed} closed, {self.replaced} corrected; "
+            f"index {self.segments} segments"
+        )
+
+
+def to_utc(local: datetime, time_zone: str) -> datetime:
+    """A naive local time in ``time_zone`` as naive UTC (how the warehouse stores times).
+
+    >>> to_utc(datetime(2026, 7, 1), "Europe/Madrid")
+    datetime.datetime(2026, 6, 30, 22, 0)
+    """
+    zone = _zone(time_zone)
+    return local.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+
+
+def _zone(time_zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {time_zone!r} (use an IANA name such as 'UTC')"
+        ) from None
+
+
+def ensure_table(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    side: str,
+    *,
+    currency: str = "USD",
+    time_zone: str = "UTC",
+    calendar: str = "default",
+) -> tuple[str, str]:
+    """Create rate table ``name`` if new; return its (side, time_zone). Refuse a side change."""
+    if side not in ("customer", "vendor"):
+        raise ValueError(f"side must be 'customer' or 'vendor', got {side!r}")
+    _zone(time_zone)
+    row = one(con, "SELECT side, time_zone FROM rate_tables WHERE name = ?", [name])
+    if row is not None:
+        if row[0] != side:
+            raise ValueError(f"rate table {name!r} is a {row[0]} table, not a {side} table")
+        return row[0], row[1]
+    con.execute(
+        "INSERT INTO rate_tables VALUES (?, ?, ?, ?, ?, ?)",
+        [name, side, currency, time_zone, calendar, _now()],
+    )
+    return side, time_zone
+
+
+def import_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: Sequence[DeckRow],
+    *,
+    file: str,
+    sha256: str,
+    mode: str = "full",
+) -> ImportSummary:
+    """Add validated deck rows as a new version of ``table``. Call inside a transaction."""
+    if mode not in ("full", "update"):
+        raise ValueError(f"mode must be 'full' or 'update', got {mode!r}")
+    if not rows:
+        raise ValueError("a deck with no rows cannot be imported")
+    tz_row = one(con, "SELECT time_zone FROM rate_tables WHERE name = ?", [table])
+    if tz_row is None:
+        raise ValueError(f"no rate table {table!r}; create it with ensure_table first")
+    time_zone = tz_row[0]
+    import_id = int(scalar(con, "SELECT coalesce(max(import_id), 0) + 1 FROM deck_imports"))
+    new = _version_chain(rows, time_zone)
+    frame = pl.DataFrame(
+        new,
+        schema={
+            "prefix": pl.String, "destination": pl.String, "band": pl.String,
+            "first_rate": pl.Decimal(18, 6), "first_period": pl.Int32,
+            "rate": pl.Decimal(18, 6), "cycle": pl.Int32, "connect_fee": pl.Decimal(18, 6),
+            "effective_from": pl.Datetime("us"), "effective_to": pl.Datetime("us"),
+        },
+        orient="row",
+    )
+    con.register("deck_new", frame)
+    try:
+        replaced = _count(con, """
+            DELETE FROM rates r USING deck_new n
+            WHERE r.table_name = $t AND r.prefix = n.prefix AND r.band = n.band
+              AND r.effective_from = n.effective_from""", table)
+        # An older version stays in force until the first new version of its prefix and band.
+        superseded = _count(con, """
+            UPDATE rates r SET effective_to = n.first_from
+            FROM (SELECT prefix, band, min(effective_from) AS first_from
+                  FROM deck_new GROUP BY ALL) n
+            WHERE r.table_name = $t AND r.prefix = n.prefix AND r.band = n.band
+              AND r.effective_from < n.first_from
+              AND (r.effective_to IS NULL OR r.effective_to > n.first_from)""", table)
+        closed = 0
+        if mode == "full":
+            closed = _count(con, """
+                UPDATE rates r SET effective_to = d.deck_from
+                FROM (SELECT min(effective_from) AS deck_from FROM deck_new) d
+                WHERE r.table_name = $t AND r.effective_from < d.deck_from
+                  AND (r.effective_to IS NULL OR r.effective_to > d.deck_from)
+                  AND NOT EXISTS (SELECT 1 FROM deck_new n
+                                  WHERE n.prefix = r.prefix AND n.band = r.band)""", table)
+        con.execute(
+            """INSERT INTO rates
+               SELECT $t, prefix, destination, band, first_rate, first_period, rate, cycle,
+                      connect_fee, effective_from, effective_to, $id FROM deck_new""",
+            {"t": table, "id": import_id},
+        )
+    finally:
+        con.unregister("deck_new")
+    con.execute(
+        "INSERT INTO deck_imports VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [import_id, table, file, sha256, len(new), mode, _now()],
+    )
+    count = rebuild_index(con, table)
+    return ImportSummary(table, import_id, len(new), replaced, superseded, closed, count)
+
+
+def _version_chain(rows: Sequence[DeckRow], time_zone: str) -> list[tuple]:
+    """Rows as UTC tuples; several versions of one prefix in a deck close each other in turn."""
+    by_key: dict[tuple[str, str], list[DeckRow]] = defaultdict(list)
+    for row in rows:
+        by_key[(row.prefix, row.band)].append(row)
+    out = []
+    for versions in by_key.values():
+        versions.sort(key=lambda r: r.effective_from)
+        for i, row in enumerate(versions):
+            start = to_utc(row.effective_from, time_zone)
+            end = to_utc(row.effective_to, time_zone) if row.effective_to else None
+            if i + 1 < len(versions):
+                following = to_utc(versions[i + 1].effective_from, time_zone)
+                end = following if end is None else min(end, following)
+            out.append((row.prefix, row.destination, row.band, row.first_rate, row.first_period,
+                        row.rate, row.cycle, row.connect_fee, start, end))
+    return out
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, table: str) -> int:
+    return int(scalar(con, sql, {"t": table}) or 0)
+
+
+def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Rebuild ``table``'s rating index from its rows; return the number of segments."""
+    old = con.execute("SELECT grp FROM rate_groups WHERE table_name = ?", [table]).fetchall()
+    if old:
+        con.execute(
+            "DELETE FROM rate_segments WHERE grp IN (SELECT grp FROM rate_groups "
+            "WHERE table_name = ?)", [table])
+        con.execute("DELETE FROM rate_groups WHERE table_name = ?", [table])
+    rows = con.execute(
+        """SELECT rowid, prefix, band, effective_from, effective_to FROM rates
+           WHERE table_name = ? AND (effective_to IS NULL OR effective_to > effective_from)""",
+        [table],
+    ).fetchall()
+    if not rows:
+        return 0
+    bounds = sorted({r[3] for r in rows} | {r[4] for r in rows if r[4] is not None})
+    bands = BANDS if any(r[2] != "any" for r in rows) else ("any",)
+    next_grp = int(scalar(con, "SELECT coalesce(max(grp), 0) + 1 FROM rate_groups"))
+    groups, seg_grp, seg_lo, seg_hi, seg_rid = [], [], [], [], []
+    for i, epoch_from in enumerate(bounds):
+        epoch_to = bounds[i + 1] if i + 1 < len(bounds) else None
+        live = [r for r in rows if r[3] <= epoch_from and (r[4] is None or r[4] > epoch_from)]
+        if not live:
+            continue
+        for band in bands:
+            owner = _owners(live, band)
+            if not owner:
+                continue
+            groups.append((next_grp, table, band, epoch_from, epoch_to))
+            for seg in segments(owner):
+                seg_grp.append(next_grp)
+                seg_lo.append(seg.lo)
+                seg_hi.append(seg.hi)
+                seg_rid.append(owner[seg.prefix])
+            next_grp += 1
+    if groups:
+        con.executemany("INSERT INTO rate_groups VALUES (?, ?, ?, ?, ?)", groups)
+    seg = pl.DataFrame(
+        {"grp": seg_grp, "lo": seg_lo, "hi": seg_hi, "rid": seg_rid},
+        schema={"grp": pl.Int32, "lo": pl.Int64, "hi": pl.Int64, "rid": pl.Int64},
+    )
+    con.register("seg_new", seg)
+    try:
+        con.execute(
+            """INSERT INTO rate_segments
+               SELECT s.grp, s.lo, s.hi, r.prefix, r.destination,
+                      CAST(r.first_rate * 1000000 AS BIGINT), r.first_period,
+                      CAST(r.rate * 1000000 AS BIGINT), r.cycle,
+                      CAST(r.connect_fee * 1000000 AS BIGINT)
+               FROM seg_new s JOIN rates r ON r.rowid = s.rid
+               ORDER BY s.grp, s.lo"""
+        )
+    finally:
+        con.unregister("seg_new")
+    return len(seg_grp)
+
+
+def _owners(live: list[tuple], band: str) -> dict[str, int]:
+    """prefix -> rowid of the row that prices ``band``: the band's own row, else its 'any' row."""
+    owner: dict[str, int] = {}
+    exact: set[str] = set()
+    for rid, prefix, row_band, *_ in live:
+        if row_band == band:
+            owner[prefix] = rid
+            exact.add(prefix)
+        elif row_band == "any" and prefix not in exact:
+            owner[prefix] = rid
+    # A prefix must be a valid range owner; prefix_range raises on anything the deck reader
+    # should already have refused.
+    for prefix in owner:
+        prefix_range(prefix)
+    return owner
+
+
+def rows_in_force(con: duckdb.DuckDBPyConnection, table: str, at: datetime) -> pl.DataFrame:
+    """The rows of ``table`` in force at ``at`` (naive UTC), one per prefix and band."""
+    return con.sql(
+        """SELECT prefix, destination, band, first_rate, first_period, rate, cycle, connect_fee,
+                  effective_from, effective_to
+           FROM rates
+           WHERE table_name = $t AND effective_from <= $at
+             AND (effective_to IS NULL OR effective_to > $at)
+           ORDER BY prefix, band""",
+        params={"t": table, "at": at},
+    ).pl()
+
+
+def assign(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    party: str,
+    side: str,
+    *,
+    kind: str = "account",
+    phone: str | None = None,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+) -> None:
+    """Record that ``table`` applies to ``party``. A vendor has one table at a time."""
+    row = one(con, "SELECT side FROM rate_tables WHERE name = ?", [table])
+    if row is None:
+        raise ValueError(f"no rate table {table!r}: import a deck into it first")
+    if row[0] != side:
+        raise ValueError(f"rate table {table!r} is a {row[0]} table; it cannot price a {side}")
+    if kind not in CUSTOMER_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(CUSTOMER_KINDS)}, got {kind!r}")
+    if side == "vendor" and kind != "account":
+        raise ValueError("vendors have account rate tables only (kind='account')")
+    if (kind == "phone_private") != (phone is not None):
+        raise ValueError("phone= is required for kind='phone_private' and only for it")
+    start = valid_from or datetime(1970, 1, 1)
+    if valid_to is not None and valid_to <= start:
+        raise ValueError("valid_to must be after valid_from")
+    con.execute(
+        "INSERT INTO parties SELECT ?, ?, ? WHERE NOT EXISTS "
+        "(SELECT 1 FROM parties WHERE name = ? AND side = ?)",
+        [party, side, _now(), party, side],
+    )
+    if side == "vendor":
+        # The new table takes over from its start; earlier assignments end there.
+        con.execute(
+            """UPDATE assignments SET valid_to = $s
+               WHERE side = 'vendor' AND party = $p AND valid_from < $s
+                 AND (valid_to IS NULL OR valid_to > $s)""",
+            {"s": start, "p": party},
+        )
+        con.execute(
+            "DELETE FROM assignments WHERE side = 'vendor' AND party = ? AND valid_from >= ?",
+            [party, start],
+        )
+    else:
+        con.execute(
+            """DELETE FROM assignments WHERE side = 'customer' AND party = ? AND table_name = ?
+               AND kind = ? AND phone IS NOT DISTINCT FROM ? AND valid_from = ?""",
+            [party, table, kind, phone, start],
+        )
+    con.execute(
+        "INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [table, party, side, kind, phone, start, valid_to, _now()],
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,323 @@
+"""The DuckDB warehouse: one file holding rate tables, CDRs and rated results.
+
+Only one process may hold a DuckDB file read-write, so a ``Warehouse`` holds no connection
+between calls: each method opens the file, does its work in a transaction and closes it. An
+ingest job and an analyst's notebook therefore take turns; a call that finds the file locked
+retries for ``lock_timeout`` seconds before it gives up with a message saying who to wait for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from ratelab import rates as rate_store
+from ratelab.db import one
+from ratelab.decks import DeckRow, diff_rates, read_deck
+from ratelab.ingest import IngestSummary, ingest_spool
+from ratelab.migrations import SchemaError, available, current_version, migrate
+from ratelab.rating import RateSummary, cdr_filter, rate_cdrs
+
+__all__ = ["DEFAULT_PATH", "Warehouse", "WarehouseBusy", "connect"]
+
+DEFAULT_PATH = Path("data/warehouse.duckdb")
+
+_RATED_SQL = """
+SELECT cdr_id, start_ts, customer, vendor, status, destination,
+       customer_table, customer_kind, customer_prefix, customer_rate, billed_s_customer, revenue,
+       vendor_table, vendor_prefix, vendor_rate, billed_s_vendor, cost,
+       revenue - cost AS profit,
+       customer_rate - vendor_rate AS rate_deviation,
+       starts_with(cdr_id, 'synthetic-') AS synthetic
+FROM rated
+WHERE {where}
+ORDER BY start_ts, cdr_id
+"""
+
+_SUMMARY_SQL = """
+SELECT {key} AS {name},
+       count(*) AS calls,
+       count(*) FILTER (WHERE billed_s_customer > 0) AS answered,
+       CAST(coalesce(sum(billed_s_customer), 0) / 60 AS DECIMAL(18, 1)) AS minutes,
+       coalesce(sum(revenue), 0) AS revenue,
+       coalesce(sum(cost), 0) AS cost,
+       coalesce(sum(revenue), 0) - coalesce(sum(cost), 0) AS profit,
+       -- ratios of sums, never averages of per-call ratios; floats are fine for a ratio
+       round((sum(revenue) - sum(cost)) / NULLIF(sum(revenue), 0), 4) AS margin,
+       round((sum(revenue) - sum(cost)) / NULLIF(sum(cost), 0), 4) AS markup,
+       count(*) FILTER (WHERE status <> 'ok') AS flagged,
+       bool_or(starts_with(cdr_id, 'synthetic-')) AS synthetic
+FROM rated
+WHERE {where}
+GROUP BY ALL
+ORDER BY profit DESC, {name}
+"""
+
+_SUMMARY_KEYS = {
+    "customer": "coalesce(customer, '(none)')",
+    "vendor": "coalesce(vendor, '(none)')",
+    "destination": "coalesce(destination, '(unrated)')",
+}
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse file."""
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False,
+            lock_timeout: float = 30.0) -> Warehouse:
+    """Open (creating and upgrading as needed) the warehouse at ``path``.
+
+    >>> import tempfile, os
+    >>> wh = connect(os.path.join(tempfile.mkdtemp(), "w.duckdb"))
+    >>> wh.schema_version() >= 1
+    True
+    """
+    return Warehouse(DEFAULT_PATH if path is None else path, read_only=read_only,
+                     lock_timeout=lock_timeout)
+
+
+class Warehouse:
+    """A rate and CDR warehouse in one DuckDB file. See the module docstring on sharing it."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False,
+                 lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout
+        if read_only:
+            if not self.path.exists():
+                raise FileNotFoundError(f"no warehouse at {self.path}")
+            with self.connection() as con:
+                have, newest = current_version(con), available()[-1].version
+            if have != newest:
+                raise SchemaError(
+                    f"{self.path} has schema version {have}, this ratelab needs {newest}: "
+                    "open it read-write once to upgrade it"
+                )
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.connection() as con:
+                migrate(con)
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"Warehouse({str(self.path)!r}, {mode})"
+
+    # -- connections -------------------------------------------------------------------------
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits up to ``lock_timeout`` s for another process."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=self.read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"{self.path} is locked by another process (an ingest or rating job?); "
+                        f"waited {self.lock_timeout:.0f} s. Retry when it finishes, or raise "
+                        "lock_timeout."
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def schema_version(self) -> int:
+        """The schema version of the file."""
+        with self.connection() as con:
+            return current_version(con)
+
+    def sql(self, query: str, params: dict | list | None = None) -> pl.DataFrame:
+        """Run any query and return a Polars frame (for notebooks)."""
+        with self.connection() as con:
+            return con.sql(query, params=params).pl()
+
+    def _write(self) -> None:
+        if self.read_only:
+            raise PermissionError(f"{self.path} is open read-only")
+
+    # -- rate decks --------------------------------------------------------------------------
+
+    def import_deck(
+        self,
+        path: str | Path,
+        name: str,
+        side: str,
+        *,
+        mode: str = "full",
+        columns: dict[str, str] | None = None,
+        effective_from: datetime | date | None = None,
+        default_increment: str = "60/60",
+        date_order: str = "dmy",
+        sheet: str | None = None,
+        currency: str = "USD",
+        time_zone: str = "UTC",
+    ) -> rate_store.ImportSummary:
+        """Validate a CSV/XLSX deck and import it as a new version of rate table ``name``.
+
+        Any bad row raises ``DeckError`` listing every problem as file:line: reason, and
+        nothing is imported. ``mode="full"`` closes prefixes the deck no longer lists.
+        """
+        self._write()
+        rows = read_deck(path, columns=columns, effective_from=effective_from,
+                         default_increment=default_increment, date_order=date_order, sheet=sheet)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        with self.connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rate_store.ensure_table(con, name, side, currency=currency, time_zone=time_zone)
+                summary = rate_store.import_rows(con, name, rows, file=str(path), sha256=digest,
+                                                 mode=mode)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return summary
+
+    def deck_diff(
+        self,
+        path: str | Path,
+        name: str,
+        *,
+        notice_days: int = 7,
+        as_of: datetime | None = None,
+        **read_options: object,
+    ) -> pl.DataFrame:
+        """Classify each prefix of a new deck against rate table ``name`` as in force now.
+
+        Status is new, increase, decrease, unchanged or closed; ``short_notice`` flags increases
+        effective sooner than ``notice_days`` after ``as_of``.
+        """
+        as_of = as_of or datetime.now()
+        new = read_deck(path, **read_options)  # type: ignore[arg-type]
+        with self.connection() as con:
+            tz_row = one(con, "SELECT time_zone FROM rate_tables WHERE name = ?", [name])
+            if tz_row is None:
+                raise ValueError(f"no rate table {name!r} to compare with")
+            current = rate_store.rows_in_force(con, name, rate_store.to_utc(as_of, tz_row[0]))
+        changes = diff_rates(_deck_rows(current), new, as_of=as_of, notice_days=notice_days)
+        return pl.DataFrame(
+            [c.__dict__ for c in changes],
+            schema={"prefix": pl.String, "destination": pl.String, "band": pl.String,
+                    "status": pl.String, "old_rate": pl.Decimal(18, 6),
+                    "new_rate": pl.Decimal(18, 6), "change": pl.Decimal(18, 6),
+                    "effective_from": pl.Datetime("us"), "short_notice": pl.Boolean},
+        )
+
+    def assign(
+        self,
+        table: str,
+        *,
+        customer: str | None = None,
+        vendor: str | None = None,
+        kind: str = "account",
+        phone: str | None = None,
+        valid_from: datetime | None = None,
+        valid_to: datetime | None = None,
+    ) -> None:
+        """Say that rate table ``table`` prices ``customer`` (or ``vendor``).
+
+        Customer kinds follow the VOS billing principle: period, account, account_private,
+        phone_private (with ``phone``); the cheapest applicable charge wins.
+        """
+        self._write()
+        if (customer is None) == (vendor is None):
+            raise ValueError("give exactly one of customer= or vendor=")
+        side, party = ("customer", customer) if customer is not None else ("vendor", vendor)
+        with self.connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rate_store.assign(con, table, party, side, kind=kind, phone=phone,  # type: ignore[arg-type]
+                                  valid_from=valid_from, valid_to=valid_to)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def calendar_day(self, day: date, band: str, *, calendar: str = "default",
+                     note: str = "") -> None:
+        """Price a whole local day (a holiday, say) as ``band`` in ``calendar``."""
+        self._write()
+        with self.connection() as con:
+            con.execute("DELETE FROM calendar_days WHERE calendar = ? AND day = ?",
+                        [calendar, day])
+            con.execute("INSERT INTO calendar_days VALUES (?, ?, ?, ?)",
+                        [calendar, day, band, note])
+
+    # -- CDRs --------------------------------------------------------------------------------
+
+    def ingest(self, spool_dir: str | Path, *, force: bool = False,
+               on_file: Callable[[Path], None] | None = None) -> IngestSummary:
+        """Ingest new CDR files from a spool directory (idempotent on cdr_id)."""
+        self._write()
+        with self.connection() as con:
+            return ingest_spool(con, spool_dir, force=force, on_file=on_file)
+
+    def quarantine(self) -> pl.DataFrame:
+        """The CDR lines that could not be ingested, with file, line and reason."""
+        return self.sql("SELECT * FROM cdr_quarantine ORDER BY file, line")
+
+    # -- rating ------------------------------------------------------------------------------
+
+    def rate(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        customer: str | None = None,
+        vendor: str | None = None,
+        *,
+        on_chunk: Callable[[int, int], None] | None = None,
+    ) -> RateSummary:
+        """(Re-)rate the CDRs starting in [since, until), optionally of one customer/vendor."""
+        self._write()
+        with self.connection() as con:
+            return rate_cdrs(con, since=since, until=until, customer=customer, vendor=vendor,
+                             on_chunk=on_chunk)
+
+    def rated(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        customer: str | None = None,
+        vendor: str | None = None,
+        status: str | None = None,
+    ) -> pl.DataFrame:
+        """Rated CDRs with revenue, cost, profit and rate deviation, ordered by start."""
+        where, params = cdr_filter(since, until, customer, vendor)
+        if status is not None:
+            where += " AND status = $status"
+            params["status"] = status
+        return self.sql(_RATED_SQL.format(where=where), params)
+
+    def margin_summary(
+        self,
+        by: str = "customer",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Calls, minutes, revenue, cost, profit, margin and markup grouped ``by`` one of
+        customer, vendor or destination; margins come from sums."""
+        if by not in _SUMMARY_KEYS:
+            raise ValueError(f"by must be one of {', '.join(_SUMMARY_KEYS)}, got {by!r}")
+        where, params = cdr_filter(since, until, None, None)
+        return self.sql(_SUMMARY_SQL.format(key=_SUMMARY_KEYS[by], name=by, where=where), params)
+
+
+def _deck_rows(frame: pl.DataFrame) -> list[DeckRow]:
+    return [DeckRow(line=0, **row) for row in frame.iter_rows(named=True)]
