@@ -80,9 +80,11 @@ def test_every_status_sorted_by_prefix_and_band() -> None:
     (datetime(2026, 2, 1), 0, True),  # already effective
     (datetime(2026, 3, 1, 12, 0), 0, False),
 ])
-def test_short_notice_for_increases(effective_from: datetime, notice_days: int, short: bool) -> None:
-    change = only(diff_rates([row("44", "0.01")], [row("44", "0.02", effective_from=effective_from)],
-                             as_of=AS_OF, notice_days=notice_days))
+def test_short_notice_for_increases(
+    effective_from: datetime, notice_days: int, short: bool
+) -> None:
+    new = [row("44", "0.02", effective_from=effective_from)]
+    change = only(diff_rates([row("44", "0.01")], new, as_of=AS_OF, notice_days=notice_days))
     assert change.status == "increase"
     assert change.short_notice is short
 
@@ -156,8 +158,9 @@ def test_duplicate_current_rows_are_rejected() -> None:
 
 def test_empty_inputs_and_date_as_of() -> None:
     assert diff_rates([], [], as_of=AS_OF) == []
-    change = only(diff_rates([row("44", "0.01")], [row("44", "0.02",
-                  effective_from=datetime(2026, 3, 5))], as_of=date(2026, 3, 1)))  # type: ignore[arg-type]
+    new = [row("44", "0.02", effective_from=datetime(2026, 3, 5))]
+    as_of: datetime = date(2026, 3, 1)  # type: ignore[assignment]  # a date means midnight
+    change = only(diff_rates([row("44", "0.01")], new, as_of=as_of))
     assert change.short_notice is True
 
 

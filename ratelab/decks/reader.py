@@ -145,6 +145,8 @@ def _load_xlsx(path: Path, sheet: str | None) -> tuple[list[Record], list[tuple[
             names = ", ".join(repr(name) for name in workbook.sheetnames)
             return [], [(1, f"no sheet named {sheet!r} (sheets: {names})")]
         worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        if not hasattr(worksheet, "reset_dimensions"):
+            return [], [(1, f"sheet {worksheet.title!r} is a chart, not a table of rates")]
         worksheet.reset_dimensions()  # trust the cells, not a possibly stale <dimension>
         records: list[Record] = [
             (number, list(values))
