@@ -22,12 +22,23 @@ RATE_SQL = files("ratelab").joinpath("sql/rate.sql").read_text()
 #: CDRs per chunk: big enough that per-query overhead vanishes, small enough to bound memory.
 CHUNK_ROWS = 4_000_000
 
-_TABLE_META = """
-CREATE OR REPLACE TEMP TABLE table_meta AS
-SELECT t.name, t.time_zone, t.calendar,
-       coalesce(bool_or(g.band <> 'any'), false) AS banded
-FROM rate_tables t LEFT JOIN rate_groups g ON g.table_name = t.name
-GROUP BY ALL
+# The assignments as the query needs them: a dense id, the side as a flag, whether the party has
+# several tables (only those CDRs pay for the cheapest-of aggregation), and the table's bands.
+_PLAN = """
+CREATE OR REPLACE TEMP TABLE plan AS
+WITH meta AS (
+    SELECT t.name, t.time_zone, t.calendar,
+           coalesce(bool_or(g.band <> 'any'), false) AS banded
+    FROM rate_tables t LEFT JOIN rate_groups g ON g.table_name = t.name
+    GROUP BY ALL
+)
+SELECT row_number() OVER (ORDER BY a.side, a.party, a.table_name, a.kind, a.valid_from) AS pid,
+       a.table_name, a.party, a.side = 'customer' AS is_customer, a.kind,
+       CASE a.kind WHEN 'phone_private' THEN 0 WHEN 'account_private' THEN 1
+                   WHEN 'account' THEN 2 ELSE 3 END AS kind_rank,
+       count(*) OVER (PARTITION BY a.side, a.party) > 1 AS multi,
+       a.phone, a.valid_from, a.valid_to, m.banded, m.time_zone, m.calendar
+FROM assignments a JOIN meta m ON m.name = a.table_name
 """
 
 
@@ -117,7 +128,7 @@ def rate_cdrs(
     rated_at = datetime.now(UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(_TABLE_META)
+        con.execute(_PLAN)
         chunks = _chunks(con, where, params)
         total = sum(n for *_, n in chunks)
         done = 0
@@ -126,7 +137,7 @@ def rate_cdrs(
             chunk_params = {**params, "lo": lo, "hi": hi}
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE todo AS
-                    SELECT cdr_id, start_ts, customer, vendor, caller, callee_key,
+                    SELECT rowid AS rid, cdr_id, start_ts, customer, vendor, caller, callee_key,
                            (duration_ms + 999) // 1000 AS billable_s
                     FROM cdrs WHERE {chunk_where}""",
                 chunk_params,
@@ -148,6 +159,7 @@ def rate_cdrs(
                 summary.revenue += revenue
                 summary.cost += cost
         con.execute("DROP TABLE IF EXISTS todo")
+        con.execute("DROP TABLE IF EXISTS plan")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
