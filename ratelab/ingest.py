@@ -15,7 +15,7 @@ line numbers from Python) so every bad line can be named.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,12 +68,10 @@ _REASON_SQL = """CASE
     WHEN sip_code IS NULL OR sip_code NOT BETWEEN 100 AND 699 THEN 'missing or invalid sip_code'
 END"""
 
-_STAGED_SQL = (
-    "CREATE OR REPLACE TEMP TABLE staged ("
-    + ", ".join(f"{k} {v}" for k, v in CDR_COLUMNS.items())
-    + ", reason VARCHAR, source_file VARCHAR)"
-)
+#: Files read per read_json call: bounds the staging table's memory and paces progress.
+BATCH_BYTES = 1 << 30
 
+# Idempotent on cdr_id: a CDR already stored is not added again.
 _INSERT_SQL = f"""
 INSERT INTO cdrs
 SELECT {", ".join(c if c != "callee_e164" else "callee_e164, "
@@ -82,8 +80,9 @@ SELECT {", ".join(c if c != "callee_e164" else "callee_e164, "
 FROM staged
 WHERE reason IS NULL
   AND NOT EXISTS (SELECT 1 FROM cdrs c WHERE c.cdr_id = staged.cdr_id)
-QUALIFY row_number() OVER (PARTITION BY cdr_id ORDER BY source_file) = 1
 """
+# Only when one batch holds the same cdr_id twice (a window over every row costs seconds).
+_FIRST_OF_EACH_ID = "QUALIFY row_number() OVER (PARTITION BY cdr_id ORDER BY source_file) = 1"
 
 
 @dataclass
@@ -128,10 +127,8 @@ def ingest_spool(
     summary = IngestSummary()
     now = datetime.now(UTC).replace(tzinfo=None)
     todo: list[tuple[Path, os.stat_result]] = []
-    known = dict(
-        ((f, (s, m)) for f, s, m in con.execute("SELECT file, size, mtime_ns FROM spool_files")
-         .fetchall())
-    )
+    known = {f: (s, m) for f, s, m in
+             con.execute("SELECT file, size, mtime_ns FROM spool_files").fetchall()}
     for path in spool_files(spool_dir):
         st = path.stat()
         if not force and known.get(str(path)) == (st.st_size, st.st_mtime_ns):
@@ -141,31 +138,17 @@ def ingest_spool(
     summary.files = len(todo)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(_STAGED_SQL)
-        clean, dirty = _fast_path(con, [p for p, _ in todo], summary)
-        if clean:
-            # a clean file has no truncated line left: one held back earlier is now complete
-            con.execute(
-                "DELETE FROM cdr_quarantine "
-                "WHERE reason LIKE 'truncated%' AND list_contains(?, file)",
-                [[str(p) for p in clean]],
-            )
-        for path in dirty:
-            _slow_path(con, path, summary, now)
-        if on_file is not None:
-            for path, _ in todo:
-                on_file(path)
-        before = _scalar(con, "SELECT count(*) FROM cdrs")
-        valid = _scalar(con, "SELECT count(*) FROM staged WHERE reason IS NULL")
-        con.execute(_INSERT_SQL, {"now": now})
-        summary.added = _scalar(con, "SELECT count(*) FROM cdrs") - before
-        summary.duplicates = valid - summary.added
+        for batch in _batches(todo):
+            _ingest_batch(con, [p for p, _ in batch], summary, now)
+            if on_file is not None:
+                for path, _ in batch:
+                    on_file(path)
         if todo:
             con.executemany(
                 "INSERT OR REPLACE INTO spool_files VALUES (?, ?, ?, ?)",
                 [(str(p), st.st_size, st.st_mtime_ns, now) for p, st in todo],
             )
-        con.execute("DROP TABLE staged")
+        con.execute("DROP TABLE IF EXISTS staged")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -173,27 +156,36 @@ def ingest_spool(
     return summary
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(scalar(con, sql) or 0)
+def _batches(
+    todo: list[tuple[Path, os.stat_result]],
+) -> Iterator[list[tuple[Path, os.stat_result]]]:
+    """Files in groups of about BATCH_BYTES, so memory stays bounded and progress moves."""
+    batch: list[tuple[Path, os.stat_result]] = []
+    size = 0
+    for item in todo:
+        batch.append(item)
+        size += item[1].st_size
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
-def _fast_path(
-    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], summary: IngestSummary
-) -> tuple[list[Path], list[Path]]:
-    """Stage every clean file with one typed read_json; return (clean, dirty) files."""
-    if not paths:
-        return [], []
+def _ingest_batch(
+    con: duckdb.DuckDBPyConnection, paths: list[Path], summary: IngestSummary, now: datetime
+) -> None:
     lines = {str(p): _count_lines(p) for p in paths}
-    files_sql = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE fast AS
+        f"""CREATE OR REPLACE TEMP TABLE staged AS
             SELECT * EXCLUDE (filename), {_REASON_SQL} AS reason, filename AS source_file
-            FROM read_json({files_sql}, format = 'newline_delimited', columns = {_COLUMNS_SQL},
-                           ignore_errors = true, filename = true)"""
+            FROM read_json(?, format = 'newline_delimited', columns = {_COLUMNS_SQL},
+                           ignore_errors = true, filename = true)""",
+        [[str(p) for p in paths]],
     )
-    counts = dict(con.execute("SELECT source_file, count(*) FROM fast GROUP BY ALL").fetchall())
+    counts = dict(con.execute("SELECT source_file, count(*) FROM staged GROUP BY ALL").fetchall())
     bad = {f for (f,) in con.execute(
-        "SELECT DISTINCT source_file FROM fast WHERE reason IS NOT NULL").fetchall()}
+        "SELECT DISTINCT source_file FROM staged WHERE reason IS NOT NULL").fetchall()}
     clean, dirty = [], []
     for p in paths:
         total, terminated = lines[str(p)]
@@ -202,23 +194,46 @@ def _fast_path(
         else:
             clean.append(p)
             summary.lines += total
+    if dirty:
+        con.execute("DELETE FROM staged WHERE list_contains(?, source_file)",
+                    [[str(p) for p in dirty]])
     if clean:
+        # a clean file has no truncated line left: one held back earlier is now complete
         con.execute(
-            "INSERT INTO staged SELECT * FROM fast WHERE list_contains(?, source_file)",
+            "DELETE FROM cdr_quarantine WHERE reason LIKE 'truncated%' AND list_contains(?, file)",
             [[str(p) for p in clean]],
         )
-    con.execute("DROP TABLE fast")
-    return clean, dirty
+    for path in dirty:
+        _slow_path(con, path, summary, now)
+    valid = _scalar(con, "SELECT count(*) FROM staged WHERE reason IS NULL")
+    if not valid:
+        return
+    in_batch_dups = _scalar(
+        con, "SELECT count(*) - count(DISTINCT cdr_id) FROM staged WHERE reason IS NULL")
+    sql = _INSERT_SQL + (_FIRST_OF_EACH_ID if in_batch_dups else "")
+    added = _scalar_params(con, sql, {"now": now})
+    summary.added += added
+    summary.duplicates += valid - added
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(scalar(con, sql) or 0)
+
+
+def _scalar_params(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> int:
+    return int(scalar(con, sql, params) or 0)
 
 
 def _count_lines(path: Path) -> tuple[int, bool]:
-    """(non-empty lines, whether the file ends with a newline) without decoding it."""
+    """(lines, whether the file ends with a newline), reading into one reused buffer."""
     total = 0
     last = b"\n"
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 24):
-            total += chunk.count(b"\n")
-            last = chunk[-1:]
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    with path.open("rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            total += buf.count(b"\n") if n == len(buf) else view[:n].tobytes().count(b"\n")
+            last = bytes(view[n - 1 : n])
     terminated = last == b"\n"
     if not terminated:
         total += 1
@@ -294,7 +309,3 @@ def _slow_path(
         con.unregister("raw_lines")
         for name in ("parsed", "checked", "checked2"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

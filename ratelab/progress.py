@@ -70,6 +70,7 @@ def progress(
     from rich.console import Console
     from rich.progress import (
         BarColumn,
+        MofNCompleteColumn,
         Progress,
         TaskProgressColumn,
         TextColumn,
@@ -77,11 +78,11 @@ def progress(
         TimeRemainingColumn,
     )
 
-    suffix = f" {unit}" if unit else ""
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f}" + suffix),
+        MofNCompleteColumn(),  # shows "?" for a total not known yet
+        TextColumn(unit),
         TaskProgressColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),

@@ -23,13 +23,16 @@ _TS = "'%Y-%m-%dT%H:%M:%S.%fZ'"
 
 # h1..h6 are independent hashes of the row number; everything random derives from them.
 _CDR_SQL = f"""
-WITH base AS (
+WITH seeded AS (
+    -- BIGINT: an INTEGER seed times 1000000007 overflows INT32 from seed 3 on
+    SELECT i, CAST($seed AS BIGINT) * 1000000007 AS s FROM range($first, $first + $n) AS t(i)
+), base AS (
     SELECT
         i,
-        hash(i * 8 + 1 + $seed * 1000000007) AS h1, hash(i * 8 + 2 + $seed * 1000000007) AS h2,
-        hash(i * 8 + 3 + $seed * 1000000007) AS h3, hash(i * 8 + 4 + $seed * 1000000007) AS h4,
-        hash(i * 8 + 5 + $seed * 1000000007) AS h5, hash(i * 8 + 6 + $seed * 1000000007) AS h6
-    FROM range($first, $first + $n) AS t(i)
+        hash(i * 8 + 1 + s) AS h1, hash(i * 8 + 2 + s) AS h2,
+        hash(i * 8 + 3 + s) AS h3, hash(i * 8 + 4 + s) AS h4,
+        hash(i * 8 + 5 + s) AS h5, hash(i * 8 + 6 + s) AS h6
+    FROM seeded
 ), call AS (
     SELECT
         i, h5, h6,

@@ -97,7 +97,12 @@ class Warehouse:
                 raise FileNotFoundError(f"no warehouse at {self.path}")
             with self.connection() as con:
                 have, newest = current_version(con), available()[-1].version
-            if have != newest:
+            if have > newest:
+                raise SchemaError(
+                    f"{self.path} has schema version {have}, newer than this ratelab knows "
+                    f"({newest}); upgrade ratelab to read it"
+                )
+            if have < newest:
                 raise SchemaError(
                     f"{self.path} has schema version {have}, this ratelab needs {newest}: "
                     "open it read-write once to upgrade it"

@@ -1,0 +1,230 @@
+"""The end-to-end demo (``python -m ratelab.demo``, what ``make demo`` runs).
+
+On the default warehouse (``data/warehouse.duckdb``, or ``--warehouse``) it
+
+1. imports the sample rate decks of ``data/decks/`` (three vendors, a standard and a premium
+   customer price list, and one customer's private deal),
+2. assigns them to the demo's customers and vendors,
+3. writes SYNTHETIC CDRs for the last 7 days (``ratelab.synthetic``; not real calls: real
+   CDRs come once the switch writes them) into ``data/spool/synthetic/``,
+4. ingests and 5. rates them, and
+6. prints the margins by customer, by vendor and by destination, and the totals.
+
+Running it again is safe: a re-imported deck corrects the same rows, assignments are replaced,
+the CDRs are the same (fixed seed and batch) and ingest never adds a cdr_id twice.
+
+>>> [deck.table for deck in DECKS if deck.side == "vendor"]
+['vendor_northstar', 'vendor_tollgate', 'vendor_meridian']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from ratelab.cli import SYNTHETIC_BANNER, print_margin_summary, totals_line, warehouse_currency
+from ratelab.decks import read_deck
+from ratelab.migrations import SchemaError
+from ratelab.progress import progress
+from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
+from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseBusy
+
+__all__ = ["ASSIGNMENTS", "CUSTOMERS", "DECKS", "DECKS_DIR", "VENDORS", "main", "run"]
+
+#: The sample decks shipped with the repository (data/decks/ next to the package).
+DECKS_DIR = Path(__file__).resolve().parent.parent / "data" / "decks"
+DEFAULT_SPOOL = Path("data/spool/synthetic")
+#: The synthetic CDRs' batch name: fixed, so a re-run writes the same cdr_ids.
+BATCH = "demo"
+
+
+@dataclass(frozen=True)
+class DemoDeck:
+    """A sample deck and the rate table it goes into."""
+
+    file: str
+    table: str
+    side: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Which rate table prices whom."""
+
+    table: str
+    side: str
+    party: str
+    kind: str = "account"
+    note: str = ""
+
+
+DECKS: tuple[DemoDeck, ...] = (
+    DemoDeck("vendor_northstar.csv", "vendor_northstar", "vendor"),
+    DemoDeck("vendor_tollgate.csv", "vendor_tollgate", "vendor"),
+    DemoDeck("vendor_meridian.csv", "vendor_meridian", "vendor"),
+    DemoDeck("customer_standard.csv", "customer_standard", "customer"),
+    DemoDeck("customer_premium.csv", "customer_premium", "customer"),
+    DemoDeck("customer_bluewave_private.csv", "bluewave_private", "customer"),
+)
+
+ASSIGNMENTS: tuple[Assignment, ...] = (
+    Assignment("vendor_northstar", "vendor", "northstar"),
+    Assignment("vendor_tollgate", "vendor", "tollgate"),
+    Assignment("vendor_meridian", "vendor", "meridian"),
+    Assignment("customer_standard", "customer", "atlas_telecom"),
+    Assignment("customer_standard", "customer", "bluewave_voip"),
+    Assignment("bluewave_private", "customer", "bluewave_voip", "account_private",
+               "each call is charged the cheaper of this and customer_standard"),
+    Assignment("customer_premium", "customer", "cobalt_mobile"),
+)
+
+CUSTOMERS: tuple[str, ...] = tuple(dict.fromkeys(
+    a.party for a in ASSIGNMENTS if a.side == "customer"))
+VENDORS: tuple[str, ...] = tuple(a.party for a in ASSIGNMENTS if a.side == "vendor")
+
+
+def run(
+    *,
+    warehouse: str | Path = DEFAULT_PATH,
+    spool: str | Path = DEFAULT_SPOOL,
+    cdrs: int = 20_000,
+    days: int = 7,
+    seed: int = 7,
+    files: int = 4,
+    decks_dir: str | Path | None = None,
+) -> Warehouse:
+    """Run the demo and print what it does; return the warehouse."""
+    began = time.monotonic()
+    folder = _decks_dir(decks_dir)
+    spool = Path(spool)
+    steps = 6
+    say = click.echo
+    say(f"ratelab demo: sample rate decks + {cdrs:,} SYNTHETIC CDRs -> warehouse {warehouse}")
+    say("")
+
+    say(f"1/{steps} importing the sample rate decks from {folder} ...")
+    wh = Warehouse(warehouse)
+    prefixes: set[str] = set()
+    for deck in DECKS:
+        path = folder / deck.file
+        summary = wh.import_deck(path, deck.table, deck.side)
+        prefixes.update(row.prefix for row in read_deck(path))
+        say(f"    {deck.side:8} {summary}")
+
+    say(f"2/{steps} assigning the rate tables to customers and vendors ...")
+    for a in ASSIGNMENTS:
+        if a.side == "vendor":
+            wh.assign(a.table, vendor=a.party)
+        else:
+            wh.assign(a.table, customer=a.party, kind=a.kind)
+        note = f"; {a.note}" if a.note else ""
+        say(f"    {a.table:18} prices {a.side} {a.party} ({a.kind}{note})")
+
+    end = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
+    say(f"3/{steps} generating {cdrs:,} SYNTHETIC CDRs (generated, not real calls) from "
+        f"{start:%Y-%m-%d} to {end:%Y-%m-%d} UTC into {spool} ...")
+    spec = SyntheticSpec(CUSTOMERS, VENDORS, sorted(prefixes), start, end, seed=seed)
+    paths = write_synthetic_cdrs(spool, cdrs, spec, files=files, batch=BATCH)
+    say(f"    {len(paths)} files: {len(CUSTOMERS)} customers x {len(VENDORS)} vendors x "
+        f"{len(prefixes)} prefixes, about {spec.answer_ratio:.0%} answered")
+
+    say(f"4/{steps} ingesting the CDR spool (idempotent: a cdr_id is never added twice) ...")
+    done = 0
+    with progress("Ingesting", total=len(paths), unit="files", transient=True) as update:
+
+        def on_file(_: Path) -> None:
+            nonlocal done
+            done += 1
+            update(done)
+
+        ingested = wh.ingest(spool, on_file=on_file)
+    say(f"    {ingested}")
+
+    say(f"5/{steps} rating every CDR on both sides (customer revenue, vendor cost) ...")
+    with progress("Rating", unit="CDRs", transient=True) as update:
+        rated = wh.rate(on_chunk=lambda n, total: update(n, total))
+    say(f"    {rated}")
+    for line in _private_deal_lines(wh):
+        say(f"    {line}")
+
+    say(f"6/{steps} margins (from sums of revenue and cost, never averages of percentages)")
+    currency = warehouse_currency(wh)
+    for by, top in (("customer", 0), ("vendor", 0), ("destination", 15)):
+        frame = wh.margin_summary(by)
+        say("")
+        print_margin_summary(frame, by, top=top, title=f"Margin by {by}", currency=currency,
+                             banner=True, totals=False)
+    say("")
+    say(SYNTHETIC_BANNER)
+    say(totals_line(list(wh.margin_summary("customer").iter_rows(named=True)), currency))
+    say("")
+    say(f"done in {time.monotonic() - began:.1f} s. Next: `ratelab --warehouse {warehouse} "
+        "summary --by destination`, or check a vendor's new deck before importing it: "
+        f"`ratelab --warehouse {warehouse} deck diff {folder / 'vendor_tollgate_update.csv'} "
+        "--name vendor_tollgate --as-of 2026-11-28`")
+    return wh
+
+
+def _decks_dir(given: str | Path | None) -> Path:
+    candidates: Sequence[Path] = (
+        [Path(given)] if given is not None else [DECKS_DIR, Path("data/decks")]
+    )
+    for folder in candidates:
+        if (folder / DECKS[0].file).is_file():
+            return folder
+    raise FileNotFoundError(
+        f"sample decks not found in {', '.join(map(str, candidates))}: run the demo from the "
+        "ratelab repository, or pass --decks DIR"
+    )
+
+
+def _private_deal_lines(wh: Warehouse) -> list[str]:
+    """How the cheapest-of rule split one customer's calls between its rate tables."""
+    deals = [a for a in ASSIGNMENTS if a.kind != "account"]
+    lines = []
+    for deal in deals:
+        frame = wh.sql(
+            """SELECT customer_table, count(*) AS calls FROM rated
+               WHERE customer = $c AND billed_s_customer > 0 GROUP BY ALL ORDER BY calls DESC""",
+            {"c": deal.party},
+        )
+        split = ", ".join(f"{r['calls']:,} by {r['customer_table']}"
+                          for r in frame.iter_rows(named=True))
+        if split:
+            lines.append(f"cheapest-of rule: {deal.party}'s answered calls were priced {split}")
+    return lines
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--warehouse", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="RATELAB_WAREHOUSE", default=str(DEFAULT_PATH), show_default=True,
+              help="The DuckDB warehouse file.")
+@click.option("--spool", type=click.Path(file_okay=False, path_type=Path),
+              default=str(DEFAULT_SPOOL), show_default=True,
+              help="Where the synthetic CDR files are written.")
+@click.option("--cdrs", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Synthetic CDRs to generate.")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Spread them over the last N days.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
+@click.option("--decks", "decks_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder of the sample decks (default: data/decks).")
+def main(warehouse: Path, spool: Path, cdrs: int, days: int, seed: int,
+         decks_dir: Path | None) -> None:
+    """Import the sample decks, generate, ingest and rate synthetic CDRs, print the margins."""
+    try:
+        run(warehouse=warehouse, spool=spool, cdrs=cdrs, days=days, seed=seed,
+            decks_dir=decks_dir)
+    except (WarehouseBusy, SchemaError, FileNotFoundError) as err:
+        click.echo(f"error: {err}", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
