@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import duckdb
 import polars as pl
 
 from ratelab.decks import DeckError, read_deck
@@ -264,6 +265,9 @@ class _Group(click.Group):
             _fail(f"{len(err.problems)} problem(s) in {err.file}; nothing was imported")
         except (WarehouseBusy, SchemaError) as err:
             _fail(str(err), 1)
+        except duckdb.IOException as err:  # not a DuckDB file, a newer format, a full disk
+            state = ctx.find_object(_State)
+            _fail(f"cannot use the warehouse {state.path if state else ''}: {err}", 1)
         except FileNotFoundError as err:
             _fail(str(err) if err.filename is None else f"no such file: {err.filename}")
         except (ValueError, PermissionError) as err:

@@ -164,11 +164,20 @@ def run(
     say(SYNTHETIC_BANNER)
     say(totals_line(list(wh.margin_summary("customer").iter_rows(named=True)), currency))
     say("")
-    say(f"done in {time.monotonic() - began:.1f} s. Next: `ratelab --warehouse {warehouse} "
-        "summary --by destination`, or check a vendor's new deck before importing it: "
-        f"`ratelab --warehouse {warehouse} deck diff {folder / 'vendor_tollgate_update.csv'} "
-        "--name vendor_tollgate --as-of 2026-11-28`")
+    command = "ratelab" if Path(warehouse) == DEFAULT_PATH else f"ratelab --warehouse {warehouse}"
+    update_deck = _shown(folder / "vendor_tollgate_update.csv")
+    say(f"done in {time.monotonic() - began:.1f} s. Next, for example:")
+    say(f"    {command} summary --by destination --top 10")
+    say(f"    {command} deck diff {update_deck} --name vendor_tollgate --as-of 2026-11-28")
     return wh
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it is below it (shorter to read)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _decks_dir(given: str | Path | None) -> Path:

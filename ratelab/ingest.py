@@ -28,7 +28,8 @@ from ratelab.prefix import NUMBER_KEY_SQL
 
 __all__ = ["CDR_COLUMNS", "IngestSummary", "ingest_spool", "spool_files"]
 
-#: The CDR contract (v1) as DuckDB types, in contract order.
+#: The CDR contract (v1) as DuckDB types, in contract order. Times are read with their offset
+#: (TIMESTAMPTZ) and stored as naive UTC, so "+02:00" is converted rather than silently dropped.
 CDR_COLUMNS: dict[str, str] = {
     "cdr_id": "VARCHAR",
     "switch_id": "VARCHAR",
@@ -40,14 +41,16 @@ CDR_COLUMNS: dict[str, str] = {
     "vendor": "VARCHAR",
     "src_ip": "VARCHAR",
     "src_port": "INTEGER",
-    "start_ts": "TIMESTAMP",
-    "answer_ts": "TIMESTAMP",
-    "end_ts": "TIMESTAMP",
+    "start_ts": "TIMESTAMPTZ",
+    "answer_ts": "TIMESTAMPTZ",
+    "end_ts": "TIMESTAMPTZ",
     "duration_ms": "BIGINT",
     "pdd_ms": "BIGINT",
     "sip_code": "INTEGER",
     "disconnect_reason": "VARCHAR",
-    "attempts": "STRUCT(vendor VARCHAR, start_ts TIMESTAMP, sip_code INTEGER, pdd_ms BIGINT)[]",
+    "attempts": (
+        "STRUCT(vendor VARCHAR, start_ts TIMESTAMPTZ, sip_code INTEGER, pdd_ms BIGINT)[]"
+    ),
     "codec": "VARCHAR",
     "rtp_encryption": "INTEGER",
     "rtp": "JSON",
@@ -73,13 +76,17 @@ BATCH_BYTES = 1 << 30
 
 # Idempotent on cdr_id: a CDR already stored is not added again.
 _INSERT_SQL = f"""
-INSERT INTO cdrs
-SELECT {", ".join(c if c != "callee_e164" else "callee_e164, "
-                  + NUMBER_KEY_SQL.format(n="callee_e164") for c in CDR_COLUMNS)},
-       source_file, $now
-FROM staged
-WHERE reason IS NULL
-  AND NOT EXISTS (SELECT 1 FROM cdrs c WHERE c.cdr_id = staged.cdr_id)
+INSERT INTO cdrs BY NAME
+SELECT {", ".join(CDR_COLUMNS)},
+       {NUMBER_KEY_SQL.format(n="callee_e164")} AS callee_key,
+       $base + row_number() OVER () AS cdr_seq,
+       source_file, $now AS ingested_at
+FROM (
+    SELECT * FROM staged
+    WHERE reason IS NULL
+      AND NOT EXISTS (SELECT 1 FROM cdrs c WHERE c.cdr_id = staged.cdr_id)
+    {{dedupe}}
+)
 """
 # Only when one batch holds the same cdr_id twice (a window over every row costs seconds).
 _FIRST_OF_EACH_ID = "QUALIFY row_number() OVER (PARTITION BY cdr_id ORDER BY source_file) = 1"
@@ -210,8 +217,9 @@ def _ingest_batch(
         return
     in_batch_dups = _scalar(
         con, "SELECT count(*) - count(DISTINCT cdr_id) FROM staged WHERE reason IS NULL")
-    sql = _INSERT_SQL + (_FIRST_OF_EACH_ID if in_batch_dups else "")
-    added = _scalar_params(con, sql, {"now": now})
+    sql = _INSERT_SQL.format(dedupe=_FIRST_OF_EACH_ID if in_batch_dups else "")
+    base = _scalar(con, "SELECT coalesce(max(cdr_seq), 0) FROM cdrs")
+    added = _scalar_params(con, sql, {"now": now, "base": base})
     summary.added += added
     summary.duplicates += valid - added
 

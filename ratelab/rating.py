@@ -137,13 +137,14 @@ def rate_cdrs(
             chunk_params = {**params, "lo": lo, "hi": hi}
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE todo AS
-                    SELECT rowid AS rid, cdr_id, start_ts, customer, vendor, caller, callee_key,
-                           (duration_ms + 999) // 1000 AS billable_s
+                    SELECT cdr_seq AS rid, start_ts, customer, vendor, caller, callee_key,
+                           (duration_ms + 999) // 1000 AS billable_s,
+                           switch_id = 'synthetic' AS synthetic
                     FROM cdrs WHERE {chunk_where}""",
                 chunk_params,
             )
             con.execute(f"DELETE FROM rated WHERE {chunk_where}", chunk_params)
-            con.execute(f"INSERT INTO rated {RATE_SQL}", {"rated_at": rated_at})
+            con.execute(f"INSERT INTO rated BY NAME {RATE_SQL}", {"rated_at": rated_at})
             done += n
             if on_chunk is not None:
                 on_chunk(done, total)

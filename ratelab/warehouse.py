@@ -30,15 +30,16 @@ __all__ = ["DEFAULT_PATH", "Warehouse", "WarehouseBusy", "connect"]
 DEFAULT_PATH = Path("data/warehouse.duckdb")
 
 _RATED_SQL = """
-SELECT cdr_id, start_ts, customer, vendor, status, destination,
-       customer_table, customer_kind, customer_prefix, customer_rate, billed_s_customer, revenue,
-       vendor_table, vendor_prefix, vendor_rate, billed_s_vendor, cost,
-       revenue - cost AS profit,
-       customer_rate - vendor_rate AS rate_deviation,
-       starts_with(cdr_id, 'synthetic-') AS synthetic
-FROM rated
-WHERE {where}
-ORDER BY start_ts, cdr_id
+SELECT c.cdr_id, r.start_ts, r.customer, r.vendor, r.status, r.destination,
+       r.customer_table, r.customer_kind, r.customer_prefix, r.customer_rate,
+       r.billed_s_customer, r.revenue,
+       r.vendor_table, r.vendor_prefix, r.vendor_rate, r.billed_s_vendor, r.cost,
+       r.revenue - r.cost AS profit,
+       r.customer_rate - r.vendor_rate AS rate_deviation,
+       r.synthetic, r.rated_at
+FROM (SELECT * FROM rated WHERE {where}) r
+JOIN cdrs c USING (cdr_seq)
+ORDER BY r.start_ts, c.cdr_id
 """
 
 _SUMMARY_SQL = """
@@ -53,7 +54,7 @@ SELECT {key} AS {name},
        round((sum(revenue) - sum(cost)) / NULLIF(sum(revenue), 0), 4) AS margin,
        round((sum(revenue) - sum(cost)) / NULLIF(sum(cost), 0), 4) AS markup,
        count(*) FILTER (WHERE status <> 'ok') AS flagged,
-       bool_or(starts_with(cdr_id, 'synthetic-')) AS synthetic
+       bool_or(synthetic) AS synthetic
 FROM rated
 WHERE {where}
 GROUP BY ALL
@@ -133,12 +134,14 @@ class Warehouse:
                 if time.monotonic() >= deadline:
                     raise WarehouseBusy(
                         f"{self.path} is locked by another process (an ingest or rating job?); "
-                        f"waited {self.lock_timeout:.0f} s. Retry when it finishes, or raise "
+                        f"waited {self.lock_timeout:g} s. Retry when it finishes, or raise "
                         "lock_timeout."
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         try:
+            # Stored times are naive UTC; the session zone makes every conversion agree.
+            con.execute("SET TimeZone = 'UTC'")
             yield con
         finally:
             con.close()

@@ -342,3 +342,12 @@ def test_spool_subdirectories_and_other_files(warehouse, tmp_path: Path) -> None
     summary = warehouse.ingest(spool)
     assert (summary.files, summary.added, summary.quarantined) == (2, 2, 0)
     assert cdr_ids(warehouse) == ["s1", "s2"]
+
+
+def test_a_time_with_an_offset_is_converted_to_utc(warehouse, tmp_path):
+    record = contract_cdr("tz-1", "447700900001", "2026-03-01T10:00:00.000000+02:00", 60000)
+    record["attempts"][0]["start_ts"] = "2026-03-01T10:00:00+02:00"
+    write_jsonl(tmp_path / "spool" / "a.jsonl", [record])
+    assert warehouse.ingest(tmp_path / "spool").added == 1
+    row = warehouse.sql("SELECT start_ts, answer_ts, attempts[1].start_ts AS a FROM cdrs").row(0)
+    assert row == (datetime(2026, 3, 1, 8, 0),) * 3

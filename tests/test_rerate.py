@@ -48,14 +48,14 @@ def rated(warehouse, deck, tmp_path: Path) -> ratelab.Warehouse:
 
 def state(warehouse: ratelab.Warehouse) -> dict[str, tuple[Decimal, datetime]]:
     """cdr_id -> (revenue, rated_at)."""
-    rows = warehouse.sql("SELECT cdr_id, revenue, rated_at FROM rated").rows()
+    rows = warehouse.rated().select("cdr_id", "revenue", "rated_at").rows()
     return {cdr_id: (revenue, at) for cdr_id, revenue, at in rows}
 
 
 def one_row_per_cdr(warehouse: ratelab.Warehouse) -> None:
     counts = warehouse.sql(
-        "SELECT c.cdr_id, count(r.cdr_id) AS n FROM cdrs c "
-        "LEFT JOIN rated r USING (cdr_id) GROUP BY ALL").rows()
+        "SELECT c.cdr_id, count(r.cdr_seq) AS n FROM cdrs c "
+        "LEFT JOIN rated r USING (cdr_seq) GROUP BY ALL").rows()
     assert counts and all(n == 1 for _, n in counts), counts
     total = warehouse.sql("SELECT count(*) AS n FROM rated")["n"][0]
     assert total == len(counts)

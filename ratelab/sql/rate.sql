@@ -1,7 +1,7 @@
 -- Rate every CDR in the temp table `todo` on both sides.
 --
--- todo(rid, cdr_id, start_ts, customer, vendor, caller, callee_key, billable_s)
---   rid is a dense integer key; billable_s = ceil(duration_ms / 1000), 0 when unanswered.
+-- todo(rid, start_ts, customer, vendor, caller, callee_key, billable_s, synthetic)
+--   rid is the CDR's cdr_seq; billable_s = ceil(duration_ms / 1000), 0 when unanswered.
 -- plan(pid, table_name, party, is_customer, kind, kind_rank, multi, phone, valid_from, valid_to,
 --      banded, time_zone, calendar): the rate-table assignments (see rating.py).
 --
@@ -77,7 +77,7 @@ vendor_side AS (
     FROM charged WHERE NOT is_customer
 )
 SELECT
-    t.cdr_id, t.start_ts, t.customer, t.vendor,
+    t.rid AS cdr_seq, t.start_ts, t.customer, t.vendor, t.synthetic,
     CASE WHEN t.callee_key IS NULL THEN 'bad_number'
          WHEN cb.rid IS NULL AND t.vendor IS NOT NULL AND v.rid IS NULL THEN 'no_rates'
          WHEN cb.rid IS NULL THEN 'no_customer_rate'
@@ -88,7 +88,7 @@ SELECT
     CAST(CAST(cb.rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS customer_rate,
     cb.billed_s AS billed_s_customer,
     CAST(CAST(cb.charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS revenue,
-    pv.table_name AS vendor_table, v.prefix AS vendor_prefix, v.destination AS vendor_destination,
+    pv.table_name AS vendor_table, v.prefix AS vendor_prefix,
     CAST(CAST(v.rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS vendor_rate,
     CASE WHEN t.vendor IS NULL THEN 0 ELSE v.billed_s END AS billed_s_vendor,
     CASE WHEN t.vendor IS NULL THEN CAST(0 AS DECIMAL(18, 6))
