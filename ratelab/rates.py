@@ -11,7 +11,6 @@ After every change the table's rating index is rebuilt (``rate_groups`` / ``rate
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import polars as pl
 
 from ratelab.db import one, scalar
 from ratelab.decks import DeckRow
-from ratelab.prefix import prefix_range, segments
+from ratelab.prefix import segments
 
 __all__ = [
     "BANDS",
@@ -37,6 +36,8 @@ __all__ = [
 ]
 
 BANDS = ("peak", "offpeak", "weekend")
+#: "Since the beginning": the start of an assignment given no date.
+EPOCH = datetime(1970, 1, 1)
 #: VOS billing principle kinds, most specific first (the tie-break when charges are equal).
 CUSTOMER_KINDS = ("phone_private", "account_private", "account", "period")
 
@@ -52,8 +53,12 @@ class ImportSummary:
     superseded: int
     closed: int
     segments: int
+    unchanged: bool = False
 
     def __str__(self) -> str:
+        if self.unchanged:
+            return (f"{self.table}: this file is already import {self.import_id} "
+                    "(same content); nothing changed")
         return (
             f"{self.table}: imported {self.rows} rows (import {self.import_id}); "
             f"{self.superseded} superseded, {self.closed} closed, {self.replaced} corrected; "
@@ -123,8 +128,13 @@ def import_rows(
     if tz_row is None:
         raise ValueError(f"no rate table {table!r}; create it with ensure_table first")
     time_zone = tz_row[0]
+    last = one(con, """SELECT import_id, sha256, mode FROM deck_imports WHERE table_name = ?
+                       ORDER BY import_id DESC LIMIT 1""", [table])
+    if last is not None and last[1] == sha256 and last[2] == mode:
+        # the same file again (a re-run demo or cron job): nothing to correct
+        return ImportSummary(table, last[0], 0, 0, 0, 0, 0, unchanged=True)
     import_id = int(scalar(con, "SELECT coalesce(max(import_id), 0) + 1 FROM deck_imports"))
-    new = _version_chain(rows, time_zone)
+    new = _to_utc_rows(rows, time_zone)
     frame = pl.DataFrame(
         new,
         schema={
@@ -141,19 +151,13 @@ def import_rows(
             DELETE FROM rates r USING deck_new n
             WHERE r.table_name = $t AND r.prefix = n.prefix AND r.band = n.band
               AND r.effective_from = n.effective_from""", table)
-        # An older version stays in force until the first new version of its prefix and band.
-        superseded = _count(con, """
-            UPDATE rates r SET effective_to = n.first_from
-            FROM (SELECT prefix, band, min(effective_from) AS first_from
-                  FROM deck_new GROUP BY ALL) n
-            WHERE r.table_name = $t AND r.prefix = n.prefix AND r.band = n.band
-              AND r.effective_from < n.first_from
-              AND (r.effective_to IS NULL OR r.effective_to > n.first_from)""", table)
         closed = 0
         if mode == "full":
+            # A full deck dated by its newest change: unchanged rows keep their old dates, so
+            # the prefixes it no longer lists stop when its newest rows start, not earlier.
             closed = _count(con, """
                 UPDATE rates r SET effective_to = d.deck_from
-                FROM (SELECT min(effective_from) AS deck_from FROM deck_new) d
+                FROM (SELECT max(effective_from) AS deck_from FROM deck_new) d
                 WHERE r.table_name = $t AND r.effective_from < d.deck_from
                   AND (r.effective_to IS NULL OR r.effective_to > d.deck_from)
                   AND NOT EXISTS (SELECT 1 FROM deck_new n
@@ -164,6 +168,15 @@ def import_rows(
                       connect_fee, effective_from, effective_to, $id FROM deck_new""",
             {"t": table, "id": import_id},
         )
+        # Each version stays in force until the next version of its prefix and band, in
+        # whatever order the versions were imported.
+        superseded = _count(con, """
+            UPDATE rates r SET effective_to = n.next_from
+            FROM (SELECT rowid AS rid, lead(effective_from) OVER (
+                      PARTITION BY prefix, band ORDER BY effective_from) AS next_from
+                  FROM rates WHERE table_name = $t) n
+            WHERE r.rowid = n.rid AND n.next_from IS NOT NULL
+              AND (r.effective_to IS NULL OR r.effective_to > n.next_from)""", table)
     finally:
         con.unregister("deck_new")
     con.execute(
@@ -174,23 +187,14 @@ def import_rows(
     return ImportSummary(table, import_id, len(new), replaced, superseded, closed, count)
 
 
-def _version_chain(rows: Sequence[DeckRow], time_zone: str) -> list[tuple]:
-    """Rows as UTC tuples; several versions of one prefix in a deck close each other in turn."""
-    by_key: dict[tuple[str, str], list[DeckRow]] = defaultdict(list)
-    for row in rows:
-        by_key[(row.prefix, row.band)].append(row)
-    out = []
-    for versions in by_key.values():
-        versions.sort(key=lambda r: r.effective_from)
-        for i, row in enumerate(versions):
-            start = to_utc(row.effective_from, time_zone)
-            end = to_utc(row.effective_to, time_zone) if row.effective_to else None
-            if i + 1 < len(versions):
-                following = to_utc(versions[i + 1].effective_from, time_zone)
-                end = following if end is None else min(end, following)
-            out.append((row.prefix, row.destination, row.band, row.first_rate, row.first_period,
-                        row.rate, row.cycle, row.connect_fee, start, end))
-    return out
+def _to_utc_rows(rows: Sequence[DeckRow], time_zone: str) -> list[tuple]:
+    """Deck rows as tuples with their effective dates in UTC."""
+    return [
+        (row.prefix, row.destination, row.band, row.first_rate, row.first_period, row.rate,
+         row.cycle, row.connect_fee, to_utc(row.effective_from, time_zone),
+         to_utc(row.effective_to, time_zone) if row.effective_to else None)
+        for row in rows
+    ]
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, table: str) -> int:
@@ -221,12 +225,17 @@ def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
         live = [r for r in rows if r[3] <= epoch_from and (r[4] is None or r[4] > epoch_from)]
         if not live:
             continue
+        # Segments come from every prefix in force, priced or not for the band: a prefix
+        # without a price for this band leaves a hole (no rate), never its parent's price.
+        live_prefixes = {r[1] for r in live}
         for band in bands:
             owner = _owners(live, band)
             if not owner:
                 continue
             groups.append((next_grp, table, band, epoch_from, epoch_to))
-            for seg in segments(owner):
+            for seg in segments(live_prefixes):
+                if seg.prefix not in owner:
+                    continue
                 seg_grp.append(next_grp)
                 seg_lo.append(seg.lo)
                 seg_hi.append(seg.hi)
@@ -264,10 +273,6 @@ def _owners(live: list[tuple], band: str) -> dict[str, int]:
             exact.add(prefix)
         elif row_band == "any" and prefix not in exact:
             owner[prefix] = rid
-    # A prefix must be a valid range owner; prefix_range raises on anything the deck reader
-    # should already have refused.
-    for prefix in owner:
-        prefix_range(prefix)
     return owner
 
 
@@ -295,7 +300,14 @@ def assign(
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
 ) -> None:
-    """Record that ``table`` applies to ``party``. A vendor has one table at a time."""
+    """Record that ``table`` prices ``party`` on [valid_from, valid_to).
+
+    One table at a time per party, kind (and phone): the new assignment overrides the others of
+    the same kind over its own interval, trimming or splitting them, and leaves the rest of
+    their history alone. Without ``valid_from`` it applies from the beginning of time when the
+    party has no such assignment yet, and from now when it replaces one (so calls already
+    rated keep the table that priced them).
+    """
     row = one(con, "SELECT side FROM rate_tables WHERE name = ?", [table])
     if row is None:
         raise ValueError(f"no rate table {table!r}: import a deck into it first")
@@ -307,35 +319,49 @@ def assign(
         raise ValueError("vendors have account rate tables only (kind='account')")
     if (kind == "phone_private") != (phone is not None):
         raise ValueError("phone= is required for kind='phone_private' and only for it")
-    start = valid_from or datetime(1970, 1, 1)
-    if valid_to is not None and valid_to <= start:
+    key = {"p": party, "side": side, "kind": kind, "phone": phone}
+    same = ("party = $p AND side = $side AND kind = $kind "
+            "AND phone IS NOT DISTINCT FROM $phone")
+    if valid_from is None:
+        had = scalar(con, f"SELECT count(*) FROM assignments WHERE {same}", key)
+        valid_from = _now() if had else EPOCH
+    if valid_to is not None and valid_to <= valid_from:
         raise ValueError("valid_to must be after valid_from")
     con.execute(
         "INSERT INTO parties SELECT ?, ?, ? WHERE NOT EXISTS "
         "(SELECT 1 FROM parties WHERE name = ? AND side = ?)",
         [party, side, _now(), party, side],
     )
-    if side == "vendor":
-        # The new table takes over from its start; earlier assignments end there.
-        con.execute(
-            """UPDATE assignments SET valid_to = $s
-               WHERE side = 'vendor' AND party = $p AND valid_from < $s
-                 AND (valid_to IS NULL OR valid_to > $s)""",
-            {"s": start, "p": party},
-        )
-        con.execute(
-            "DELETE FROM assignments WHERE side = 'vendor' AND party = ? AND valid_from >= ?",
-            [party, start],
-        )
-    else:
-        con.execute(
-            """DELETE FROM assignments WHERE side = 'customer' AND party = ? AND table_name = ?
-               AND kind = ? AND phone IS NOT DISTINCT FROM ? AND valid_from = ?""",
-            [party, table, kind, phone, start],
-        )
+    span = {**key, "s": valid_from, "e": valid_to}
+    end = "coalesce($e, TIMESTAMP 'infinity')"
+    until = "coalesce(valid_to, TIMESTAMP 'infinity')"
+    covered = scalar(
+        con,
+        f"""SELECT count(*) FROM assignments WHERE {same} AND table_name = $t
+            AND valid_from <= $s AND {until} >= {end}""",
+        {**span, "t": table},
+    )
+    if covered:
+        return  # already priced by this table over the whole interval: nothing to change
+    for sql in (
+        # an assignment that spans the whole new interval continues after it ...
+        f"""INSERT INTO assignments
+            SELECT table_name, party, side, kind, phone, $e, valid_to, assigned_at
+            FROM assignments
+            WHERE {same} AND $e IS NOT NULL AND valid_from < $s AND {until} > $e""",
+        # ... and every overlapping one is cut back to the parts outside it
+        f"""UPDATE assignments SET valid_to = $s
+            WHERE {same} AND valid_from < $s AND {until} > $s""",
+        f"""UPDATE assignments SET valid_from = $e
+            WHERE {same} AND $e IS NOT NULL AND valid_from >= $s AND valid_from < $e
+              AND {until} > $e""",
+        f"DELETE FROM assignments WHERE {same} AND valid_from >= $s AND {until} <= {end}",
+    ):
+        # DuckDB refuses named parameters a statement does not use
+        con.execute(sql, {k: v for k, v in span.items() if f"${k}" in sql})
     con.execute(
         "INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [table, party, side, kind, phone, start, valid_to, _now()],
+        [table, party, side, kind, phone, valid_from, valid_to, _now()],
     )
 
 

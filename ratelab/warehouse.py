@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
@@ -212,12 +213,13 @@ class Warehouse:
         Status is new, increase, decrease, unchanged or closed; ``short_notice`` flags increases
         effective sooner than ``notice_days`` after ``as_of``.
         """
-        as_of = as_of or datetime.now()
         new = read_deck(path, **read_options)  # type: ignore[arg-type]
         with self.connection() as con:
             tz_row = one(con, "SELECT time_zone FROM rate_tables WHERE name = ?", [name])
             if tz_row is None:
                 raise ValueError(f"no rate table {name!r} to compare with")
+            if as_of is None:  # now, on the rate table's own clock (its deck dates are local)
+                as_of = datetime.now(ZoneInfo(tz_row[0])).replace(tzinfo=None)
             current = rate_store.rows_in_force(con, name, rate_store.to_utc(as_of, tz_row[0]))
         changes = diff_rates(_deck_rows(current), new, as_of=as_of, notice_days=notice_days)
         return pl.DataFrame(

@@ -90,22 +90,32 @@ def test_a_failure_inside_the_import_transaction_is_rolled_back(warehouse, deck)
 # -- versions ------------------------------------------------------------------------------
 
 
-def test_reimporting_the_identical_deck_replaces_rather_than_duplicates(warehouse,
-                                                                       deck) -> None:
+def test_reimporting_the_identical_deck_changes_nothing(warehouse, deck) -> None:
     path = deck(JAN)
     first = warehouse.import_deck(path, "cust", "customer")
     assert (first.rows, first.replaced, first.superseded, first.closed) == (2, 0, 0, 0)
     rows_before = rates(warehouse)
 
     again = warehouse.import_deck(path, "cust", "customer")
-    assert again.rows == 2
-    assert again.replaced == 2
-    assert (again.superseded, again.closed) == (0, 0)
-    assert again.import_id == first.import_id + 1
+    assert again.unchanged and again.import_id == first.import_id
+    assert "nothing changed" in str(again)
     assert n_rates(warehouse) == 2
     assert rates(warehouse) == rows_before
+    imports = warehouse.sql("SELECT count(*) AS n FROM deck_imports")["n"][0]
+    assert imports == 1
+
+
+def test_a_corrected_deck_for_the_same_dates_replaces_rather_than_duplicates(warehouse,
+                                                                             deck) -> None:
+    first = warehouse.import_deck(deck(JAN, "jan.csv"), "cust", "customer")
+    corrected = warehouse.import_deck(deck(JAN.replace("0.010,", "0.011,"), "jan2.csv"),
+                                      "cust", "customer")
+    assert corrected.rows == 2 and corrected.replaced == 2
+    assert (corrected.superseded, corrected.closed) == (0, 0)
+    assert corrected.import_id == first.import_id + 1
+    assert n_rates(warehouse) == 2
     segments = warehouse.sql("SELECT count(*) AS n FROM rate_segments")["n"][0]
-    assert segments == again.segments == first.segments
+    assert segments == corrected.segments == first.segments
 
 
 @pytest.mark.parametrize(("mode", "closed_to"), [("full", datetime(2026, 2, 1)),
