@@ -9,6 +9,7 @@ retries for ``lock_timeout`` seconds before it gives up with a message saying wh
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,10 +91,11 @@ class Warehouse:
     """A rate and CDR warehouse in one DuckDB file. See the module docstring on sharing it."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False,
-                 lock_timeout: float = 30.0) -> None:
+                 lock_timeout: float = 30.0, memory_limit: str | None = None) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self.lock_timeout = lock_timeout
+        self.memory_limit = memory_limit or os.environ.get("RATELAB_MEMORY_LIMIT", "3GB")
         if read_only:
             if not self.path.exists():
                 raise FileNotFoundError(f"no warehouse at {self.path}")
@@ -143,6 +145,11 @@ class Warehouse:
         try:
             # Stored times are naive UTC; the session zone makes every conversion agree.
             con.execute("SET TimeZone = 'UTC'")
+            # Nothing here relies on insertion order; dropping it lets DuckDB write in
+            # parallel and keeps less in memory. The memory cap keeps big jobs within a
+            # laptop's reach (DuckDB spills to disk past it).
+            con.execute("SET preserve_insertion_order = false")
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
             yield con
         finally:
             con.close()

@@ -114,6 +114,7 @@ SELECT 'default', d, TIME '00:00:00', TIME '24:00:00', 'weekend' FROM range(6, 8
 CREATE TABLE cdrs (
     cdr_id             VARCHAR NOT NULL,
     cdr_seq            BIGINT NOT NULL,      -- dense key given at ingest; rated rows refer to it
+    id_hash            UBIGINT NOT NULL,     -- hash(cdr_id): a cheap first test for re-ingest
     switch_id          VARCHAR,
     call_id            VARCHAR,
     caller             VARCHAR,
