@@ -1,9 +1,13 @@
 """Rate tables in the warehouse: versioned rows, assignments, and the rating index.
 
 A deck import adds a version of a rate table. Rows are versioned by effective dates: a row is
-in force on ``[effective_from, effective_to)``, and a newer row for the same prefix and band
-closes the older one at its own effective_from. A *full* deck (the default; what vendors send)
-also closes every prefix it no longer lists, from the deck's earliest effective date.
+in force on ``[effective_from, effective_to)`` and until the next version of its prefix and
+band, whatever order the versions were imported in. A *full* deck (the default; what vendors
+send) also closes every prefix it no longer lists, from the deck's newest effective date
+(vendors keep the old dates on unchanged rows, so an earlier date would re-price the past).
+Re-importing the identical file changes nothing.
+
+Assignments say which tables price whom, over time; see :func:`assign`.
 
 After every change the table's rating index is rebuilt (``rate_groups`` / ``rate_segments``, see
 ``ratelab.prefix``), inside the same transaction, so rating never sees a stale index.
@@ -227,13 +231,13 @@ def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
             continue
         # Segments come from every prefix in force, priced or not for the band: a prefix
         # without a price for this band leaves a hole (no rate), never its parent's price.
-        live_prefixes = {r[1] for r in live}
+        epoch_segments = list(segments({r[1] for r in live}))
         for band in bands:
             owner = _owners(live, band)
             if not owner:
                 continue
             groups.append((next_grp, table, band, epoch_from, epoch_to))
-            for seg in segments(live_prefixes):
+            for seg in epoch_segments:
                 if seg.prefix not in owner:
                     continue
                 seg_grp.append(next_grp)
