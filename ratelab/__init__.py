@@ -8,6 +8,7 @@ Decimal('0.3333')
 from decimal import Decimal
 
 from ratelab.decks import DeckError, DeckProblem, DeckRow, RateChange, diff_rates, read_deck
+from ratelab.examples import sample_warehouse
 from ratelab.finance import (
     BreakEven,
     auto_create_rate,
@@ -51,6 +52,7 @@ __all__ = [
     "markup",
     "quantize",
     "read_deck",
+    "sample_warehouse",
     "to_decimal",
     "write_synthetic_cdrs",
 ]

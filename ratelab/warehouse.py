@@ -155,12 +155,22 @@ class Warehouse:
             con.close()
 
     def schema_version(self) -> int:
-        """The schema version of the file."""
+        """The schema version of the file.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> sample_warehouse(cdrs=1).schema_version() >= 1
+        True
+        """
         with self.connection() as con:
             return current_version(con)
 
     def sql(self, query: str, params: dict | list | None = None) -> pl.DataFrame:
-        """Run any query and return a Polars frame (for notebooks)."""
+        """Run any query and return a Polars frame (for notebooks).
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> sample_warehouse(cdrs=5).sql("SELECT count(*) AS n FROM cdrs")["n"].to_list()
+        [5]
+        """
         with self.connection() as con:
             return con.sql(query, params=params).pl()
 
@@ -189,6 +199,14 @@ class Warehouse:
 
         Any bad row raises ``DeckError`` listing every problem as file:line: reason, and
         nothing is imported. ``mode="full"`` closes prefixes the deck no longer lists.
+
+        >>> import tempfile; from pathlib import Path
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> deck = folder / "vendor.csv"
+        >>> _ = deck.write_text("Dial Code;Rate;Increment;Effective Date\\n"
+        ...                     "44;0,015;1/1;01/01/2026\\n")
+        >>> print(connect(folder / "w.duckdb").import_deck(deck, "vendor_x", "vendor"))
+        vendor_x: imported 1 rows (import 1); 0 superseded, 0 closed, 0 corrected; index 1 segments
         """
         self._write()
         rows = read_deck(path, columns=columns, effective_from=effective_from,
@@ -219,6 +237,14 @@ class Warehouse:
 
         Status is new, increase, decrease, unchanged or closed; ``short_notice`` flags increases
         effective sooner than ``notice_days`` after ``as_of``.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> new = wh.path.parent / "new.csv"
+        >>> _ = new.write_text("prefix,rate,effective_from\\n44,0.0160,2026-12-01\\n")
+        >>> diff = wh.deck_diff(new, "vend_x", as_of=datetime(2026, 11, 28))
+        >>> diff.select("prefix", "status", "short_notice").rows()
+        [('1', 'closed', False), ('44', 'increase', True), ('447', 'closed', False)]
         """
         new = read_deck(path, **read_options)  # type: ignore[arg-type]
         with self.connection() as con:
@@ -251,7 +277,14 @@ class Warehouse:
         """Say that rate table ``table`` prices ``customer`` (or ``vendor``).
 
         Customer kinds follow the VOS billing principle: period, account, account_private,
-        phone_private (with ``phone``); the cheapest applicable charge wins.
+        phone_private (with ``phone``); the cheapest applicable charge wins. See
+        :func:`ratelab.rates.assign` for how a new assignment replaces an older one.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> wh.assign("cust_std", customer="globex", kind="account_private")
+        >>> wh.sql("SELECT kind FROM assignments WHERE party = 'globex'")["kind"].to_list()
+        ['account_private']
         """
         self._write()
         if (customer is None) == (vendor is None):
@@ -269,7 +302,14 @@ class Warehouse:
 
     def calendar_day(self, day: date, band: str, *, calendar: str = "default",
                      note: str = "") -> None:
-        """Price a whole local day (a holiday, say) as ``band`` in ``calendar``."""
+        """Price a whole local day (a holiday, say) as ``band`` in ``calendar``.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> wh.calendar_day(date(2026, 12, 25), "weekend", note="Christmas")
+        >>> wh.sql("SELECT band FROM calendar_days")["band"].to_list()
+        ['weekend']
+        """
         self._write()
         with self.connection() as con:
             con.execute("DELETE FROM calendar_days WHERE calendar = ? AND day = ?",
@@ -281,13 +321,29 @@ class Warehouse:
 
     def ingest(self, spool_dir: str | Path, *, force: bool = False,
                on_file: Callable[[Path], None] | None = None) -> IngestSummary:
-        """Ingest new CDR files from a spool directory (idempotent on cdr_id)."""
+        """Ingest new CDR files from a spool directory (idempotent on cdr_id).
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=20)        # already ingested its spool once
+        >>> print(wh.ingest(wh.path.parent / "spool", force=True))
+        ingested 0 CDRs from 1 files (0 unchanged skipped); 20 already present, 0 quarantined
+        """
         self._write()
         with self.connection() as con:
             return ingest_spool(con, spool_dir, force=force, on_file=on_file)
 
     def quarantine(self) -> pl.DataFrame:
-        """The CDR lines that could not be ingested, with file, line and reason."""
+        """The CDR lines that could not be ingested, with file, line and reason.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> bad = wh.path.parent / "spool" / "bad.jsonl"
+        >>> _ = bad.write_text('{"cdr_id": "x"\\n')
+        >>> wh.ingest(bad.parent).quarantined
+        1
+        >>> wh.quarantine().select("line", "reason").rows()
+        [(1, 'not valid JSON')]
+        """
         return self.sql("SELECT * FROM cdr_quarantine ORDER BY file, line")
 
     # -- rating ------------------------------------------------------------------------------
@@ -301,7 +357,13 @@ class Warehouse:
         *,
         on_chunk: Callable[[int, int], None] | None = None,
     ) -> RateSummary:
-        """(Re-)rate the CDRs starting in [since, until), optionally of one customer/vendor."""
+        """(Re-)rate the CDRs starting in [since, until), optionally of one customer/vendor.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> summary = sample_warehouse(cdrs=50).rate()
+        >>> summary.cdrs, summary.flagged, summary.profit == summary.revenue - summary.cost
+        (50, 0, True)
+        """
         self._write()
         with self.connection() as con:
             return rate_cdrs(con, since=since, until=until, customer=customer, vendor=vendor,
@@ -315,7 +377,13 @@ class Warehouse:
         vendor: str | None = None,
         status: str | None = None,
     ) -> pl.DataFrame:
-        """Rated CDRs with revenue, cost, profit and rate deviation, ordered by start."""
+        """Rated CDRs with revenue, cost, profit and rate deviation, ordered by start.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> rated = sample_warehouse(cdrs=50, rated=True).rated(customer="acme")
+        >>> rated.height, (rated["revenue"] - rated["cost"] == rated["profit"]).all()
+        (50, True)
+        """
         where, params = cdr_filter(since, until, customer, vendor)
         if status is not None:
             where += " AND status = $status"
@@ -329,7 +397,13 @@ class Warehouse:
         until: datetime | None = None,
     ) -> pl.DataFrame:
         """Calls, minutes, revenue, cost, profit, margin and markup grouped ``by`` one of
-        customer, vendor or destination; margins come from sums."""
+        customer, vendor or destination; margins come from sums.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> summary = sample_warehouse(rated=True).margin_summary(by="vendor")
+        >>> summary["vendor"].to_list(), summary["synthetic"].to_list()
+        (['carrier_x'], [True])
+        """
         if by not in _SUMMARY_KEYS:
             raise ValueError(f"by must be one of {', '.join(_SUMMARY_KEYS)}, got {by!r}")
         where, params = cdr_filter(since, until, None, None)
