@@ -255,7 +255,9 @@ def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
     try:
         con.execute(
             """INSERT INTO rate_segments
-               SELECT s.grp, s.lo, s.hi, r.prefix, r.destination,
+               SELECT (SELECT coalesce(max(sid), 0) FROM rate_segments)
+                          + row_number() OVER (ORDER BY s.grp, s.lo),
+                      s.grp, s.lo, s.hi, r.prefix, r.destination,
                       CAST(r.first_rate * 1000000 AS BIGINT), r.first_period,
                       CAST(r.rate * 1000000 AS BIGINT), r.cycle,
                       CAST(r.connect_fee * 1000000 AS BIGINT)

@@ -51,6 +51,7 @@ CREATE TABLE rate_groups (
 
 -- Money here is in integer millionths (micro units) so a call's charge is int64 arithmetic.
 CREATE TABLE rate_segments (
+    sid             BIGINT NOT NULL,      -- a segment's id, unique across tables
     grp             INTEGER NOT NULL,
     lo              BIGINT NOT NULL,
     hi              BIGINT NOT NULL,

@@ -5,97 +5,139 @@
 -- plan(pid, table_name, party, is_customer, kind, kind_rank, multi, phone, valid_from, valid_to,
 --      banded, time_zone, calendar): the rate-table assignments (see rating.py).
 --
--- Steps: every rate table that prices a CDR (the customer's, possibly several by the VOS
--- billing principle, and the vendor's) -> the call's time band where the table has bands ->
--- the table's index group in force at start_ts -> longest prefix by ASOF join on the number key
--- -> X/Y increments and the charge in integer millionths, rounded half-up once -> the cheapest
--- customer charge.
+-- Per CDR, in one stream: the customer's rate table (several when the party has several: the
+-- VOS billing principle) and the vendor's -> the call's time band where a table has bands ->
+-- each table's index group in force at start_ts -> the longest prefix on each side by an ASOF
+-- join on the number key -> X/Y increments and charges in integer millionths, rounded half-up
+-- once -> the cheapest customer charge where there was a choice.
 --
--- Speed notes (measured, docs/performance.md): the ASOF join's cost grows with the width of
--- its left input, so it sees only (rid, pid, grp, key, billable_s); names are joined back at the
--- end. Tables without bands never touch the clock arithmetic.
-WITH flat AS (   -- tables without time bands: band 'any', no clock arithmetic
-    SELECT t.rid, p.pid, g.grp, t.callee_key, t.billable_s
+-- Speed notes (docs/performance.md): the ASOF joins see only integer keys (segment ids come
+-- back, prices are joined by id afterwards), and tables without bands never touch the clock.
+WITH tables AS (
+    SELECT t.rid, t.callee_key, t.billable_s, t.start_ts,
+           c.pid AS cpid, c.multi, c.kind_rank, c.table_name AS ctable, c.calendar AS ccal,
+           CASE WHEN c.banded THEN timezone(c.time_zone, t.start_ts AT TIME ZONE 'UTC') END
+               AS clocal,
+           v.pid AS vpid, v.table_name AS vtable, v.calendar AS vcal,
+           CASE WHEN v.banded THEN timezone(v.time_zone, t.start_ts AT TIME ZONE 'UTC') END
+               AS vlocal
     FROM todo t
-    JOIN plan p
-      ON NOT p.banded AND p.party = CASE WHEN p.is_customer THEN t.customer ELSE t.vendor END
-     AND (p.phone IS NULL OR p.phone = t.caller)
-     AND p.valid_from <= t.start_ts AND (p.valid_to IS NULL OR t.start_ts < p.valid_to)
-    JOIN rate_groups g
-      ON g.table_name = p.table_name AND g.band = 'any'
-     AND g.epoch_from <= t.start_ts AND (g.epoch_to IS NULL OR t.start_ts < g.epoch_to)
+    LEFT JOIN plan c
+      ON c.is_customer AND c.party = t.customer AND (c.phone IS NULL OR c.phone = t.caller)
+     AND c.valid_from <= t.start_ts AND (c.valid_to IS NULL OR t.start_ts < c.valid_to)
+    LEFT JOIN plan v
+      ON NOT v.is_customer AND v.party = t.vendor
+     AND v.valid_from <= t.start_ts AND (v.valid_to IS NULL OR t.start_ts < v.valid_to)
 ),
-banded_local AS (   -- tables with time bands: the start in the table's own time zone
-    SELECT t.rid, p.pid, p.table_name, p.calendar, t.start_ts, t.callee_key, t.billable_s,
-           timezone(p.time_zone, t.start_ts AT TIME ZONE 'UTC') AS local_ts
-    FROM todo t
-    JOIN plan p
-      ON p.banded AND p.party = CASE WHEN p.is_customer THEN t.customer ELSE t.vendor END
-     AND (p.phone IS NULL OR p.phone = t.caller)
-     AND p.valid_from <= t.start_ts AND (p.valid_to IS NULL OR t.start_ts < p.valid_to)
+bands AS (   -- a calendar day (a holiday) overrides the weekly hours; no clock, band 'any'
+    SELECT x.* EXCLUDE (ccal, clocal, vcal, vlocal),
+           CASE WHEN x.clocal IS NULL THEN 'any' ELSE coalesce(cd.band, ch.band) END AS cband,
+           CASE WHEN x.vlocal IS NULL THEN 'any' ELSE coalesce(vd.band, vh.band) END AS vband
+    FROM tables x
+    LEFT JOIN calendar_days cd ON cd.calendar = x.ccal AND cd.day = CAST(x.clocal AS DATE)
+    LEFT JOIN calendar_hours ch
+      ON ch.calendar = x.ccal AND ch.weekday = isodow(x.clocal)
+     AND ch.start_time <= CAST(x.clocal AS TIME) AND CAST(x.clocal AS TIME) < ch.end_time
+    LEFT JOIN calendar_days vd ON vd.calendar = x.vcal AND vd.day = CAST(x.vlocal AS DATE)
+    LEFT JOIN calendar_hours vh
+      ON vh.calendar = x.vcal AND vh.weekday = isodow(x.vlocal)
+     AND vh.start_time <= CAST(x.vlocal AS TIME) AND CAST(x.vlocal AS TIME) < vh.end_time
 ),
-banded AS (   -- a calendar day (holiday) overrides the weekly hours
-    SELECT l.rid, l.pid, g.grp, l.callee_key, l.billable_s
-    FROM banded_local l
-    LEFT JOIN calendar_days d ON d.calendar = l.calendar AND d.day = CAST(l.local_ts AS DATE)
-    LEFT JOIN calendar_hours h
-      ON h.calendar = l.calendar AND h.weekday = isodow(l.local_ts)
-     AND h.start_time <= CAST(l.local_ts AS TIME) AND CAST(l.local_ts AS TIME) < h.end_time
-    JOIN rate_groups g
-      ON g.table_name = l.table_name AND g.band = coalesce(d.band, h.band)
-     AND g.epoch_from <= l.start_ts AND (g.epoch_to IS NULL OR l.start_ts < g.epoch_to)
+groups AS (   -- each table's index group in force at the call's start
+    SELECT b.rid, b.callee_key, b.billable_s, b.cpid, b.multi, b.kind_rank, b.vpid,
+           gc.grp AS cgrp, gv.grp AS vgrp
+    FROM bands b
+    LEFT JOIN rate_groups gc
+      ON gc.table_name = b.ctable AND gc.band = b.cband
+     AND gc.epoch_from <= b.start_ts AND (gc.epoch_to IS NULL OR b.start_ts < gc.epoch_to)
+    LEFT JOIN rate_groups gv
+      ON gv.table_name = b.vtable AND gv.band = b.vband
+     AND gv.epoch_from <= b.start_ts AND (gv.epoch_to IS NULL OR b.start_ts < gv.epoch_to)
 ),
-grouped AS (SELECT * FROM flat UNION ALL SELECT * FROM banded),
-charged AS (
-    SELECT c.rid, c.pid, p.is_customer, p.multi, p.kind_rank, s.prefix, s.destination, s.rate_u,
-        CASE WHEN c.billable_s = 0 THEN 0
-             WHEN c.billable_s <= s.first_period THEN s.first_period
-             ELSE s.first_period
-                  + (c.billable_s - s.first_period + s.cycle - 1) // s.cycle * s.cycle
-        END AS billed_s,
-        CASE WHEN c.billable_s = 0 THEN 0
-             ELSE (s.connect_fee_u * 60 + s.first_rate_u * s.first_period
-                   + s.rate_u * (billed_s - s.first_period) + 30) // 60
-        END AS charge_u
-    FROM grouped c
-    ASOF JOIN rate_segments s ON c.grp = s.grp AND c.callee_key >= s.lo
-    JOIN plan p ON p.pid = c.pid
-    WHERE c.callee_key < s.hi
+customer_match AS (
+    SELECT g.*, CASE WHEN g.callee_key < s.hi THEN s.sid END AS csid
+    FROM groups g
+    ASOF LEFT JOIN (SELECT sid, grp, lo, hi FROM rate_segments) s
+      ON g.cgrp = s.grp AND g.callee_key >= s.lo
 ),
-customer_best AS (
-    SELECT rid, pid, prefix, destination, rate_u, billed_s, charge_u
-    FROM charged WHERE is_customer AND NOT multi
-    UNION ALL
-    SELECT rid, b.pid, b.prefix, b.destination, b.rate_u, b.billed_s, b.charge_u
+matched AS (
+    SELECT m.*, CASE WHEN m.callee_key < s.hi THEN s.sid END AS vsid
+    FROM customer_match m
+    ASOF LEFT JOIN (SELECT sid, grp, lo, hi FROM rate_segments) s
+      ON m.vgrp = s.grp AND m.callee_key >= s.lo
+),
+billed AS (
+    SELECT m.rid, m.cpid, m.multi, m.kind_rank, m.csid, m.vpid, m.vsid,
+           c.first_rate_u AS c_first_u, c.first_period AS c_first, c.rate_u AS c_rate_u,
+           c.cycle AS c_cycle, c.connect_fee_u AS c_fee_u,
+           v.first_rate_u AS v_first_u, v.first_period AS v_first, v.rate_u AS v_rate_u,
+           v.cycle AS v_cycle, v.connect_fee_u AS v_fee_u,
+           CASE WHEN m.billable_s = 0 THEN 0
+                WHEN m.billable_s <= c.first_period THEN c.first_period
+                ELSE c.first_period + (m.billable_s - c.first_period + c.cycle - 1)
+                                      // c.cycle * c.cycle
+           END AS c_billed,
+           CASE WHEN m.billable_s = 0 THEN 0
+                WHEN m.billable_s <= v.first_period THEN v.first_period
+                ELSE v.first_period + (m.billable_s - v.first_period + v.cycle - 1)
+                                      // v.cycle * v.cycle
+           END AS v_billed
+    FROM matched m
+    LEFT JOIN rate_segments c ON c.sid = m.csid
+    LEFT JOIN rate_segments v ON v.sid = m.vsid
+),
+charged AS (   -- 60 x the charge in millionths, then / 60 rounded half-up: exact integers
+    SELECT rid, cpid, multi, kind_rank, csid, vpid, vsid, c_billed, v_billed,
+           c_rate_u, v_rate_u,
+           CASE WHEN c_billed = 0 THEN 0
+                ELSE (c_fee_u * 60 + c_first_u * c_first + c_rate_u * (c_billed - c_first) + 30)
+                     // 60 END AS c_charge_u,
+           CASE WHEN v_billed = 0 THEN 0
+                ELSE (v_fee_u * 60 + v_first_u * v_first + v_rate_u * (v_billed - v_first) + 30)
+                     // 60 END AS v_charge_u
+    FROM billed
+),
+best AS (   -- the VOS billing principle: the cheapest applicable customer charge wins
+    SELECT * EXCLUDE (multi, kind_rank) FROM charged WHERE NOT coalesce(multi, false)
+    UNION ALL BY NAME
+    SELECT rid, c.cpid, c.csid, c.c_billed, c.c_rate_u, c.c_charge_u,
+           vpid, vsid, v_billed, v_rate_u, v_charge_u
     FROM (SELECT rid,
-                 arg_min(struct_pack(pid, prefix, destination, rate_u, billed_s, charge_u),
-                         charge_u * 4 + kind_rank) AS b
-          FROM charged WHERE is_customer AND multi GROUP BY rid)
-),
-vendor_side AS (
-    SELECT rid, pid, prefix, destination, rate_u, billed_s, charge_u
-    FROM charged WHERE NOT is_customer
+                 arg_min(struct_pack(cpid, csid, c_billed, c_rate_u, c_charge_u),
+                         CASE WHEN csid IS NOT NULL THEN c_charge_u * 4 + kind_rank END) AS c,
+                 -- the vendor side is the same on every candidate row of a call
+                 any_value(vpid) AS vpid, any_value(vsid) AS vsid,
+                 any_value(v_billed) AS v_billed, any_value(v_rate_u) AS v_rate_u,
+                 any_value(v_charge_u) AS v_charge_u
+          FROM charged WHERE multi GROUP BY rid)
 )
 SELECT
     t.rid AS cdr_seq, t.start_ts, t.customer, t.vendor, t.synthetic,
     CASE WHEN t.callee_key IS NULL THEN 'bad_number'
-         WHEN cb.rid IS NULL AND t.vendor IS NOT NULL AND v.rid IS NULL THEN 'no_rates'
-         WHEN cb.rid IS NULL THEN 'no_customer_rate'
-         WHEN t.vendor IS NOT NULL AND v.rid IS NULL THEN 'no_vendor_rate'
+         WHEN b.csid IS NULL AND t.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_rates'
+         WHEN b.csid IS NULL THEN 'no_customer_rate'
+         WHEN t.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_vendor_rate'
          ELSE 'ok' END AS status,
-    pc.table_name AS customer_table, pc.kind AS customer_kind, cb.prefix AS customer_prefix,
-    coalesce(cb.destination, v.destination) AS destination,
-    CAST(CAST(cb.rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS customer_rate,
-    cb.billed_s AS billed_s_customer,
-    CAST(CAST(cb.charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS revenue,
-    pv.table_name AS vendor_table, v.prefix AS vendor_prefix,
-    CAST(CAST(v.rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS vendor_rate,
-    CASE WHEN t.vendor IS NULL THEN 0 ELSE v.billed_s END AS billed_s_vendor,
+    pc.table_name AS customer_table, pc.kind AS customer_kind, sc.prefix AS customer_prefix,
+    coalesce(sc.destination, sv.destination) AS destination,
+    CAST(CAST(b.c_rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS customer_rate,
+    CASE WHEN b.csid IS NOT NULL THEN b.c_billed END AS billed_s_customer,
+    CASE WHEN b.csid IS NOT NULL
+         THEN CAST(CAST(b.c_charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) END
+        AS revenue,
+    pv.table_name AS vendor_table, sv.prefix AS vendor_prefix,
+    CAST(CAST(b.v_rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS vendor_rate,
+    -- no vendor was tried (rejected, no route): nothing was bought
+    CASE WHEN t.vendor IS NULL THEN 0 WHEN b.vsid IS NOT NULL THEN b.v_billed END
+        AS billed_s_vendor,
     CASE WHEN t.vendor IS NULL THEN CAST(0 AS DECIMAL(18, 6))
-         ELSE CAST(CAST(v.charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) END AS cost,
+         WHEN b.vsid IS NOT NULL
+         THEN CAST(CAST(b.v_charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) END
+        AS cost,
     $rated_at AS rated_at
 FROM todo t
-LEFT JOIN customer_best cb ON cb.rid = t.rid
-LEFT JOIN vendor_side v ON v.rid = t.rid
-LEFT JOIN plan pc ON pc.pid = cb.pid
-LEFT JOIN plan pv ON pv.pid = v.pid
+JOIN best b ON b.rid = t.rid
+LEFT JOIN plan pc ON pc.pid = b.cpid AND b.csid IS NOT NULL
+LEFT JOIN plan pv ON pv.pid = b.vpid AND b.vsid IS NOT NULL
+LEFT JOIN rate_segments sc ON sc.sid = b.csid
+LEFT JOIN rate_segments sv ON sv.sid = b.vsid
