@@ -30,6 +30,7 @@ from ratelab.prefix import segments
 __all__ = [
     "BANDS",
     "CUSTOMER_KINDS",
+    "EPOCH",
     "ImportSummary",
     "assign",
     "ensure_table",
@@ -305,8 +306,8 @@ def assign(
     phone: str | None = None,
     valid_from: datetime | None = None,
     valid_to: datetime | None = None,
-) -> None:
-    """Record that ``table`` prices ``party`` on [valid_from, valid_to).
+) -> tuple[datetime, datetime | None]:
+    """Record that ``table`` prices ``party`` on [valid_from, valid_to); return that interval.
 
     One table at a time per party, kind (and phone): the new assignment overrides the others of
     the same kind over its own interval, trimming or splitting them, and leaves the rest of
@@ -348,7 +349,7 @@ def assign(
         {**span, "t": table},
     )
     if covered:
-        return  # already priced by this table over the whole interval: nothing to change
+        return valid_from, valid_to  # already priced by this table over it: nothing to change
     for sql in (
         # an assignment that spans the whole new interval continues after it ...
         f"""INSERT INTO assignments
@@ -369,6 +370,7 @@ def assign(
         "INSERT INTO assignments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [table, party, side, kind, phone, valid_from, valid_to, _now()],
     )
+    return valid_from, valid_to
 
 
 def _now() -> datetime:

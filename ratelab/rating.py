@@ -7,6 +7,7 @@ the CDRs it selected, in one transaction. Nothing here loops over CDRs in Python
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,9 +16,13 @@ from importlib.resources import files
 
 import duckdb
 
-__all__ = ["RATE_SQL", "RateSummary", "cdr_filter", "rate_cdrs"]
+from ratelab.db import scalar
+
+__all__ = ["RATE_SQL", "RATE_SQL_SINGLE", "RateSummary", "cdr_filter", "rate_cdrs"]
 
 RATE_SQL = files("ratelab").joinpath("sql/rate.sql").read_text()
+#: The same query without the cheapest-of branch, for runs where no party has several tables.
+RATE_SQL_SINGLE = re.sub(r"\n *-- multi: begin.*?-- multi: end\n", "\n", RATE_SQL, flags=re.S)
 
 #: CDRs per chunk: big enough that per-query overhead vanishes, small enough to bound memory.
 CHUNK_ROWS = 4_000_000
@@ -129,6 +134,8 @@ def rate_cdrs(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_PLAN)
+        several = scalar(con, "SELECT count(*) FROM plan WHERE is_customer AND multi")
+        query = RATE_SQL if several else RATE_SQL_SINGLE
         chunks = _chunks(con, where, params)
         total = sum(n for *_, n in chunks)
         done = 0
@@ -144,7 +151,7 @@ def rate_cdrs(
                 chunk_params,
             )
             con.execute(f"DELETE FROM rated WHERE {chunk_where}", chunk_params)
-            con.execute(f"INSERT INTO rated BY NAME {RATE_SQL}", {"rated_at": rated_at})
+            con.execute(f"INSERT INTO rated BY NAME {query}", {"rated_at": rated_at})
             done += n
             if on_chunk is not None:
                 on_chunk(done, total)

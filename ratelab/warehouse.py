@@ -273,8 +273,9 @@ class Warehouse:
         phone: str | None = None,
         valid_from: datetime | None = None,
         valid_to: datetime | None = None,
-    ) -> None:
-        """Say that rate table ``table`` prices ``customer`` (or ``vendor``).
+    ) -> tuple[datetime, datetime | None]:
+        """Say that rate table ``table`` prices ``customer`` (or ``vendor``); return the
+        interval it does so over (naive UTC; 1970-01-01 means "since the beginning").
 
         Customer kinds follow the VOS billing principle: period, account, account_private,
         phone_private (with ``phone``); the cheapest applicable charge wins. See
@@ -283,6 +284,7 @@ class Warehouse:
         >>> from ratelab.examples import sample_warehouse
         >>> wh = sample_warehouse(cdrs=1)
         >>> wh.assign("cust_std", customer="globex", kind="account_private")
+        (datetime.datetime(1970, 1, 1, 0, 0), None)
         >>> wh.sql("SELECT kind FROM assignments WHERE party = 'globex'")["kind"].to_list()
         ['account_private']
         """
@@ -293,12 +295,14 @@ class Warehouse:
         with self.connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                rate_store.assign(con, table, party, side, kind=kind, phone=phone,  # type: ignore[arg-type]
-                                  valid_from=valid_from, valid_to=valid_to)
+                span = rate_store.assign(con, table, party, side,  # type: ignore[arg-type]
+                                         kind=kind, phone=phone, valid_from=valid_from,
+                                         valid_to=valid_to)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
+        return span
 
     def calendar_day(self, day: date, band: str, *, calendar: str = "default",
                      note: str = "") -> None:

@@ -249,3 +249,15 @@ def test_deck_diff_of_a_bad_deck(warehouse: Path) -> None:
     assert result.returncode == 2
     assert "bad_number.csv:4:" in result.stderr
     assert "not compared" in result.stderr
+
+
+def test_assign_says_when_a_replacement_starts(tmp_path: Path) -> None:
+    wh = tmp_path / "w.duckdb"
+    for name in ("vendor_tollgate", "vendor_meridian"):
+        ok(ratelab("deck", "import", DECKS / f"{name}.csv", "--name", name, "--side", "vendor",
+                   warehouse=wh))
+    first = ok(ratelab("assign", "vendor_tollgate", "--vendor", "v", warehouse=wh))
+    assert "from the beginning on" in first
+    second = ok(ratelab("assign", "vendor_meridian", "--vendor", "v", warehouse=wh))
+    assert "the beginning" not in second  # it takes over from now, history kept
+    assert count(wh, "SELECT count(*) FROM assignments WHERE party = 'v'") == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ratelab import rating
 from tests.conftest import contract_cdr, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "rating"
@@ -51,8 +52,11 @@ def _plain(value: object) -> object:
     return value
 
 
+@pytest.mark.parametrize("query", ["chosen", "full"])
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_golden(case: Path, warehouse, tmp_path: Path) -> None:
+def test_golden(case: Path, query: str, warehouse, tmp_path: Path, monkeypatch) -> None:
+    if query == "full":  # the cheapest-of branch must not change single-table results
+        monkeypatch.setattr(rating, "RATE_SQL_SINGLE", rating.RATE_SQL)
     spec = _load(case, warehouse, tmp_path)
     warehouse.rate()
     rows = {r["cdr_id"]: r for r in warehouse.rated().iter_rows(named=True)}

@@ -13,6 +13,7 @@ import click
 from ratelab.cli.output import WHEN, _count, _fail, _moment, print_table
 from ratelab.decks import DeckError
 from ratelab.money import quantize
+from ratelab.rates import EPOCH
 
 if TYPE_CHECKING:
     from ratelab.cli import _State
@@ -267,11 +268,11 @@ def assign(state: _State, table: str, customer: str | None, vendor: str | None, 
     if (kind == "phone_private") != (phone is not None):
         raise click.UsageError("--phone is required with --kind phone_private, and only there")
     wh = state.open()
-    wh.assign(table, customer=customer, vendor=vendor, kind=kind, phone=phone,
-              valid_from=valid_from, valid_to=valid_to)
+    start, end = wh.assign(table, customer=customer, vendor=vendor, kind=kind, phone=phone,
+                           valid_from=valid_from, valid_to=valid_to)
     who = f"customer {customer}" if customer is not None else f"vendor {vendor}"
     detail = kind + (f", caller {phone}" if phone else "")
-    span = f"from {_moment(valid_from) if valid_from else 'the beginning'}"
-    span += f" to {_moment(valid_to)}" if valid_to else " on"
+    span = f"from {'the beginning' if start == EPOCH else _moment(start)}"
+    span += f" to {_moment(end)}" if end else " on"
     click.echo(f"{table} prices {who} ({detail}) {span}")
     click.echo("hint: CDRs already rated keep their prices until you run `ratelab rate` again")

@@ -11,10 +11,12 @@
 -- join on the number key -> X/Y increments and charges in integer millionths, rounded half-up
 -- once -> the cheapest customer charge where there was a choice.
 --
--- Speed notes (docs/performance.md): the ASOF joins see only integer keys (segment ids come
--- back, prices are joined by id afterwards), and tables without bands never touch the clock.
+-- Speed notes (docs/performance.md): the ASOF joins return only segment ids (prices are
+-- joined by id afterwards); the CDR's own columns ride along rather than being joined back
+-- at the end (measured: that join cost more than the wider ASOF input); tables without bands
+-- never touch the clock; and the cheapest-of branch is dropped when nobody needs it.
 WITH tables AS (
-    SELECT t.rid, t.callee_key, t.billable_s, t.start_ts,
+    SELECT t.rid, t.callee_key, t.billable_s, t.start_ts, t.customer, t.vendor, t.synthetic,
            c.pid AS cpid, c.multi, c.kind_rank, c.table_name AS ctable, c.calendar AS ccal,
            CASE WHEN c.banded THEN timezone(c.time_zone, t.start_ts AT TIME ZONE 'UTC') END
                AS clocal,
@@ -45,7 +47,7 @@ bands AS (   -- a calendar day (a holiday) overrides the weekly hours; no clock,
 ),
 groups AS (   -- each table's index group in force at the call's start
     SELECT b.rid, b.callee_key, b.billable_s, b.cpid, b.multi, b.kind_rank, b.vpid,
-           gc.grp AS cgrp, gv.grp AS vgrp
+           b.start_ts, b.customer, b.vendor, b.synthetic, gc.grp AS cgrp, gv.grp AS vgrp
     FROM bands b
     LEFT JOIN rate_groups gc
       ON gc.table_name = b.ctable AND gc.band = b.cband
@@ -68,6 +70,7 @@ matched AS (
 ),
 billed AS (
     SELECT m.rid, m.cpid, m.multi, m.kind_rank, m.csid, m.vpid, m.vsid,
+           m.start_ts, m.customer, m.vendor, m.synthetic, m.callee_key,
            c.first_rate_u AS c_first_u, c.first_period AS c_first, c.rate_u AS c_rate_u,
            c.cycle AS c_cycle, c.connect_fee_u AS c_fee_u,
            v.first_rate_u AS v_first_u, v.first_period AS v_first, v.rate_u AS v_rate_u,
@@ -88,7 +91,7 @@ billed AS (
 ),
 charged AS (   -- 60 x the charge in millionths, then / 60 rounded half-up: exact integers
     SELECT rid, cpid, multi, kind_rank, csid, vpid, vsid, c_billed, v_billed,
-           c_rate_u, v_rate_u,
+           c_rate_u, v_rate_u, start_ts, customer, vendor, synthetic, callee_key,
            CASE WHEN c_billed = 0 THEN 0
                 ELSE (c_fee_u * 60 + c_first_u * c_first + c_rate_u * (c_billed - c_first) + 30)
                      // 60 END AS c_charge_u,
@@ -99,24 +102,31 @@ charged AS (   -- 60 x the charge in millionths, then / 60 rounded half-up: exac
 ),
 best AS (   -- the VOS billing principle: the cheapest applicable customer charge wins
     SELECT * EXCLUDE (multi, kind_rank) FROM charged WHERE NOT coalesce(multi, false)
+    -- multi: begin (rating.py drops this part when no party has several tables: a second
+    -- reader of `charged` makes DuckDB materialize it, a third of the query's time)
     UNION ALL BY NAME
     SELECT rid, c.cpid, c.csid, c.c_billed, c.c_rate_u, c.c_charge_u,
-           vpid, vsid, v_billed, v_rate_u, v_charge_u
+           vpid, vsid, v_billed, v_rate_u, v_charge_u,
+           start_ts, customer, vendor, synthetic, callee_key
     FROM (SELECT rid,
                  arg_min(struct_pack(cpid, csid, c_billed, c_rate_u, c_charge_u),
                          CASE WHEN csid IS NOT NULL THEN c_charge_u * 4 + kind_rank END) AS c,
                  -- the vendor side is the same on every candidate row of a call
                  any_value(vpid) AS vpid, any_value(vsid) AS vsid,
                  any_value(v_billed) AS v_billed, any_value(v_rate_u) AS v_rate_u,
-                 any_value(v_charge_u) AS v_charge_u
+                 any_value(v_charge_u) AS v_charge_u,
+                 any_value(start_ts) AS start_ts, any_value(customer) AS customer,
+                 any_value(vendor) AS vendor, any_value(synthetic) AS synthetic,
+                 any_value(callee_key) AS callee_key
           FROM charged WHERE multi GROUP BY rid)
+    -- multi: end
 )
 SELECT
-    t.rid AS cdr_seq, t.start_ts, t.customer, t.vendor, t.synthetic,
-    CASE WHEN t.callee_key IS NULL THEN 'bad_number'
-         WHEN b.csid IS NULL AND t.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_rates'
+    b.rid AS cdr_seq, b.start_ts, b.customer, b.vendor, b.synthetic,
+    CASE WHEN b.callee_key IS NULL THEN 'bad_number'
+         WHEN b.csid IS NULL AND b.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_rates'
          WHEN b.csid IS NULL THEN 'no_customer_rate'
-         WHEN t.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_vendor_rate'
+         WHEN b.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_vendor_rate'
          ELSE 'ok' END AS status,
     pc.table_name AS customer_table, pc.kind AS customer_kind, sc.prefix AS customer_prefix,
     coalesce(sc.destination, sv.destination) AS destination,
@@ -128,15 +138,14 @@ SELECT
     pv.table_name AS vendor_table, sv.prefix AS vendor_prefix,
     CAST(CAST(b.v_rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS vendor_rate,
     -- no vendor was tried (rejected, no route): nothing was bought
-    CASE WHEN t.vendor IS NULL THEN 0 WHEN b.vsid IS NOT NULL THEN b.v_billed END
+    CASE WHEN b.vendor IS NULL THEN 0 WHEN b.vsid IS NOT NULL THEN b.v_billed END
         AS billed_s_vendor,
-    CASE WHEN t.vendor IS NULL THEN CAST(0 AS DECIMAL(18, 6))
+    CASE WHEN b.vendor IS NULL THEN CAST(0 AS DECIMAL(18, 6))
          WHEN b.vsid IS NOT NULL
          THEN CAST(CAST(b.v_charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) END
         AS cost,
     $rated_at AS rated_at
-FROM todo t
-JOIN best b ON b.rid = t.rid
+FROM best b
 LEFT JOIN plan pc ON pc.pid = b.cpid AND b.csid IS NOT NULL
 LEFT JOIN plan pv ON pv.pid = b.vpid AND b.vsid IS NOT NULL
 LEFT JOIN rate_segments sc ON sc.sid = b.csid
