@@ -71,6 +71,20 @@ _REASON_SQL = """CASE
     WHEN sip_code IS NULL OR sip_code NOT BETWEEN 100 AND 699 THEN 'missing or invalid sip_code'
 END"""
 
+# A field present with a value that does not convert to its type (the strict read refuses the
+# file; here the line is named): never stored as NULL.
+_TYPE_CHECKS = "\n".join(
+    f"WHEN json_type(text, '$.{name}') <> 'NULL' AND j.{name} IS NULL "
+    f"THEN 'invalid {name}: ' || left(json_extract(text, '$.{name}')::VARCHAR, 60)"
+    for name in CDR_COLUMNS
+)
+
+_STAGED_SQL = (
+    "CREATE OR REPLACE TEMP TABLE staged ("
+    + ", ".join(f"{k} {v}" for k, v in CDR_COLUMNS.items())
+    + ", reason VARCHAR, source_file VARCHAR)"
+)
+
 #: Files read per read_json call: bounds the staging table's memory and paces progress.
 BATCH_BYTES = 1 << 30
 
@@ -154,9 +168,12 @@ def ingest_spool(
     # resumes where it stopped (ingest is idempotent). One transaction for the whole spool
     # was measured twice as slow at 10M CDRs.
     for batch in _batches(todo):
+        paths = [p for p, _ in batch]
+        # staging runs outside the transaction: a strict read that fails would abort it
+        dirty = _stage(con, paths)
         con.execute("BEGIN TRANSACTION")
         try:
-            _ingest_batch(con, [p for p, _ in batch], summary, now)
+            _ingest_batch(con, paths, dirty, summary, now)
             con.executemany(
                 "INSERT OR REPLACE INTO spool_files VALUES (?, ?, ?, ?)",
                 [(str(p), st.st_size, st.st_mtime_ns, now) for p, st in batch],
@@ -188,28 +205,49 @@ def _batches(
         yield batch
 
 
-def _ingest_batch(
-    con: duckdb.DuckDBPyConnection, paths: list[Path], summary: IngestSummary, now: datetime
-) -> None:
-    lines = {str(p): _count_lines(p) for p in paths}
+def _stage(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> list[Path]:
+    """Stage the files that read cleanly; return the others (for the line-by-line path).
+
+    The read is strict: any line that is not a complete v1 object of the right types fails the
+    whole read, so a clean file needs no line counting and nothing is silently nulled. Only
+    when a batch fails are its files read one at a time to find the culprits.
+    """
+    try:
+        _read(con, paths, create=True)
+        return []
+    except duckdb.InvalidInputException:
+        pass
+    con.execute(_STAGED_SQL)
+    dirty = []
+    for path in paths:
+        try:
+            _read(con, [path], create=False)
+        except duckdb.InvalidInputException:
+            dirty.append(path)
+    return dirty
+
+
+def _read(con: duckdb.DuckDBPyConnection, paths: list[Path], *, create: bool) -> None:
+    target = "CREATE OR REPLACE TEMP TABLE staged AS" if create else "INSERT INTO staged"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE staged AS
+        f"""{target}
             SELECT * EXCLUDE (filename), {_REASON_SQL} AS reason, filename AS source_file
             FROM read_json(?, format = 'newline_delimited', columns = {_COLUMNS_SQL},
-                           ignore_errors = true, filename = true)""",
+                           filename = true)""",
         [[str(p) for p in paths]],
     )
+
+
+def _ingest_batch(
+    con: duckdb.DuckDBPyConnection, paths: list[Path], dirty: list[Path],
+    summary: IngestSummary, now: datetime,
+) -> None:
     counts = dict(con.execute("SELECT source_file, count(*) FROM staged GROUP BY ALL").fetchall())
     bad = {f for (f,) in con.execute(
         "SELECT DISTINCT source_file FROM staged WHERE reason IS NOT NULL").fetchall()}
-    clean, dirty = [], []
-    for p in paths:
-        total, terminated = lines[str(p)]
-        if str(p) in bad or counts.get(str(p), 0) != total or not terminated:
-            dirty.append(p)
-        else:
-            clean.append(p)
-            summary.lines += total
+    dirty = dirty + [p for p in paths if str(p) in bad]
+    clean = [p for p in paths if p not in dirty]
+    summary.lines += sum(counts.get(str(p), 0) for p in clean)
     if dirty:
         con.execute("DELETE FROM staged WHERE list_contains(?, source_file)",
                     [[str(p) for p in dirty]])
@@ -244,22 +282,6 @@ def _scalar_params(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> in
     return int(scalar(con, sql, params) or 0)
 
 
-def _count_lines(path: Path) -> tuple[int, bool]:
-    """(lines, whether the file ends with a newline), reading into one reused buffer."""
-    total = 0
-    last = b"\n"
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    with path.open("rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            total += buf.count(b"\n") if n == len(buf) else view[:n].tobytes().count(b"\n")
-            last = bytes(view[n - 1 : n])
-    terminated = last == b"\n"
-    if not terminated:
-        total += 1
-    return total, terminated
-
-
 def _slow_path(
     con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSummary, now: datetime
 ) -> None:
@@ -286,12 +308,13 @@ def _slow_path(
                 FROM raw_lines"""
         )
         con.execute(
-            """CREATE OR REPLACE TEMP TABLE checked AS
+            f"""CREATE OR REPLACE TEMP TABLE checked AS
                 SELECT line, text, j.*,
                        CASE WHEN j IS NULL AND line = $last
                                 THEN 'truncated last line (the writer stopped mid-line)'
                             WHEN j IS NULL AND NOT json_valid(text) THEN 'not valid JSON'
                             WHEN j IS NULL THEN 'not a JSON object'
+                            {_TYPE_CHECKS}
                        END AS parse_reason
                 FROM parsed""",
             {"last": last},

@@ -177,6 +177,7 @@ def _bad_lines() -> list[tuple[str, str]]:
         (broken("neg", duration_ms=-1000), "negative duration_ms"),
         (broken("no-cust", customer=_DROP), "missing customer"),
         (broken("sip42", sip_code=42), "sip_code"),
+        (broken("port", src_port="abc"), 'invalid src_port: "abc"'),
     ]
 
 
@@ -223,7 +224,7 @@ def test_bad_lines_are_quarantined_with_line_and_reason(warehouse, tmp_path: Pat
 
 @pytest.mark.parametrize(("text", "reason"), _bad_lines(),
                          ids=["invalid-json", "array", "no-id", "bad-ts", "neg-duration",
-                              "no-customer", "sip42"])
+                              "no-customer", "sip42", "port-type"])
 def test_each_bad_line_alone_in_the_middle_of_a_file(warehouse, tmp_path: Path, text: str,
                                                       reason: str) -> None:
     spool = tmp_path / "spool"
