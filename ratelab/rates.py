@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -37,6 +37,7 @@ __all__ = [
     "import_rows",
     "rebuild_index",
     "rows_in_force",
+    "set_calendar",
     "to_utc",
 ]
 
@@ -95,24 +96,83 @@ def ensure_table(
     name: str,
     side: str,
     *,
-    currency: str = "USD",
-    time_zone: str = "UTC",
-    calendar: str = "default",
+    currency: str | None = None,
+    time_zone: str | None = None,
+    calendar: str | None = None,
 ) -> tuple[str, str]:
-    """Create rate table ``name`` if new; return its (side, time_zone). Refuse a side change."""
+    """Create rate table ``name`` if new (USD, UTC and the default calendar unless given);
+    return its (side, time_zone).
+
+    A table keeps its side, currency, time zone and calendar: asking an existing table for
+    different ones is refused rather than silently ignored, since its stored dates and
+    prices were read in them.
+    """
     if side not in ("customer", "vendor"):
         raise ValueError(f"side must be 'customer' or 'vendor', got {side!r}")
-    _zone(time_zone)
-    row = one(con, "SELECT side, time_zone FROM rate_tables WHERE name = ?", [name])
+    if time_zone is not None:
+        _zone(time_zone)
+    row = one(con, "SELECT side, currency, time_zone, calendar FROM rate_tables WHERE name = ?",
+              [name])
     if row is not None:
         if row[0] != side:
             raise ValueError(f"rate table {name!r} is a {row[0]} table, not a {side} table")
-        return row[0], row[1]
+        for what, have, want in (("currency", row[1], currency), ("time zone", row[2], time_zone),
+                                 ("calendar", row[3], calendar)):
+            if want is not None and want != have:
+                raise ValueError(
+                    f"rate table {name!r} has {what} {have}, not {want}: its decks are read in "
+                    f"{have}. Leave the {what} out, or import into a new table."
+                )
+        return row[0], row[2]
+    if calendar is not None and not scalar(
+            con, "SELECT count(*) FROM calendar_hours WHERE calendar = ?", [calendar]):
+        raise ValueError(f"no work calendar {calendar!r}: define it with set_calendar first")
+    time_zone = time_zone or "UTC"
     con.execute(
         "INSERT INTO rate_tables VALUES (?, ?, ?, ?, ?, ?)",
-        [name, side, currency, time_zone, calendar, _now()],
+        [name, side, currency or "USD", time_zone, calendar or "default", _now()],
     )
     return side, time_zone
+
+
+def set_calendar(
+    con: duckdb.DuckDBPyConnection, name: str,
+    hours: Sequence[tuple[int, time, time | None, str]],
+) -> None:
+    """Replace work calendar ``name``'s weekly hours: (weekday 1-7, start, end, band) rows.
+
+    Every weekday must be covered from 00:00 to 24:00 without gaps or overlaps; ``end`` may be
+    ``None`` for the end of the day. Calendar days (holidays) are kept.
+    """
+    by_day: dict[int, list[tuple[time, time | None, str]]] = {d: [] for d in range(1, 8)}
+    for weekday, start, end, band in hours:
+        if weekday not in by_day:
+            raise ValueError(f"weekday must be 1 (Monday) to 7 (Sunday), got {weekday}")
+        if band not in BANDS:
+            raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
+        by_day[weekday].append((start, end, band))
+    for weekday, spans in by_day.items():
+        spans.sort(key=lambda span: span[0])
+        edge: time | None = time(0)
+        for start, end, _ in spans:
+            if edge is None or start != edge:
+                raise ValueError(
+                    f"weekday {weekday}: hours must run from 00:00 to 24:00 without gaps or "
+                    f"overlaps; {start:%H:%M} does not follow {_hhmm(edge)}")
+            edge = end
+        if edge is not None:
+            raise ValueError(f"weekday {weekday}: the last span ends at {_hhmm(edge)}, "
+                             "not at the end of the day (24:00)")
+    con.execute("DELETE FROM calendar_hours WHERE calendar = ?", [name])
+    con.executemany(
+        "INSERT INTO calendar_hours VALUES (?, ?, ?, coalesce(?, TIME '24:00:00'), ?)",
+        [(name, d, start, end, band) for d, spans in by_day.items()
+         for start, end, band in spans],
+    )
+
+
+def _hhmm(moment: time | None) -> str:
+    return "24:00" if moment is None else f"{moment:%H:%M}"
 
 
 def import_rows(

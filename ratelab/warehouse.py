@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from datetime import time as TimeOfDay
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -192,13 +193,16 @@ class Warehouse:
         default_increment: str = "60/60",
         date_order: str = "dmy",
         sheet: str | None = None,
-        currency: str = "USD",
-        time_zone: str = "UTC",
+        currency: str | None = None,
+        time_zone: str | None = None,
+        calendar: str | None = None,
     ) -> rate_store.ImportSummary:
         """Validate a CSV/XLSX deck and import it as a new version of rate table ``name``.
 
         Any bad row raises ``DeckError`` listing every problem as file:line: reason, and
         nothing is imported. ``mode="full"`` closes prefixes the deck no longer lists.
+        A new table gets ``currency`` (USD), ``time_zone`` (UTC) and work ``calendar``
+        (default); an existing table keeps its own and refuses different ones.
 
         >>> import tempfile; from pathlib import Path
         >>> folder = Path(tempfile.mkdtemp())
@@ -215,7 +219,8 @@ class Warehouse:
         with self.connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                rate_store.ensure_table(con, name, side, currency=currency, time_zone=time_zone)
+                rate_store.ensure_table(con, name, side, currency=currency, time_zone=time_zone,
+                                        calendar=calendar)
                 summary = rate_store.import_rows(con, name, rows, file=str(path), sha256=digest,
                                                  mode=mode)
                 con.execute("COMMIT")
@@ -303,6 +308,31 @@ class Warehouse:
                 con.execute("ROLLBACK")
                 raise
         return span
+
+    def set_calendar(self, name: str,
+                     hours: list[tuple[int, TimeOfDay, TimeOfDay | None, str]]) -> None:
+        """Define (or replace) work calendar ``name``: (weekday 1-7, start, end, band) rows
+        covering every day from 00:00 to 24:00 (``end`` None for 24:00).
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> from datetime import time
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> week = [(d, time(0), time(9), "offpeak") for d in range(1, 8)]
+        >>> week += [(d, time(9), None, "peak") for d in range(1, 8)]
+        >>> wh.set_calendar("nine_to_midnight", week)
+        >>> wh.sql("SELECT count(*) AS n FROM calendar_hours "
+        ...        "WHERE calendar = 'nine_to_midnight'")["n"][0]
+        14
+        """
+        self._write()
+        with self.connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rate_store.set_calendar(con, name, hours)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
 
     def calendar_day(self, day: date, band: str, *, calendar: str = "default",
                      note: str = "") -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
+
+import pytest
 
 from tests.conftest import contract_cdr, write_jsonl
 
@@ -92,3 +94,39 @@ def test_reassigning_a_vendor_without_a_date_keeps_its_history(warehouse, deck) 
                          "ORDER BY valid_from").rows()
     assert [r[0] for r in rows] == ["v1", "v2"]
     assert rows[0][1] == datetime(1970, 1, 1) and rows[0][2] == rows[1][1] and rows[1][2] is None
+
+
+def test_an_existing_table_refuses_a_different_time_zone(warehouse, deck) -> None:
+    warehouse.import_deck(deck(VEND, "v.csv"), "v", "vendor", time_zone="Europe/Madrid")
+    with pytest.raises(ValueError, match="time zone Europe/Madrid, not UTC"):
+        warehouse.import_deck(deck(VEND, "v2.csv"), "v", "vendor", time_zone="UTC")
+    summary = warehouse.import_deck(deck(VEND.replace("0.001", "0.002"), "v3.csv"), "v", "vendor")
+    assert summary.rows == 2  # no zone given: the table's own
+
+
+def test_a_table_on_its_own_calendar(warehouse, deck, tmp_path) -> None:
+    week = [(d, time(0), time(9), "offpeak") for d in range(1, 8)]
+    week += [(d, time(9), None, "peak") for d in range(1, 8)]
+    warehouse.set_calendar("late", week)
+    banded = ("prefix,destination,band,rate,increment,effective_from\n"
+              "44,UK,peak,0.10,60/60,2026-01-01\n44,UK,offpeak,0.05,60/60,2026-01-01\n"
+              "44,UK,weekend,0.01,60/60,2026-01-01\n")
+    warehouse.import_deck(deck(banded, "c.csv"), "c", "customer", calendar="late")
+    warehouse.import_deck(deck(VEND, "v.csv"), "v", "vendor")
+    warehouse.assign("c", customer="acme")
+    warehouse.assign("v", vendor="carrier_x")
+    write_jsonl(tmp_path / "spool" / "a.jsonl", [
+        contract_cdr("sat-22h", "447700900001", "2026-11-07T22:00:00Z", 60000),
+        contract_cdr("sat-08h", "447700900001", "2026-11-07T08:00:00Z", 60000),
+    ])
+    warehouse.ingest(tmp_path / "spool")
+    warehouse.rate()
+    got = {r["cdr_id"]: str(r["revenue"]) for r in warehouse.rated().iter_rows(named=True)}
+    assert got == {"sat-22h": "0.100000", "sat-08h": "0.050000"}
+
+
+def test_a_calendar_must_cover_every_day(warehouse, deck) -> None:
+    with pytest.raises(ValueError, match="weekday 1"):
+        warehouse.set_calendar("gappy", [(1, time(0), time(8), "offpeak")])
+    with pytest.raises(ValueError, match="no work calendar 'nope'"):
+        warehouse.import_deck(deck(VEND, "x.csv"), "x", "customer", calendar="nope")

@@ -71,15 +71,16 @@ def _read_options(effective_from: datetime | None, increment: str, date_order: s
               help="full: prefixes missing from the deck are closed; update: only change "
                    "the prefixes listed.")
 @_deck_read_options
-@click.option("--currency", default="USD", show_default=True,
+@click.option("--currency", default=None,
               help="Currency of a new table.")
-@click.option("--time-zone", default="UTC", show_default=True,
-              help="IANA time zone of a new table's dates and time bands.")
+@click.option("--time-zone", default=None,
+              help="IANA time zone of a new table's dates and time bands (default UTC; an "
+                   "existing table keeps its own).")
 @click.pass_obj
 def deck_import(state: _State, file: Path, name: str, side: str, mode: str,
                 effective_from: datetime | None, increment: str, date_order: str,
-                sheet: str | None, column_maps: tuple[str, ...], currency: str,
-                time_zone: str) -> None:
+                sheet: str | None, column_maps: tuple[str, ...], currency: str | None,
+                time_zone: str | None) -> None:
     """Validate FILE (CSV or XLSX) and import it as a new version of rate table NAME.
 
     The deck is imported whole or not at all: if any row is bad, every problem is printed
