@@ -15,7 +15,7 @@ After every change the table's rating index is rebuilt (``rate_groups`` / ``rate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -183,6 +183,7 @@ def import_rows(
     file: str,
     sha256: str,
     mode: str = "full",
+    on_stored: Callable[[], None] | None = None,
 ) -> ImportSummary:
     """Add validated deck rows as a new version of ``table``. Call inside a transaction."""
     if mode not in ("full", "update"):
@@ -248,6 +249,8 @@ def import_rows(
         "INSERT INTO deck_imports VALUES (?, ?, ?, ?, ?, ?, ?)",
         [import_id, table, file, sha256, len(new), mode, _now()],
     )
+    if on_stored is not None:
+        on_stored()
     count = rebuild_index(con, table)
     return ImportSummary(table, import_id, len(new), replaced, superseded, closed, count)
 

@@ -196,6 +196,7 @@ class Warehouse:
         currency: str | None = None,
         time_zone: str | None = None,
         calendar: str | None = None,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> rate_store.ImportSummary:
         """Validate a CSV/XLSX deck and import it as a new version of rate table ``name``.
 
@@ -203,6 +204,7 @@ class Warehouse:
         nothing is imported. ``mode="full"`` closes prefixes the deck no longer lists.
         A new table gets ``currency`` (USD), ``time_zone`` (UTC) and work ``calendar``
         (default); an existing table keeps its own and refuses different ones.
+        ``on_step(done, 3)`` reports progress: read and validated, stored, indexed.
 
         >>> import tempfile; from pathlib import Path
         >>> folder = Path(tempfile.mkdtemp())
@@ -213,17 +215,20 @@ class Warehouse:
         vendor_x: imported 1 rows (import 1); 0 superseded, 0 closed, 0 corrected; index 1 segments
         """
         self._write()
+        step = on_step or (lambda done, total: None)
         rows = read_deck(path, columns=columns, effective_from=effective_from,
                          default_increment=default_increment, date_order=date_order, sheet=sheet)
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        step(1, 3)
         with self.connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 rate_store.ensure_table(con, name, side, currency=currency, time_zone=time_zone,
                                         calendar=calendar)
                 summary = rate_store.import_rows(con, name, rows, file=str(path), sha256=digest,
-                                                 mode=mode)
+                                                 mode=mode, on_stored=lambda: step(2, 3))
                 con.execute("COMMIT")
+                step(3, 3)
             except Exception:
                 con.execute("ROLLBACK")
                 raise

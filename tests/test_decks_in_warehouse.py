@@ -295,3 +295,10 @@ def test_a_vendor_table_from_a_later_date_takes_over(warehouse, deck, tmp_path: 
         assert got[cdr_id]["cost"] == Decimal(cost), cdr_id
         assert got[cdr_id]["revenue"] == Decimal("0.020"), cdr_id
     assert summary.cost == Decimal("0.026")
+
+
+def test_import_reports_its_steps(warehouse, deck) -> None:
+    steps: list[tuple[int, int]] = []
+    warehouse.import_deck(deck(JAN), "cust", "customer",
+                          on_step=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]

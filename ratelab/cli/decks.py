@@ -13,6 +13,7 @@ import click
 from ratelab.cli.output import WHEN, _count, _fail, _moment, print_table
 from ratelab.decks import DeckError
 from ratelab.money import quantize
+from ratelab.progress import progress
 from ratelab.rates import EPOCH
 
 if TYPE_CHECKING:
@@ -97,8 +98,9 @@ def deck_import(state: _State, file: Path, name: str, side: str, mode: str,
     """
     options = _read_options(effective_from, increment, date_order, sheet, column_maps)
     wh = state.open()
-    summary = wh.import_deck(file, name, side, mode=mode, currency=currency,
-                             time_zone=time_zone, **options)
+    with progress("Importing (validate, store, index)", total=3, unit="steps") as update:
+        summary = wh.import_deck(file, name, side, mode=mode, currency=currency,
+                                 time_zone=time_zone, on_step=update, **options)
     click.echo(str(summary))
     assigned = wh.sql("SELECT count(*) AS n FROM assignments WHERE table_name = $t",
                       {"t": name})["n"][0]
