@@ -98,7 +98,15 @@ def run(
     files: int = 4,
     decks_dir: str | Path | None = None,
 ) -> Warehouse:
-    """Run the demo and print what it does; return the warehouse."""
+    """Run the demo and print what it does; return the warehouse.
+
+    >>> import contextlib, io, tempfile; from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with contextlib.redirect_stdout(io.StringIO()) as out:
+    ...     wh = run(warehouse=folder / "w.duckdb", spool=folder / "spool", cdrs=100)
+    >>> "SYNTHETIC" in out.getvalue(), wh.rated().height
+    (True, 100)
+    """
     began = time.monotonic()
     folder = _decks_dir(decks_dir)
     spool = Path(spool)

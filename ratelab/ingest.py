@@ -137,7 +137,15 @@ class IngestSummary:
 
 
 def spool_files(spool_dir: str | Path) -> list[Path]:
-    """The CDR files in a spool directory (``*.jsonl`` and ``*.json``, recursively), sorted."""
+    """The CDR files in a spool directory (``*.jsonl`` and ``*.json``, recursively), sorted.
+
+    >>> import tempfile
+    >>> spool = Path(tempfile.mkdtemp())
+    >>> for name in ("b.jsonl", "a.jsonl", "notes.txt"):
+    ...     _ = (spool / name).write_text("")
+    >>> [p.name for p in spool_files(spool)]
+    ['a.jsonl', 'b.jsonl']
+    """
     root = Path(spool_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"spool directory {root} does not exist")
@@ -151,7 +159,20 @@ def ingest_spool(
     force: bool = False,
     on_file: Callable[[Path], None] | None = None,
 ) -> IngestSummary:
-    """Ingest the spool's new or grown files, a batch per transaction; return the summary."""
+    """Ingest the spool's new or grown files, a batch per transaction; return the summary.
+
+    ``Warehouse.ingest`` is the usual way in; this takes an open connection.
+
+    >>> import tempfile; from datetime import datetime
+    >>> from ratelab.migrations import migrate
+    >>> from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> spool = tempfile.mkdtemp()
+    >>> _ = write_synthetic_cdrs(spool, 5, SyntheticSpec(["acme"], ["carrier_x"], ["44"],
+    ...                          datetime(2026, 11, 1), datetime(2026, 11, 2)))
+    >>> print(ingest_spool(con, spool))
+    ingested 5 CDRs from 1 files (0 unchanged skipped); 0 already present, 0 quarantined
+    """
     summary = IngestSummary()
     now = datetime.now(UTC).replace(tzinfo=None)
     todo: list[tuple[Path, os.stat_result]] = []

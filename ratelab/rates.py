@@ -106,6 +106,13 @@ def ensure_table(
     A table keeps its side, currency, time zone and calendar: asking an existing table for
     different ones is refused rather than silently ignored, since its stored dates and
     prices were read in them.
+
+    >>> import duckdb; from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> ensure_table(con, "vendor_x", "vendor", time_zone="Europe/Madrid")
+    ('vendor', 'Europe/Madrid')
+    >>> ensure_table(con, "vendor_x", "vendor")
+    ('vendor', 'Europe/Madrid')
     """
     if side not in ("customer", "vendor"):
         raise ValueError(f"side must be 'customer' or 'vendor', got {side!r}")
@@ -143,6 +150,14 @@ def set_calendar(
 
     Every weekday must be covered from 00:00 to 24:00 without gaps or overlaps; ``end`` may be
     ``None`` for the end of the day. Calendar days (holidays) are kept.
+
+    >>> import duckdb; from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> set_calendar(con, "flat", [(d, time(0), None, "offpeak") for d in range(1, 8)])
+    >>> set_calendar(con, "broken", [(1, time(0), time(8), "peak")])
+    Traceback (most recent call last):
+    ...
+    ValueError: weekday 1: the last span ends at 08:00, not at the end of the day (24:00)
     """
     by_day: dict[int, list[tuple[time, time | None, str]]] = {d: [] for d in range(1, 8)}
     for weekday, start, end, band in hours:
@@ -185,7 +200,19 @@ def import_rows(
     mode: str = "full",
     on_stored: Callable[[], None] | None = None,
 ) -> ImportSummary:
-    """Add validated deck rows as a new version of ``table``. Call inside a transaction."""
+    """Add validated deck rows as a new version of ``table``. Call inside a transaction.
+
+    >>> import duckdb; from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> from decimal import Decimal
+    >>> row = DeckRow(line=2, prefix="44", destination="UK", band="any",
+    ...               first_rate=Decimal("0.01"), first_period=60, rate=Decimal("0.01"),
+    ...               cycle=60, connect_fee=Decimal(0), effective_from=datetime(2026, 1, 1),
+    ...               effective_to=None)
+    >>> _ = ensure_table(con, "vendor_x", "vendor")
+    >>> print(import_rows(con, "vendor_x", [row], file="x.csv", sha256="ab"))
+    vendor_x: imported 1 rows (import 1); 0 superseded, 0 closed, 0 corrected; index 1 segments
+    """
     if mode not in ("full", "update"):
         raise ValueError(f"mode must be 'full' or 'update', got {mode!r}")
     if not rows:
@@ -270,7 +297,22 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, table: str) -> int:
 
 
 def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    """Rebuild ``table``'s rating index from its rows; return the number of segments."""
+    """Rebuild ``table``'s rating index from its rows; return the number of segments.
+
+    (Importing already rebuilds it; this is for repairs.)
+
+    >>> import duckdb; from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> from decimal import Decimal
+    >>> row = DeckRow(line=2, prefix="44", destination="UK", band="any",
+    ...               first_rate=Decimal("0.01"), first_period=60, rate=Decimal("0.01"),
+    ...               cycle=60, connect_fee=Decimal(0), effective_from=datetime(2026, 1, 1),
+    ...               effective_to=None)
+    >>> _ = ensure_table(con, "vendor_x", "vendor")
+    >>> _ = import_rows(con, "vendor_x", [row], file="x.csv", sha256="ab")
+    >>> rebuild_index(con, "vendor_x")
+    1
+    """
     old = con.execute("SELECT grp FROM rate_groups WHERE table_name = ?", [table]).fetchall()
     if old:
         con.execute(
@@ -347,7 +389,22 @@ def _owners(live: list[tuple], band: str) -> dict[str, int]:
 
 
 def rows_in_force(con: duckdb.DuckDBPyConnection, table: str, at: datetime) -> pl.DataFrame:
-    """The rows of ``table`` in force at ``at`` (naive UTC), one per prefix and band."""
+    """The rows of ``table`` in force at ``at`` (naive UTC), one per prefix and band.
+
+    >>> import duckdb; from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> from decimal import Decimal
+    >>> row = DeckRow(line=2, prefix="44", destination="UK", band="any",
+    ...               first_rate=Decimal("0.01"), first_period=60, rate=Decimal("0.01"),
+    ...               cycle=60, connect_fee=Decimal(0), effective_from=datetime(2026, 1, 1),
+    ...               effective_to=None)
+    >>> _ = ensure_table(con, "vendor_x", "vendor")
+    >>> _ = import_rows(con, "vendor_x", [row], file="x.csv", sha256="ab")
+    >>> rows_in_force(con, "vendor_x", datetime(2026, 6, 1))["prefix"].to_list()
+    ['44']
+    >>> rows_in_force(con, "vendor_x", datetime(2025, 6, 1)).height
+    0
+    """
     return con.sql(
         """SELECT prefix, destination, band, first_rate, first_period, rate, cycle, connect_fee,
                   effective_from, effective_to
@@ -377,6 +434,12 @@ def assign(
     their history alone. Without ``valid_from`` it applies from the beginning of time when the
     party has no such assignment yet, and from now when it replaces one (so calls already
     rated keep the table that priced them).
+
+    >>> import duckdb; from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> _ = ensure_table(con, "std", "customer")
+    >>> assign(con, "std", "acme", "customer")
+    (datetime.datetime(1970, 1, 1, 0, 0), None)
     """
     row = one(con, "SELECT side FROM rate_tables WHERE name = ?", [table])
     if row is None:

@@ -127,7 +127,16 @@ def rate_cdrs(
     vendor: str | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> RateSummary:
-    """(Re-)rate the CDRs in the range; ``on_chunk(done, total)`` reports progress."""
+    """(Re-)rate the CDRs in the range; ``on_chunk(done, total)`` reports progress.
+
+    ``Warehouse.rate`` is the usual way in; this takes an open connection.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=30)
+    >>> with wh.connection() as con:
+    ...     print(rate_cdrs(con, customer="nobody"))
+    rated 0 CDRs: revenue 0, cost 0, profit 0; none flagged
+    """
     where, params = cdr_filter(since, until, customer, vendor)
     summary = RateSummary()
     rated_at = datetime.now(UTC).replace(tzinfo=None)

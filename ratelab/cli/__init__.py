@@ -107,7 +107,15 @@ for _command in (deck, assign, ingest, quarantine, rate, summary, generate, demo
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The ``ratelab`` console script."""
+    """The ``ratelab`` console script.
+
+    >>> try:
+    ...     main(["--version"])
+    ... except SystemExit as done:
+    ...     print("exit", done.code)
+    ratelab, version 0.1.0
+    exit 0
+    """
     cli.main(args=list(argv) if argv is not None else None, prog_name="ratelab")
 
 

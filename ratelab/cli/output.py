@@ -173,6 +173,17 @@ def print_margin_summary(
     The synthetic banner is printed above the table when ``banner`` is true, or (the default,
     ``None``) when any row of the frame holds synthetic CDRs. ``top`` > 0 shows only the
     most profitable ``top`` rows; the totals always cover every row.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=20, rated=True)
+    >>> print_margin_summary(wh.margin_summary(by="vendor"), "vendor")  # doctest: +ELLIPSIS
+    SYNTHETIC DATA: ...
+    Margin by vendor
+    Vendor ...
+    ---...
+    carrier_x     20 ...
+    <BLANKLINE>
+    Total: 20 calls, ...
     """
     if banner is None:
         banner = bool(frame.height) and bool(frame["synthetic"].any())
@@ -229,7 +240,12 @@ def totals_line(records: Sequence[dict[str, Any]], currency: str = "") -> str:
 
 
 def warehouse_currency(wh: Warehouse) -> str:
-    """The currency of the warehouse's rate tables when they share one, else ``""``."""
+    """The currency of the warehouse's rate tables when they share one, else ``""``.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> warehouse_currency(sample_warehouse(cdrs=1))
+    'USD'
+    """
     found = wh.sql("SELECT DISTINCT currency FROM rate_tables")["currency"].to_list()
     return found[0] if len(found) == 1 else ""
 
