@@ -7,9 +7,10 @@
   writing now). It is held back as ``pending`` (and quarantined as ``truncated``) until the file
   grows; once the line is complete a later ingest takes it and clears that quarantine entry.
 
-Clean files take the fast path: DuckDB's typed ``read_json`` over all of them at once. A file
-whose parse count or validation shows a problem is read again line by line (still in DuckDB, with
-line numbers from Python) so every bad line can be named.
+Clean files take the fast path: one strict, typed ``read_json`` per batch of files (about 1 GiB),
+a transaction per batch. A file that the strict read refuses, or whose rows break a contract
+rule, is read again line by line (still in DuckDB, with line numbers from Python) so every bad
+line can be named; its good lines are ingested with the rest.
 """
 
 from __future__ import annotations
