@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from datetime import time as TimeOfDay
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -62,6 +62,38 @@ FROM rated
 WHERE {where}
 GROUP BY ALL
 ORDER BY profit DESC, {name}
+"""
+
+# One row per rate table: what is in force at $now, what is scheduled, its imports and whom it
+# prices now.
+_RATE_TABLES_SQL = """
+WITH counts AS (
+    SELECT table_name,
+           count(*) FILTER (WHERE effective_from <= $now
+                            AND (effective_to IS NULL OR effective_to > $now))
+               AS in_force,
+           count(*) FILTER (WHERE effective_from > $now) AS scheduled
+    FROM rates GROUP BY ALL),
+imports AS (
+    SELECT table_name, count(*) AS imports, max(imported_at) AS last_import,
+           arg_max(file, imported_at) AS last_file
+    FROM deck_imports GROUP BY ALL),
+parties AS (
+    SELECT table_name,
+           string_agg(DISTINCT party || CASE WHEN kind = 'account' THEN ''
+                                             ELSE ' (' || kind || ')' END, ', '
+                      ORDER BY party || CASE WHEN kind = 'account' THEN ''
+                                             ELSE ' (' || kind || ')' END)
+               AS assigned
+    FROM assignments WHERE valid_to IS NULL OR valid_to > $now GROUP BY ALL)
+SELECT t.name, t.side, t.currency, t.time_zone,
+       coalesce(c.in_force, 0) AS in_force, coalesce(c.scheduled, 0) AS scheduled,
+       i.imports, i.last_import, i.last_file, p.assigned
+FROM rate_tables t
+LEFT JOIN counts c ON c.table_name = t.name
+LEFT JOIN imports i ON i.table_name = t.name
+LEFT JOIN parties p ON p.table_name = t.name
+ORDER BY t.side, t.name
 """
 
 _SUMMARY_KEYS = {
@@ -338,6 +370,28 @@ class Warehouse:
             except Exception:
                 con.execute("ROLLBACK")
                 raise
+
+    def rate_tables(self, at: datetime | None = None) -> pl.DataFrame:
+        """The rate tables: side, currency, time zone, rows in force at ``at`` (naive UTC,
+        default now) and scheduled after it, imports, the last file, and whom each prices.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> tables = sample_warehouse(cdrs=1).rate_tables()
+        >>> tables.select("name", "side", "in_force", "assigned").rows()
+        [('cust_std', 'customer', 3, 'acme'), ('vend_x', 'vendor', 3, 'carrier_x')]
+        """
+        now = at or datetime.now(UTC).replace(tzinfo=None)
+        return self.sql(_RATE_TABLES_SQL, {"now": now})
+
+    def parties(self, side: str) -> list[str]:
+        """The customers (``side="customer"``) or vendors that rate tables were assigned to.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> sample_warehouse(cdrs=1).parties("vendor")
+        ['carrier_x']
+        """
+        return self.sql("SELECT name FROM parties WHERE side = $s ORDER BY name",
+                        {"s": side})["name"].to_list()
 
     def calendar_day(self, day: date, band: str, *, calendar: str = "default",
                      note: str = "") -> None:

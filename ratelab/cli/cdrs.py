@@ -183,8 +183,7 @@ def generate(state: _State, spool_dir: Path, count: int, customers: str | None,
     def known(side: str) -> list[str]:
         nonlocal wh
         wh = wh or state.open(read_only=True)
-        return wh.sql("SELECT name FROM parties WHERE side = $s ORDER BY name",
-                      {"s": side})["name"].to_list()
+        return wh.parties(side)
 
     customer_list = _split(customers) if customers else known("customer")
     vendor_list = _split(vendors) if vendors else known("vendor")

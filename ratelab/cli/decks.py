@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,37 +189,7 @@ def deck_list(state: _State) -> None:
       ratelab deck list
     """
     wh = state.open(read_only=True)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    frame = wh.sql(
-        """WITH counts AS (
-               SELECT table_name,
-                      count(*) FILTER (WHERE effective_from <= $now
-                                       AND (effective_to IS NULL OR effective_to > $now))
-                          AS in_force,
-                      count(*) FILTER (WHERE effective_from > $now) AS scheduled
-               FROM rates GROUP BY ALL),
-           imports AS (
-               SELECT table_name, count(*) AS imports, max(imported_at) AS last_import,
-                      arg_max(file, imported_at) AS last_file
-               FROM deck_imports GROUP BY ALL),
-           parties AS (
-               SELECT table_name,
-                      string_agg(DISTINCT party || CASE WHEN kind = 'account' THEN ''
-                                                        ELSE ' (' || kind || ')' END, ', '
-                                 ORDER BY party || CASE WHEN kind = 'account' THEN ''
-                                                        ELSE ' (' || kind || ')' END)
-                          AS assigned
-               FROM assignments WHERE valid_to IS NULL OR valid_to > $now GROUP BY ALL)
-           SELECT t.name, t.side, t.currency, t.time_zone,
-                  coalesce(c.in_force, 0) AS in_force, coalesce(c.scheduled, 0) AS scheduled,
-                  i.imports, i.last_import, i.last_file, p.assigned
-           FROM rate_tables t
-           LEFT JOIN counts c ON c.table_name = t.name
-           LEFT JOIN imports i ON i.table_name = t.name
-           LEFT JOIN parties p ON p.table_name = t.name
-           ORDER BY t.side, t.name""",
-        {"now": now},
-    )
+    frame = wh.rate_tables()
     if frame.height == 0:
         click.echo("no rate tables yet: import one with `ratelab deck import`")
         return
