@@ -48,7 +48,7 @@ ORDER BY r.start_ts, c.cdr_id
 _SUMMARY_SQL = """
 SELECT {key} AS {name},
        count(*) AS calls,
-       count(*) FILTER (WHERE billed_s_customer > 0) AS answered,
+       count(*) FILTER (WHERE answered) AS answered,
        CAST(coalesce(sum(billed_s_customer), 0) / 60 AS DECIMAL(18, 1)) AS minutes,
        coalesce(sum(revenue), 0) AS revenue,
        coalesce(sum(cost), 0) AS cost,
@@ -488,9 +488,12 @@ class Warehouse:
         by: str = "customer",
         since: datetime | None = None,
         until: datetime | None = None,
+        customer: str | None = None,
+        vendor: str | None = None,
     ) -> pl.DataFrame:
         """Calls, minutes, revenue, cost, profit, margin and markup grouped ``by`` one of
-        customer, vendor or destination; margins come from sums.
+        customer, vendor or destination, optionally for one customer or vendor; margins come
+        from sums. ``answered`` counts calls with a duration, rated or not.
 
         >>> from ratelab.examples import sample_warehouse
         >>> summary = sample_warehouse(rated=True).margin_summary(by="vendor")
@@ -499,7 +502,7 @@ class Warehouse:
         """
         if by not in _SUMMARY_KEYS:
             raise ValueError(f"by must be one of {', '.join(_SUMMARY_KEYS)}, got {by!r}")
-        where, params = cdr_filter(since, until, None, None)
+        where, params = cdr_filter(since, until, customer, vendor)
         return self.sql(_SUMMARY_SQL.format(key=_SUMMARY_KEYS[by], name=by, where=where), params)
 
 

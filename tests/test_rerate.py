@@ -174,3 +174,25 @@ def test_progress_reports_every_chunk(rated) -> None:
     seen: list[tuple[int, int]] = []
     rated.rate(on_chunk=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1] == (6, 6)
+
+
+def test_margin_summary_counts_answered_calls_even_without_a_rate(warehouse, deck,
+                                                                   tmp_path) -> None:
+    head = "prefix,destination,rate,increment,effective_from\n"
+    warehouse.import_deck(deck(head + "44,UK,0.02,60/60,2026-01-01\n", "c.csv"), "c", "customer")
+    warehouse.import_deck(deck(head + "44,UK,0.01,60/60,2026-01-01\n", "v.csv"), "v", "vendor")
+    warehouse.assign("c", customer="acme")
+    warehouse.assign("v", vendor="carrier_x")
+    write_jsonl(tmp_path / "spool2" / "a.jsonl", [
+        contract_cdr("uk", "447700900001", "2026-11-02T10:00:00Z", 60000),
+        contract_cdr("fr", "33123456789", "2026-11-02T10:00:00Z", 60000),   # no rate
+        contract_cdr("no-answer", "447700900001", "2026-11-02T10:00:00Z", 0),
+        contract_cdr("other", "447700900001", "2026-11-02T10:00:00Z", 60000, customer="globex"),
+    ])
+    warehouse.ingest(tmp_path / "spool2")
+    warehouse.rate()
+    acme = warehouse.margin_summary(by="customer", customer="acme")
+    assert acme.select("customer", "calls", "answered", "flagged").rows() == [("acme", 3, 2, 1)]
+    assert str(acme["revenue"][0]) == "0.020000"
+    everyone = warehouse.margin_summary(by="customer")
+    assert sorted(everyone["customer"].to_list()) == ["acme", "globex"]

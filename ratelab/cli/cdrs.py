@@ -114,9 +114,11 @@ def rate(state: _State, since: datetime | None, until: datetime | None, customer
 @click.option("--until", type=WHEN, default=None, help="CDRs starting before (UTC).")
 @click.option("--top", type=click.IntRange(min=0), default=0,
               help="Only the N most profitable rows (0: all).")
+@click.option("--customer", default=None, help="Only this customer's CDRs.")
+@click.option("--vendor", default=None, help="Only CDRs this vendor carried.")
 @click.pass_obj
 def summary(state: _State, by: str, since: datetime | None, until: datetime | None,
-            top: int) -> None:
+            top: int, customer: str | None, vendor: str | None) -> None:
     """Margins of rated CDRs: calls, minutes, revenue, cost, profit, margin, markup.
 
     Margins are computed from sums (never averaged per call): margin = profit / revenue,
@@ -126,9 +128,10 @@ def summary(state: _State, by: str, since: datetime | None, until: datetime | No
     Examples:
       ratelab summary
       ratelab summary --by destination --top 15 --since 2026-11-01
+      ratelab summary --by destination --vendor tollgate
     """
     wh = state.open(read_only=True)
-    frame = wh.margin_summary(by, since, until)
+    frame = wh.margin_summary(by, since, until, customer=customer, vendor=vendor)
     if frame.height == 0:
         click.echo("nothing rated in that range: run `ratelab rate` first")
         return

@@ -166,6 +166,7 @@ CREATE TABLE rated (
     customer           VARCHAR,
     vendor             VARCHAR,
     synthetic          BOOLEAN NOT NULL,
+    answered           BOOLEAN NOT NULL,     -- duration_ms > 0, whether or not a rate matched
     status             VARCHAR NOT NULL,
     customer_table     VARCHAR,
     customer_kind      VARCHAR,

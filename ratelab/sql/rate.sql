@@ -71,6 +71,7 @@ matched AS (
 billed AS (
     SELECT m.rid, m.cpid, m.multi, m.kind_rank, m.csid, m.vpid, m.vsid,
            m.start_ts, m.customer, m.vendor, m.synthetic, m.callee_key,
+           m.billable_s > 0 AS answered,
            c.first_rate_u AS c_first_u, c.first_period AS c_first, c.rate_u AS c_rate_u,
            c.cycle AS c_cycle, c.connect_fee_u AS c_fee_u,
            v.first_rate_u AS v_first_u, v.first_period AS v_first, v.rate_u AS v_rate_u,
@@ -91,7 +92,7 @@ billed AS (
 ),
 charged AS (   -- 60 x the charge in millionths, then / 60 rounded half-up: exact integers
     SELECT rid, cpid, multi, kind_rank, csid, vpid, vsid, c_billed, v_billed,
-           c_rate_u, v_rate_u, start_ts, customer, vendor, synthetic, callee_key,
+           c_rate_u, v_rate_u, start_ts, customer, vendor, synthetic, callee_key, answered,
            CASE WHEN c_billed = 0 THEN 0
                 ELSE (c_fee_u * 60 + c_first_u * c_first + c_rate_u * (c_billed - c_first) + 30)
                      // 60 END AS c_charge_u,
@@ -107,7 +108,7 @@ best AS (   -- the VOS billing principle: the cheapest applicable customer charg
     UNION ALL BY NAME
     SELECT rid, c.cpid, c.csid, c.c_billed, c.c_rate_u, c.c_charge_u,
            vpid, vsid, v_billed, v_rate_u, v_charge_u,
-           start_ts, customer, vendor, synthetic, callee_key
+           start_ts, customer, vendor, synthetic, callee_key, answered
     FROM (SELECT rid,
                  arg_min(struct_pack(cpid, csid, c_billed, c_rate_u, c_charge_u),
                          CASE WHEN csid IS NOT NULL THEN c_charge_u * 4 + kind_rank END) AS c,
@@ -117,12 +118,12 @@ best AS (   -- the VOS billing principle: the cheapest applicable customer charg
                  any_value(v_charge_u) AS v_charge_u,
                  any_value(start_ts) AS start_ts, any_value(customer) AS customer,
                  any_value(vendor) AS vendor, any_value(synthetic) AS synthetic,
-                 any_value(callee_key) AS callee_key
+                 any_value(callee_key) AS callee_key, any_value(answered) AS answered
           FROM charged WHERE multi GROUP BY rid)
     -- multi: end
 )
 SELECT
-    b.rid AS cdr_seq, b.start_ts, b.customer, b.vendor, b.synthetic,
+    b.rid AS cdr_seq, b.start_ts, b.customer, b.vendor, b.synthetic, b.answered,
     CASE WHEN b.callee_key IS NULL THEN 'bad_number'
          WHEN b.csid IS NULL AND b.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_rates'
          WHEN b.csid IS NULL THEN 'no_customer_rate'
