@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import tempfile
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
+
+from ratelab.decks import DeckRow
+from ratelab.migrations import migrate
 from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
 from ratelab.warehouse import Warehouse, connect
 
-__all__ = ["CUSTOMER_DECK", "VENDOR_DECK", "sample_warehouse"]
+__all__ = ["CUSTOMER_DECK", "VENDOR_DECK", "example_connection", "sample_warehouse"]
 
 CUSTOMER_DECK = """prefix,destination,rate,increment,effective_from
 44,United Kingdom,0.0200,60/60,2026-01-01
@@ -57,3 +62,24 @@ def sample_warehouse(cdrs: int = 200, *, rated: bool = False,
     if rated:
         wh.rate()
     return wh
+
+
+def example_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse connection holding vendor table ``vendor_x`` with prefix 44.
+
+    For trying the store functions in ``ratelab.rates`` directly.
+
+    >>> con = example_connection()
+    >>> con.execute("SELECT prefix, rate FROM rates").fetchall()
+    [('44', Decimal('0.010000'))]
+    """
+    from ratelab.rates import ensure_table, import_rows
+
+    con = duckdb.connect()
+    migrate(con)
+    row = DeckRow(line=2, prefix="44", destination="UK", band="any",
+                  first_rate=Decimal("0.01"), first_period=60, rate=Decimal("0.01"), cycle=60,
+                  connect_fee=Decimal(0), effective_from=datetime(2026, 1, 1), effective_to=None)
+    ensure_table(con, "vendor_x", "vendor")
+    import_rows(con, "vendor_x", [row], file="vendor_x.csv", sha256="example")
+    return con

@@ -301,15 +301,8 @@ def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
     (Importing already rebuilds it; this is for repairs.)
 
-    >>> import duckdb; from ratelab.migrations import migrate
-    >>> con = duckdb.connect(); _ = migrate(con)
-    >>> from decimal import Decimal
-    >>> row = DeckRow(line=2, prefix="44", destination="UK", band="any",
-    ...               first_rate=Decimal("0.01"), first_period=60, rate=Decimal("0.01"),
-    ...               cycle=60, connect_fee=Decimal(0), effective_from=datetime(2026, 1, 1),
-    ...               effective_to=None)
-    >>> _ = ensure_table(con, "vendor_x", "vendor")
-    >>> _ = import_rows(con, "vendor_x", [row], file="x.csv", sha256="ab")
+    >>> from ratelab.examples import example_connection
+    >>> con = example_connection()      # vendor_x: prefix 44 from 2026-01-01
     >>> rebuild_index(con, "vendor_x")
     1
     """
@@ -391,15 +384,8 @@ def _owners(live: list[tuple], band: str) -> dict[str, int]:
 def rows_in_force(con: duckdb.DuckDBPyConnection, table: str, at: datetime) -> pl.DataFrame:
     """The rows of ``table`` in force at ``at`` (naive UTC), one per prefix and band.
 
-    >>> import duckdb; from ratelab.migrations import migrate
-    >>> con = duckdb.connect(); _ = migrate(con)
-    >>> from decimal import Decimal
-    >>> row = DeckRow(line=2, prefix="44", destination="UK", band="any",
-    ...               first_rate=Decimal("0.01"), first_period=60, rate=Decimal("0.01"),
-    ...               cycle=60, connect_fee=Decimal(0), effective_from=datetime(2026, 1, 1),
-    ...               effective_to=None)
-    >>> _ = ensure_table(con, "vendor_x", "vendor")
-    >>> _ = import_rows(con, "vendor_x", [row], file="x.csv", sha256="ab")
+    >>> from ratelab.examples import example_connection
+    >>> con = example_connection()      # vendor_x: prefix 44 from 2026-01-01
     >>> rows_in_force(con, "vendor_x", datetime(2026, 6, 1))["prefix"].to_list()
     ['44']
     >>> rows_in_force(con, "vendor_x", datetime(2025, 6, 1)).height
