@@ -20,7 +20,8 @@ from ratelab.cli import SYNTHETIC_BANNER, _iter_commands, cli
 ROOT = Path(__file__).resolve().parent.parent
 DECKS = ROOT / "data" / "decks"
 FIXTURES = Path(__file__).parent / "fixtures" / "decks"
-TOP_COMMANDS = ("deck", "assign", "ingest", "quarantine", "rate", "summary", "generate", "demo")
+TOP_COMMANDS = ("deck", "assign", "calendar", "ingest", "quarantine", "rate", "summary",
+                "generate", "demo")
 
 
 def ratelab(*args: object, warehouse: Path | None = None, cwd: Path | None = None,
@@ -261,3 +262,17 @@ def test_assign_says_when_a_replacement_starts(tmp_path: Path) -> None:
     second = ok(ratelab("assign", "vendor_meridian", "--vendor", "v", warehouse=wh))
     assert "the beginning" not in second  # it takes over from now, history kept
     assert count(wh, "SELECT count(*) FROM assignments WHERE party = 'v'") == 2
+
+
+def test_calendar_show_and_day(tmp_path: Path) -> None:
+    wh = tmp_path / "w.duckdb"
+    ok(ratelab("deck", "import", DECKS / "vendor_tollgate.csv", "--name", "v", "--side", "vendor",
+               warehouse=wh))
+    out = ok(ratelab("calendar", "show", warehouse=wh))
+    assert "Mon" in out and "08:00" in out and "20:00" in out and "24:00" in out
+    out = ok(ratelab("calendar", "day", "2026-12-25", "--band", "weekend", "--note", "Christmas",
+                     warehouse=wh))
+    assert "2026-12-25 is priced as weekend" in out
+    assert "Christmas" in ok(ratelab("calendar", "show", warehouse=wh))
+    bad = ratelab("calendar", "show", "nope", warehouse=wh)
+    assert bad.returncode == 2 and "no work calendar 'nope'" in bad.stderr

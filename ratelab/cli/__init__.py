@@ -23,6 +23,7 @@ from typing import Any
 import click
 import duckdb
 
+from ratelab.cli.calendars import calendar
 from ratelab.cli.cdrs import demo, generate, ingest, quarantine, rate, summary
 from ratelab.cli.decks import assign, deck
 from ratelab.cli.output import SYNTHETIC_BANNER as SYNTHETIC_BANNER
@@ -102,7 +103,7 @@ def cli(ctx: click.Context, warehouse: Path) -> None:
     ctx.obj = _State(warehouse)
 
 
-for _command in (deck, assign, ingest, quarantine, rate, summary, generate, demo):
+for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, generate, demo):
     cli.add_command(_command)
 
 
