@@ -108,7 +108,7 @@ class WarehouseBusy(RuntimeError):
 
 
 def connect(path: str | Path | None = None, *, read_only: bool = False,
-            lock_timeout: float = 30.0) -> Warehouse:
+            lock_timeout: float = 30.0, memory_limit: str | None = None) -> Warehouse:
     """Open (creating and upgrading as needed) the warehouse at ``path``.
 
     >>> import tempfile, os
@@ -117,7 +117,7 @@ def connect(path: str | Path | None = None, *, read_only: bool = False,
     True
     """
     return Warehouse(DEFAULT_PATH if path is None else path, read_only=read_only,
-                     lock_timeout=lock_timeout)
+                     lock_timeout=lock_timeout, memory_limit=memory_limit)
 
 
 class Warehouse:
