@@ -1,3 +1,8 @@
-"""The ratelab softswitch (SIP B2BUA). Built in the switch-core issue; never imports ratelab."""
+"""The ratelab softswitch (SIP B2BUA), built in the switch-core issue; never imports ratelab.
 
-__all__: list[str] = []
+Built so far: the configuration loader (:mod:`switch.config`, ``python -m switch check``).
+"""
+
+from switch.config import ConfigError, SwitchConfig, load_config, load_config_text
+
+__all__ = ["ConfigError", "SwitchConfig", "load_config", "load_config_text"]

@@ -1,0 +1,349 @@
+"""The switch's TOML configuration: one loader, validated whole, errors that name key and problem.
+
+Readable keys; ``docs/config.md`` maps each to the VOS3000 parameter it plays. Every problem
+in a file is reported at once (like a deck import), as ``key: problem`` lines, so an operator
+fixes them in one pass:
+
+>>> load_config_text('''
+... [switch]
+... id = "sw1"
+... sip_listen = ["udp:127.0.0.1:5060"]
+... [[mapping_gateway]]
+... name = "acme"
+... addresses = ["127.0.0.1"]
+... ''').mapping_gateways[0].cps_limit
+30
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "Listen",
+    "MappingGateway",
+    "RoutingGateway",
+    "SipSettings",
+    "SwitchConfig",
+    "load_config",
+    "load_config_text",
+]
+
+AUTH_MODES = ("ip", "ip_port", "password")
+TRANSPORTS = ("udp", "tcp")
+
+
+class ConfigError(ValueError):
+    """A configuration with problems; ``problems`` lists every one as ``key: problem``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in {source}:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Listen:
+    """One SIP listening socket."""
+
+    transport: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    """``[sip]``: timers and failover behaviour."""
+
+    invite_timeout: float = 8.0
+    call_progress_timeout: float = 60.0
+    stop_gateway_after_invite_timeout: bool = False
+    stop_gateway_period: float = 60.0
+
+
+@dataclass(frozen=True)
+class MappingGateway:
+    """``[[mapping_gateway]]``: a customer and how its calls are recognised and limited."""
+
+    name: str
+    addresses: tuple[str, ...]
+    auth: str = "ip"
+    password: str = ""
+    tech_prefix: str = ""
+    cps_limit: int = 30
+    max_concurrent: int = 200
+    max_duration: int = 3600
+
+
+@dataclass(frozen=True)
+class RoutingGateway:
+    """``[[routing_gateway]]``: a vendor the switch sends calls to."""
+
+    name: str
+    address: str
+    prefixes: tuple[str, ...]
+    priority: int = 1
+    lowest_profit_per_second: str = "0"  # exact decimal text; may be negative
+    huntstop_codes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """A whole, valid switch configuration."""
+
+    id: str
+    sip_listen: tuple[Listen, ...]
+    spool_dir: Path = Path("data/spool")
+    routing_snapshot: Path = Path("data/routing.json")
+    sip: SipSettings = field(default_factory=SipSettings)
+    mapping_gateways: tuple[MappingGateway, ...] = ()
+    routing_gateways: tuple[RoutingGateway, ...] = ()
+
+
+def load_config(path: str | Path) -> SwitchConfig:
+    """Read and validate a TOML file; raise ``ConfigError`` listing every problem.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "switch.toml")
+    >>> _ = open(path, "w").write('[switch]\\nid = "sw1"\\nsip_listen = ["udp:127.0.0.1:0"]\\n')
+    >>> load_config(path).sip_listen[0].transport
+    'udp'
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from None
+    return load_config_text(text, source=source)
+
+
+def load_config_text(text: str, *, source: str = "<config>") -> SwitchConfig:
+    """Validate TOML text (see :func:`load_config`).
+
+    >>> try:
+    ...     load_config_text('[switch]\\nid = ""\\nsip_listen = ["sctp:1.2.3.4:5060"]')
+    ... except ConfigError as err:
+    ...     print("\\n".join(err.problems))
+    switch.id: must be a non-empty string
+    switch.sip_listen[0]: transport must be udp or tcp, got 'sctp'
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    check = _Checker()
+    config = _build(data, check)
+    if check.problems:
+        raise ConfigError(source, check.problems)
+    assert config is not None
+    return config
+
+
+class _Checker:
+    """Collects problems while reading values with the right types."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, key: str, problem: str) -> None:
+        self.problems.append(f"{key}: {problem}")
+
+    def unknown(self, table: dict[str, Any], known: set[str], where: str) -> None:
+        for key in sorted(set(table) - known):
+            self.fail(f"{where}.{key}" if where else key, "unknown key (misspelt?)")
+
+    def string(self, table: dict, key: str, where: str, default: str | None = None,
+               *, empty: bool = False) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str) or (not empty and not value):
+            self.fail(f"{where}.{key}", "must be a non-empty string" if not empty
+                      else "must be a string")
+            return default or ""
+        return value
+
+    def number(self, table: dict, key: str, where: str, default: float, *,
+               low: float, high: float, integer: bool = False) -> float:
+        value = table.get(key, default)
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            self.fail(f"{where}.{key}", f"must be {'an integer' if integer else 'a number'}")
+            return default
+        if not low <= value <= high:
+            self.fail(f"{where}.{key}", f"must be between {low:g} and {high:g}, got {value}")
+            return default
+        return value
+
+    def boolean(self, table: dict, key: str, where: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{where}.{key}", "must be true or false")
+            return default
+        return value
+
+    def strings(self, table: dict, key: str, where: str, *, required: bool = True) -> list[str]:
+        value = table.get(key, [] if not required else None)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(f"{where}.{key}", "must be a list of strings")
+            return []
+        if required and not value:
+            self.fail(f"{where}.{key}", "must list at least one entry")
+        return value
+
+
+def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
+    check.unknown(data, {"switch", "sip", "mapping_gateway", "routing_gateway"}, "")
+    sw = data.get("switch")
+    if not isinstance(sw, dict):
+        check.fail("switch", "the [switch] table is required (id, sip_listen)")
+        sw = {}
+    check.unknown(sw, {"id", "sip_listen", "spool_dir", "routing_snapshot"}, "switch")
+    switch_id = check.string(sw, "id", "switch")
+    listens = []
+    for k, text in enumerate(check.strings(sw, "sip_listen", "switch")):
+        listen = _listen(text, f"switch.sip_listen[{k}]", check)
+        if listen is not None:
+            listens.append(listen)
+    if len(set(listens)) != len(listens):
+        check.fail("switch.sip_listen", "lists the same address twice")
+    spool = check.string(sw, "spool_dir", "switch", "data/spool")
+    snapshot = check.string(sw, "routing_snapshot", "switch", "data/routing.json")
+
+    sip = data.get("sip", {})
+    if not isinstance(sip, dict):
+        check.fail("sip", "must be a table")
+        sip = {}
+    check.unknown(sip, {"invite_timeout", "call_progress_timeout",
+                        "stop_gateway_after_invite_timeout", "stop_gateway_period"}, "sip")
+    settings = SipSettings(
+        invite_timeout=check.number(sip, "invite_timeout", "sip", 8.0, low=1, high=300),
+        call_progress_timeout=check.number(sip, "call_progress_timeout", "sip", 60.0,
+                                           low=1, high=3600),
+        stop_gateway_after_invite_timeout=check.boolean(
+            sip, "stop_gateway_after_invite_timeout", "sip", False),
+        stop_gateway_period=check.number(sip, "stop_gateway_period", "sip", 60.0,
+                                         low=1, high=86400),
+    )
+    customers = _tables(data, "mapping_gateway", check)
+    vendors = _tables(data, "routing_gateway", check)
+    mapping = tuple(g for g in (_mapping(t, f"mapping_gateway[{k}]", check)
+                                for k, t in enumerate(customers)) if g is not None)
+    routing = tuple(g for g in (_routing(t, f"routing_gateway[{k}]", check)
+                                for k, t in enumerate(vendors)) if g is not None)
+    for kind, gateways in (("mapping_gateway", mapping), ("routing_gateway", routing)):
+        names = [g.name for g in gateways]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            check.fail(kind, f"name {name!r} is used twice")
+    return SwitchConfig(
+        id=switch_id, sip_listen=tuple(listens), spool_dir=Path(spool),
+        routing_snapshot=Path(snapshot), sip=settings, mapping_gateways=mapping,
+        routing_gateways=routing,
+    )
+
+
+def _tables(data: dict[str, Any], key: str, check: _Checker) -> list[dict[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        check.fail(key, f"must be written as [[{key}]] tables")
+        return []
+    return value
+
+
+def _listen(text: str, key: str, check: _Checker) -> Listen | None:
+    transport, _, rest = text.partition(":")
+    if transport not in TRANSPORTS:
+        check.fail(key, f"transport must be udp or tcp, got {transport!r}")
+        return None
+    address = _address(rest, key, check, allow_zero=True)
+    return Listen(transport, *address) if address else None
+
+
+def _address(text: str, key: str, check: _Checker, *,
+             allow_zero: bool = False) -> tuple[str, int] | None:
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        check.fail(key, f"expected host:port, got {text!r}")
+        return None
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        check.fail(key, f"host must be an IP address, got {host!r}")
+        return None
+    port = int(port_text)
+    if not (0 if allow_zero else 1) <= port <= 65535:
+        check.fail(key, f"port must be 1-65535, got {port}")
+        return None
+    return host, port
+
+
+def _mapping(t: dict[str, Any], where: str, check: _Checker) -> MappingGateway | None:
+    check.unknown(t, {"name", "auth", "addresses", "password", "tech_prefix", "cps_limit",
+                      "max_concurrent", "max_duration"}, where)
+    name = check.string(t, "name", where)
+    auth = t.get("auth", "ip")
+    if auth not in AUTH_MODES:
+        check.fail(f"{where}.auth", f"must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+    password = check.string(t, "password", where, "", empty=True)
+    addresses = check.strings(t, "addresses", where, required=auth != "password")
+    for k, address in enumerate(addresses):
+        key = f"{where}.addresses[{k}]"
+        if auth == "ip_port":
+            _address(address, key, check)
+        else:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                hint = " (auth = \"ip\" takes no port)" if ":" in address else ""
+                check.fail(key, f"must be an IP address{hint}, got {address!r}")
+    if auth == "password" and not password:
+        check.fail(f"{where}.password", "is required when auth = \"password\"")
+    tech = check.string(t, "tech_prefix", where, "", empty=True)
+    if tech and not tech.isdigit():
+        check.fail(f"{where}.tech_prefix", f"must be digits, got {tech!r}")
+    return MappingGateway(
+        name=name, addresses=tuple(addresses), auth=auth if auth in AUTH_MODES else "ip",
+        password=password, tech_prefix=tech,
+        cps_limit=int(check.number(t, "cps_limit", where, 30, low=1, high=100_000, integer=True)),
+        max_concurrent=int(check.number(t, "max_concurrent", where, 200, low=1,
+                                        high=1_000_000, integer=True)),
+        max_duration=int(check.number(t, "max_duration", where, 3600, low=1, high=86_400,
+                                      integer=True)),
+    )
+
+
+def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway | None:
+    check.unknown(t, {"name", "address", "prefixes", "priority", "lowest_profit_per_second",
+                      "huntstop_codes"}, where)
+    name = check.string(t, "name", where)
+    address = check.string(t, "address", where)
+    if address:
+        _address(address, f"{where}.address", check)
+    prefixes = check.strings(t, "prefixes", where)
+    for k, prefix in enumerate(prefixes):
+        if not prefix.isdigit():
+            check.fail(f"{where}.prefixes[{k}]", f"must be digits, got {prefix!r}")
+    profit = t.get("lowest_profit_per_second", 0)
+    if isinstance(profit, bool) or not isinstance(profit, int | float | str):
+        check.fail(f"{where}.lowest_profit_per_second", "must be a number (may be negative)")
+        profit = 0
+    codes = t.get("huntstop_codes", [])
+    if not isinstance(codes, list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 400 <= c <= 699 for c in codes):
+        check.fail(f"{where}.huntstop_codes", "must be a list of SIP codes 400-699")
+        codes = []
+    return RoutingGateway(
+        name=name, address=address, prefixes=tuple(prefixes),
+        priority=int(check.number(t, "priority", where, 1, low=0, high=1000, integer=True)),
+        # kept as text: a float like 0.1 read from TOML must not turn into money arithmetic
+        lowest_profit_per_second=repr(profit) if isinstance(profit, float) else str(profit),
+        huntstop_codes=tuple(codes),
+    )

@@ -1,0 +1,86 @@
+"""The switch configuration: valid files load, every problem is named with its key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from switch.config import ConfigError, load_config, load_config_text
+
+ROOT = Path(__file__).resolve().parent.parent
+MINIMAL = '[switch]\nid = "sw1"\nsip_listen = ["udp:127.0.0.1:5060"]\n'
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text)
+    return err.value.problems
+
+
+def test_the_sample_config_loads() -> None:
+    config = load_config(ROOT / "data" / "switch.toml")
+    assert [str(x) for x in config.sip_listen] == ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+    assert config.sip.invite_timeout == 8 and not config.sip.stop_gateway_after_invite_timeout
+    (customer,) = config.mapping_gateways
+    assert (customer.name, customer.auth, customer.cps_limit) == ("atlas_telecom", "ip", 30)
+    (vendor,) = config.routing_gateways
+    assert vendor.prefixes == ("44", "1") and vendor.huntstop_codes == (486, 404)
+    assert vendor.lowest_profit_per_second == "0.0"
+
+
+def test_defaults() -> None:
+    config = load_config_text(MINIMAL)
+    assert config.sip.call_progress_timeout == 60 and config.spool_dir == Path("data/spool")
+    assert config.mapping_gateways == () and config.routing_gateways == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", "switch: the [switch] table is required (id, sip_listen)"),
+    ("[switch\n", "not valid TOML"),
+    (MINIMAL + "[sip]\ninvite_timeout = 0\n",
+     "sip.invite_timeout: must be between 1 and 300, got 0"),
+    (MINIMAL + "[sip]\ninvite_tmeout = 5\n", "sip.invite_tmeout: unknown key (misspelt?)"),
+    (MINIMAL + "[sip]\nstop_gateway_after_invite_timeout = 1\n",
+     "sip.stop_gateway_after_invite_timeout: must be true or false"),
+    ('[switch]\nid = "x"\nsip_listen = ["udp:localhost:5060"]\n',
+     "switch.sip_listen[0]: host must be an IP address, got 'localhost'"),
+    ('[switch]\nid = "x"\nsip_listen = ["udp:127.0.0.1:99999"]\n',
+     "switch.sip_listen[0]: port must be 1-65535, got 99999"),
+    (MINIMAL + '[[mapping_gateway]]\nname = "a"\nauth = "token"\naddresses = ["127.0.0.1"]\n',
+     "mapping_gateway[0].auth: must be one of ip, ip_port, password, got 'token'"),
+    (MINIMAL + '[[mapping_gateway]]\nname = "a"\naddresses = ["127.0.0.1:5071"]\n',
+     'mapping_gateway[0].addresses[0]: must be an IP address (auth = "ip" takes no port)'),
+    (MINIMAL + '[[mapping_gateway]]\nname = "a"\nauth = "password"\n',
+     'mapping_gateway[0].password: is required when auth = "password"'),
+    (MINIMAL + '[[mapping_gateway]]\nname = "a"\naddresses = ["127.0.0.1"]\ncps_limit = 0\n',
+     "mapping_gateway[0].cps_limit: must be between 1 and 100000, got 0"),
+    (MINIMAL + '[[routing_gateway]]\nname = "v"\naddress = "127.0.0.1:5070"\nprefixes = ["4a"]\n',
+     "routing_gateway[0].prefixes[0]: must be digits, got '4a'"),
+    (MINIMAL + '[[routing_gateway]]\nname = "v"\naddress = "127.0.0.1:5070"\nprefixes = ["4"]\n'
+     "huntstop_codes = [200]\n", "routing_gateway[0].huntstop_codes: must be a list of SIP codes"),
+    (MINIMAL + '[[routing_gateway]]\nname = "v"\naddress = "127.0.0.1:5070"\nprefixes = ["4"]\n'
+     '[[routing_gateway]]\nname = "v"\naddress = "127.0.0.1:5071"\nprefixes = ["4"]\n',
+     "routing_gateway: name 'v' is used twice"),
+])
+def test_each_problem_names_its_key(text: str, expected: str) -> None:
+    assert any(p.startswith(expected) for p in problems(text)), problems(text)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems('[switch]\nid = ""\nsip_listen = ["x"]\n[sip]\ninvite_timeout = "8"\n')
+    assert len(found) == 3
+
+
+def test_check_command(tmp_path: Path) -> None:
+    good = subprocess.run([sys.executable, "-m", "switch", "check", "--config",
+                           str(ROOT / "data" / "switch.toml")], capture_output=True, text=True)
+    assert good.returncode == 0 and "OK (switch sw1" in good.stdout
+    bad_file = tmp_path / "bad.toml"
+    bad_file.write_text('[switch]\nid = "x"\nsip_listen = ["udp:127.0.0.1:0"]\nspool = "x"\n')
+    bad = subprocess.run([sys.executable, "-m", "switch", "check", "--config", str(bad_file)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "switch.spool: unknown key (misspelt?)" in bad.stderr and "Traceback" not in bad.stderr
