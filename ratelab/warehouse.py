@@ -27,6 +27,7 @@ from ratelab.decks import DeckRow, diff_rates, read_deck
 from ratelab.ingest import IngestSummary, ingest_spool
 from ratelab.migrations import SchemaError, available, current_version, migrate
 from ratelab.rating import RateSummary, cdr_filter, rate_cdrs
+from ratelab.routing import routing_snapshot, write_snapshot
 
 __all__ = ["DEFAULT_PATH", "Warehouse", "WarehouseBusy", "connect"]
 
@@ -392,6 +393,21 @@ class Warehouse:
         """
         return self.sql("SELECT name FROM parties WHERE side = $s ORDER BY name",
                         {"s": side})["name"].to_list()
+
+    def export_routing(self, path: str | Path = "data/routing.json",
+                       at: datetime | None = None) -> Path:
+        """Write the switch's routing snapshot (customer and vendor rates per prefix in force
+        at ``at``, default now; format in :mod:`ratelab.routing`) atomically to ``path``.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> out = wh.export_routing(wh.path.parent / "routing.json", at=datetime(2026, 6, 1))
+        >>> import json; sorted(json.loads(out.read_text())["customers"]["acme"])
+        ['1', '44', '447']
+        """
+        with self.connection() as con:
+            snapshot = routing_snapshot(con, at)
+        return write_snapshot(snapshot, path)
 
     def calendar_day(self, day: date, band: str, *, calendar: str = "default",
                      note: str = "") -> None:

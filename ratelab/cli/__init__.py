@@ -34,6 +34,7 @@ from ratelab.cli.output import print_margin_summary as print_margin_summary
 from ratelab.cli.output import print_table as print_table
 from ratelab.cli.output import totals_line as totals_line
 from ratelab.cli.output import warehouse_currency as warehouse_currency
+from ratelab.cli.routing import routing
 from ratelab.decks import DeckError
 from ratelab.migrations import SchemaError
 from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseBusy
@@ -103,7 +104,8 @@ def cli(ctx: click.Context, warehouse: Path) -> None:
     ctx.obj = _State(warehouse)
 
 
-for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, generate, demo):
+for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, routing, generate,
+                 demo):
     cli.add_command(_command)
 
 

@@ -1,0 +1,54 @@
+"""The routing snapshot the switch loads: rates in force, per customer and vendor, per prefix."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from tests.test_cli import DECKS, ok, ratelab
+
+HEAD = "prefix,destination,rate,increment,effective_from\n"
+
+
+def test_snapshot_semantics(warehouse, deck, tmp_path: Path) -> None:
+    warehouse.import_deck(deck(HEAD + "44,UK,0.050,60/60,2026-01-01\n"
+                               "1,USA,0.020,60/60,2026-01-01\n", "std.csv"), "std", "customer")
+    warehouse.import_deck(deck(HEAD + "44,UK,0.040,60/60,2026-01-01\n", "priv.csv"), "priv",
+                          "customer")
+    warehouse.import_deck(deck(HEAD + "44,UK,0.001,60/60,2026-01-01\n", "boss.csv"), "boss",
+                          "customer")
+    banded = ("prefix,destination,band,rate,increment,effective_from\n"
+              "44,UK,peak,0.030,60/60,2026-01-01\n44,UK,offpeak,0.010,60/60,2026-01-01\n"
+              "44,UK,weekend,0.005,60/60,2026-01-01\n")
+    warehouse.import_deck(deck(banded, "v.csv"), "v", "vendor")
+    warehouse.import_deck(deck(HEAD + "44,UK,0.035,60/60,2026-12-01\n", "v2.csv"), "v", "vendor",
+                          mode="update")
+    warehouse.assign("std", customer="acme")
+    warehouse.assign("priv", customer="acme", kind="account_private")
+    warehouse.assign("boss", customer="acme", kind="phone_private", phone="15550001111")
+    warehouse.assign("v", vendor="tollgate")
+    path = warehouse.export_routing(tmp_path / "routing.json", at=datetime(2026, 11, 2))
+    snapshot = json.loads(path.read_text())
+    assert (snapshot["format"], snapshot["version"]) == ("ratelab-routing", 1)
+    assert snapshot["rates_at"] == "2026-11-02T00:00:00Z"
+    # cheapest of the account tables; the phone-private table prices one caller, not routing
+    assert snapshot["customers"] == {"acme": {"1": "0.020000", "44": "0.040000"}}
+    # the vendor's dearest band, and the version in force at rates_at (not December's)
+    assert snapshot["vendors"] == {"tollgate": {"44": "0.030000"}}
+    later = json.loads(warehouse.export_routing(tmp_path / "r2.json",
+                                                at=datetime(2026, 12, 2)).read_text())
+    assert later["vendors"]["tollgate"]["44"] == "0.035000"
+    assert not list(tmp_path.glob("*.tmp")), "written atomically, no temp file left"
+
+
+def test_routing_export_command(tmp_path: Path) -> None:
+    wh = tmp_path / "w.duckdb"
+    ok(ratelab("deck", "import", DECKS / "vendor_tollgate.csv", "--name", "t", "--side", "vendor",
+               warehouse=wh))
+    out = ok(ratelab("routing", "export", "--out", tmp_path / "r.json", warehouse=wh))
+    assert "0 customers, 0 vendors" in out and "hint: assign rate tables first" in out
+    ok(ratelab("assign", "t", "--vendor", "tollgate", warehouse=wh))
+    out = ok(ratelab("routing", "export", "--out", tmp_path / "r.json", warehouse=wh))
+    assert "1 vendors" in out
+    assert json.loads((tmp_path / "r.json").read_text())["vendors"]["tollgate"]
