@@ -175,7 +175,7 @@ class Warehouse:
                         "lock_timeout."
                     ) from exc
                 time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, 0.2)  # short: a reader in a loop must not starve a writer
         try:
             # Stored times are naive UTC; the session zone makes every conversion agree.
             con.execute("SET TimeZone = 'UTC'")
