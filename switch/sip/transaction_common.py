@@ -1,0 +1,252 @@
+"""Shared pieces of the RFC 3261 section 17 transaction layer, sans-IO.
+
+Timer configuration, the outputs a transaction returns, its states, the matching keys of 17.1.3
+and 17.2.3, and the timer bookkeeping both machines share. The machines themselves live in
+:mod:`switch.sip.client_transaction` and :mod:`switch.sip.server_transaction`, the routing table
+in :mod:`switch.sip.transaction_table`; :mod:`switch.sip.transaction` re-exports all of it and
+lists the deliberate deviations and simplifications.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from switch.sip.message import Request, Response, cseq, top_via, via_branch
+
+__all__ = [
+    "MAGIC_COOKIE",
+    "Deliver",
+    "Output",
+    "Send",
+    "State",
+    "Terminated",
+    "TimedOut",
+    "TimerConfig",
+    "TransactionError",
+    "TransportError",
+    "client_key",
+    "sent_by",
+    "server_key",
+]
+
+#: Every RFC 3261 branch starts with this; without it we cannot match by branch (17.2.3).
+MAGIC_COOKIE = "z9hG4bK"
+
+
+@dataclass(frozen=True)
+class TimerConfig:
+    """The RFC 3261 base timers in seconds (table 4): T1 RTT estimate, T2 cap, T4 network lifetime.
+
+    >>> TimerConfig().t1, TimerConfig().t2, TimerConfig().t4
+    (0.5, 4.0, 5.0)
+    """
+
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+
+    def __post_init__(self) -> None:
+        # A zero T1 would make timer A/E spin; catch it at config time, not at 3 a.m.
+        if not (self.t1 > 0 and self.t2 >= self.t1 and self.t4 > 0):
+            raise ValueError(f"need t1 > 0, t2 >= t1, t4 > 0, got {self}")
+
+
+@dataclass(frozen=True)
+class Send:
+    """Hand this message to the transport (the shell serializes it and sends it)."""
+
+    message: Request | Response
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Pass this message up to the transaction user."""
+
+    message: Request | Response
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """A transaction timeout fired: ``which`` is the RFC timer letter ("B", "F" or "H")."""
+
+    which: str
+
+
+@dataclass(frozen=True)
+class TransportError:
+    """The transport failed to send for this transaction (17.1.4, 17.2.4)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Terminated:
+    """The transaction is over; the shell drops it from its table."""
+
+
+Output = Send | Deliver | TimedOut | TransportError | Terminated
+
+
+class State(StrEnum):
+    """Transaction states; members compare equal to their lowercase RFC names."""
+
+    CALLING = "calling"
+    TRYING = "trying"
+    PROCEEDING = "proceeding"
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    TERMINATED = "terminated"
+
+
+class TransactionError(RuntimeError):
+    """The TU asked a transaction to do something its state does not allow."""
+
+
+# "SIP/2.0/UDP host:port;params" with LWS allowed around the slashes and the colon (25.1).
+_VIA_RE = re.compile(
+    r"""^\s*SIP\s*/\s*[^/\s]+\s*/\s*[^\s;]+\s+   # sent-protocol
+        (?P<host>\[[^\]]+\]|[^\s:;,]+)           # host or [IPv6]
+        (?:\s*:\s*(?P<port>\d+))?                # optional port
+    """,
+    re.VERBOSE,
+)
+
+
+def sent_by(via: str) -> str | None:
+    """The sent-by (``host[:port]``) of one Via value, host lowercased, LWS removed.
+
+    >>> sent_by("SIP/2.0/UDP PBX.example.com:5060;branch=z9hG4bK1")
+    'pbx.example.com:5060'
+    >>> sent_by("SIP / 2.0 / TCP [::1] ; branch=z9hG4bK1")
+    '[::1]'
+    >>> sent_by("garbage") is None
+    True
+    """
+    m = _VIA_RE.match(via)
+    if m is None:
+        return None
+    host = m.group("host").lower()
+    return f"{host}:{m.group('port')}" if m.group("port") else host
+
+
+def _rfc3261_branch(msg: Request | Response) -> tuple[str, str] | None:
+    """(top Via, branch) if the top Via carries an RFC 3261 branch, else None."""
+    via = top_via(msg)
+    if via is None:
+        return None
+    branch = via_branch(via)
+    if not branch or not branch.startswith(MAGIC_COOKIE):
+        return None
+    return via, branch
+
+
+def server_key(request: Request) -> tuple[str, str, str] | None:
+    """The 17.2.3 matching key ``(branch, sent-by, method)``; ACK maps to INVITE.
+
+    Returns None when the top Via has no RFC 3261 branch (RFC 2543 peers: not supported).
+
+    >>> from switch.sip.message import parse_message
+    >>> ack = parse_message(
+    ...     b"ACK sip:bob@b.example SIP/2.0\\r\\n"
+    ...     b"Via: SIP/2.0/UDP a.example:5060;branch=z9hG4bKx1\\r\\n"
+    ...     b"From: <sip:a@a.example>;tag=1\\r\\nTo: <sip:bob@b.example>;tag=2\\r\\n"
+    ...     b"Call-ID: k1\\r\\nCSeq: 1 ACK\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    >>> server_key(ack)
+    ('z9hG4bKx1', 'a.example:5060', 'INVITE')
+    """
+    found = _rfc3261_branch(request)
+    if found is None:
+        return None
+    via, branch = found
+    host = sent_by(via)
+    if host is None:
+        return None
+    method = request.method.upper()
+    # The ACK for a non-2xx final response is part of the INVITE transaction (17.1.1.3).
+    return branch, host, "INVITE" if method == "ACK" else method
+
+
+def client_key(response: Response) -> tuple[str, str] | None:
+    """The 17.1.3 matching key ``(branch, CSeq method)`` of a response, or None.
+
+    >>> from switch.sip.message import parse_message
+    >>> resp = parse_message(
+    ...     b"SIP/2.0 487 Request Terminated\\r\\n"
+    ...     b"Via: SIP/2.0/UDP a.example;branch=z9hG4bKx1\\r\\n"
+    ...     b"From: <sip:a@a.example>;tag=1\\r\\nTo: <sip:bob@b.example>;tag=2\\r\\n"
+    ...     b"Call-ID: k1\\r\\nCSeq: 7 CANCEL\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    >>> client_key(resp)
+    ('z9hG4bKx1', 'CANCEL')
+    """
+    found = _rfc3261_branch(response)
+    if found is None:
+        return None
+    try:
+        _, method = cseq(response)
+    except ValueError:  # SipParseError: a response without a usable CSeq matches nothing
+        return None
+    return found[1], method.upper()
+
+
+class _Transaction:
+    """Timer bookkeeping shared by all four machines.
+
+    Timers live in a dict letter -> absolute deadline; firing one removes it and calls
+    ``_fire_<letter>``, which may re-arm it.
+    """
+
+    state: State
+
+    def __init__(self, *, reliable: bool, now: float, timers: TimerConfig) -> None:
+        self.reliable = reliable
+        self.timers = timers
+        self.created = now
+        self._deadlines: dict[str, float] = {}
+        self._intervals: dict[str, float] = {}
+        self._started = False
+
+    @property
+    def terminated(self) -> bool:
+        """True once the transaction has reached the Terminated state."""
+        return self.state is State.TERMINATED
+
+    def next_deadline(self) -> float | None:
+        """The earliest armed timer (absolute seconds), or None when nothing is armed."""
+        return min(self._deadlines.values(), default=None)
+
+    def handle_timer(self, now: float) -> list[Output]:
+        """Fire every timer due at ``now`` (earliest first); early or spurious calls return []."""
+        out: list[Output] = []
+        while self.state is not State.TERMINATED:
+            due = [(d, name) for name, d in self._deadlines.items() if d <= now]
+            if not due:
+                break
+            _, name = min(due)
+            del self._deadlines[name]
+            out.extend(getattr(self, f"_fire_{name.lower()}")(now))
+        return out
+
+    def transport_failed(self, reason: str = "") -> list[Output]:
+        """The shell could not send for this transaction: inform the TU and end (17.1.4, 17.2.4)."""
+        if self.state is State.TERMINATED:
+            return []
+        return [TransportError(reason), *self._terminate()]
+
+    def _arm(self, name: str, now: float, after: float) -> None:
+        self._deadlines[name] = now + after
+
+    def _cancel(self, *names: str) -> None:
+        for name in names:
+            self._deadlines.pop(name, None)
+
+    def _terminate(self) -> list[Output]:
+        self.state = State.TERMINATED
+        self._deadlines.clear()
+        return [Terminated()]
+
+    def _check_start(self) -> None:
+        if self._started:
+            raise TransactionError("start() called twice")
+        self._started = True
