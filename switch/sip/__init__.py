@@ -5,6 +5,15 @@
 [('Call-ID', 'x')]
 """
 
+from switch.sip.digest import (
+    Challenge,
+    DigestError,
+    NonceFactory,
+    Verdict,
+    authorization,
+    parse_auth_params,
+    verify,
+)
 from switch.sip.headers import Headers, header_param, split_values, tag
 from switch.sip.message import (
     REASONS,
@@ -47,10 +56,13 @@ from switch.sip.transaction import (
 
 __all__ = [
     "REASONS",
+    "Challenge",
     "ClientTransaction",
     "Deliver",
+    "DigestError",
     "Headers",
     "Message",
+    "NonceFactory",
     "Output",
     "Request",
     "Response",
@@ -67,11 +79,14 @@ __all__ = [
     "TransactionError",
     "TransactionTable",
     "TransportError",
+    "Verdict",
+    "authorization",
     "client_key",
     "cseq",
     "first_common_codec",
     "header_param",
     "make_response",
+    "parse_auth_params",
     "parse_message",
     "parse_sdp",
     "rewrite_for_relay",
@@ -81,5 +96,6 @@ __all__ = [
     "split_values",
     "tag",
     "top_via",
+    "verify",
     "via_branch",
 ]

@@ -1,0 +1,477 @@
+"""SIP digest authentication (RFC 3261 section 22, RFC 2617; MD5 with qop=auth or no qop).
+
+Sans-IO and pure: functions take header *values* (the text after ``Authorization:``) and return
+values; time (``now``) and client randomness (``cnonce``) come in as arguments so that every path
+is deterministic under test. Only the standard library is used.
+
+The server side is stateless: a nonce carries its own timestamp and an HMAC over it, so the switch
+keeps no nonce table and can still tell an expired nonce (``stale``: the client may retry with a
+fresh one without asking its user) from a forged one.
+
+>>> nonces = NonceFactory(b"0123456789abcdef", realm="sw1")
+>>> ch = Challenge(realm="sw1", nonce=nonces.make(now=1000.0))
+>>> auth = authorization(ch.header_value(), username="alice", password="s3cret",
+...                      method="INVITE", uri="sip:4420@sw1", cnonce="c0ffee")
+>>> verify(auth, method="INVITE", password_for={"alice": "s3cret"}.get, realm="sw1",
+...        nonces=nonces, now=1010.0)
+Verdict(ok=True, username='alice', reason='ok', stale=False)
+
+Known limitation of stateless nonces: within its lifetime a nonce (and a captured Authorization)
+can be replayed, since nothing records which ``nc`` values were seen. Keep ``lifetime`` short, or
+track ``(nonce, nc)`` in the caller if that matters.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "Challenge",
+    "DigestError",
+    "NonceFactory",
+    "Verdict",
+    "authorization",
+    "challenge",
+    "digest_response",
+    "ha1",
+    "ha2",
+    "parse_auth_params",
+    "verify",
+]
+
+
+class DigestError(ValueError):
+    """A header value that is not a well-formed digest challenge or credentials.
+
+    >>> isinstance(DigestError("x"), ValueError)
+    True
+    """
+
+
+# RFC 3261 25.1 token characters; anything else outside quotes is garbage.
+_TOKEN_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+)
+# LWS: folded continuation lines may still contain CR/LF if the caller did not unfold them.
+_WS = frozenset(" \t\r\n")
+_LHEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_NC = re.compile(r"[0-9a-fA-F]{8}")
+
+
+def _skip_ws(s: str, i: int) -> int:
+    while i < len(s) and s[i] in _WS:
+        i += 1
+    return i
+
+
+def _scan_token(s: str, i: int) -> int:
+    while i < len(s) and s[i] in _TOKEN_CHARS:
+        i += 1
+    return i
+
+
+def _scan_quoted(s: str, i: int) -> tuple[str, int]:
+    """Read the quoted-string starting at ``s[i] == '"'``; return (unescaped text, end index)."""
+    out: list[str] = []
+    i += 1
+    while i < len(s):
+        c = s[i]
+        if c == '"':
+            return "".join(out), i + 1
+        if c == "\\":
+            # quoted-pair (RFC 3261 25.1) may escape anything but CR and LF.
+            if i + 1 >= len(s) or s[i + 1] in "\r\n":
+                raise DigestError("dangling backslash in quoted string")
+            out.append(s[i + 1])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    raise DigestError("unterminated quoted string")
+
+
+def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split a challenge or credentials value into its scheme and parameters.
+
+    Parameter names are lowercased (they are case-insensitive); values are returned as given,
+    with quotes removed and quoted-pairs unescaped. Empty list elements (``a=1,,b=2``) are
+    tolerated as RFC 7230 allows; duplicate parameters are rejected, because two readers
+    picking different copies is how authentication gets bypassed.
+
+    >>> parse_auth_params('Digest realm="a, \\\\"b\\\\"",NC=00000001')
+    ('Digest', {'realm': 'a, "b"', 'nc': '00000001'})
+    >>> parse_auth_params('Digest realm')
+    Traceback (most recent call last):
+    ...
+    switch.sip.digest.DigestError: expected '=' after 'realm'
+    """
+    s = value
+    i = _skip_ws(s, 0)
+    j = _scan_token(s, i)
+    if j == i:
+        raise DigestError("missing auth scheme")
+    scheme = s[i:j]
+    i = j
+    if i < len(s) and s[i] not in _WS:
+        raise DigestError(f"unexpected {s[i]!r} after auth scheme")
+    params: dict[str, str] = {}
+    while True:
+        i = _skip_ws(s, i)
+        if i >= len(s):
+            break
+        if s[i] == ",":
+            i += 1
+            continue
+        j = _scan_token(s, i)
+        if j == i:
+            raise DigestError(f"unexpected {s[i]!r} where a parameter name belongs")
+        name = s[i:j].lower()
+        i = _skip_ws(s, j)
+        if i >= len(s) or s[i] != "=":
+            raise DigestError(f"expected '=' after {name!r}")
+        i = _skip_ws(s, i + 1)
+        if i < len(s) and s[i] == '"':
+            val, i = _scan_quoted(s, i)
+        else:
+            j = _scan_token(s, i)
+            if j == i:
+                raise DigestError(f"missing value for {name!r}")
+            val, i = s[i:j], j
+        if name in params:
+            raise DigestError(f"duplicate parameter {name!r}")
+        params[name] = val
+        i = _skip_ws(s, i)
+        if i < len(s) and s[i] != ",":
+            raise DigestError(f"expected ',' after {name!r}")
+    return scheme, params
+
+
+def _quote(text: str) -> str:
+    """Render ``text`` as a quoted-string, escaping the two characters that need it.
+
+    >>> _quote('a"b')
+    '"a\\\\"b"'
+    """
+    if "\r" in text or "\n" in text:
+        # A raw line break would let a value inject headers into the message.
+        raise DigestError("line break in a quoted value")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _md5(text: str) -> str:
+    # Passwords and usernames may be non-ASCII; UTF-8 is what every SIP stack uses in practice.
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+def ha1(username: str, realm: str, password: str) -> str:
+    """HA1 = MD5(username:realm:password) for algorithm MD5 (RFC 2617 3.2.2.2).
+
+    >>> ha1("Mufasa", "testrealm@host.com", "Circle Of Life")
+    '939e7578ed9e3c518a452acee763bce9'
+    """
+    return _md5(f"{username}:{realm}:{password}")
+
+
+def ha2(method: str, uri: str) -> str:
+    """HA2 = MD5(method:digest-uri) for qop=auth or no qop (RFC 2617 3.2.2.3).
+
+    >>> ha2("GET", "/dir/index.html")
+    '39aff3a2bab6126f332b942af96d3366'
+    """
+    return _md5(f"{method}:{uri}")
+
+
+def digest_response(
+    ha1_hex: str,
+    nonce: str,
+    ha2_hex: str,
+    *,
+    qop: str | None = None,
+    nc: str = "",
+    cnonce: str = "",
+) -> str:
+    """The request-digest: with ``qop`` (RFC 2617 3.2.2.1) or in the RFC 2069 form without.
+
+    >>> digest_response("939e7578ed9e3c518a452acee763bce9", "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+    ...                 "39aff3a2bab6126f332b942af96d3366", qop="auth", nc="00000001",
+    ...                 cnonce="0a4f113b")
+    '6629fae49393a05397450978507c4ef1'
+    """
+    if qop is None:
+        return _md5(f"{ha1_hex}:{nonce}:{ha2_hex}")
+    return _md5(f"{ha1_hex}:{nonce}:{nc}:{cnonce}:{qop}:{ha2_hex}")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A digest challenge, for WWW-Authenticate (401) or Proxy-Authenticate (407).
+
+    >>> Challenge(realm="sw1", nonce="abc", stale=True).header_value()
+    'Digest realm="sw1", nonce="abc", algorithm=MD5, qop="auth", stale=TRUE'
+    >>> Challenge.parse('Digest realm="sw1",nonce="abc",qop="auth,auth-int"').qop
+    'auth,auth-int'
+    """
+
+    realm: str
+    nonce: str
+    opaque: str | None = None
+    algorithm: str = "MD5"
+    qop: str | None = "auth"
+    stale: bool = False
+
+    def header_value(self) -> str:
+        """Render the value; qop-options is quoted as RFC 2617's grammar requires."""
+        parts = [f"Digest realm={_quote(self.realm)}", f"nonce={_quote(self.nonce)}"]
+        if self.opaque is not None:
+            parts.append(f"opaque={_quote(self.opaque)}")
+        parts.append(f"algorithm={self.algorithm}")
+        if self.qop is not None:
+            parts.append(f"qop={_quote(self.qop)}")
+        if self.stale:
+            parts.append("stale=TRUE")
+        return ", ".join(parts)
+
+    @classmethod
+    def parse(cls, value: str) -> Challenge:
+        """Read a WWW-Authenticate / Proxy-Authenticate value; DigestError if not usable."""
+        scheme, p = parse_auth_params(value)
+        if scheme.lower() != "digest":
+            raise DigestError(f"not a digest challenge: {scheme!r}")
+        if "realm" not in p or "nonce" not in p:
+            raise DigestError("digest challenge without realm or nonce")
+        return cls(
+            realm=p["realm"],
+            nonce=p["nonce"],
+            opaque=p.get("opaque"),
+            algorithm=p.get("algorithm", "MD5"),
+            qop=p.get("qop"),
+            stale=p.get("stale", "").lower() == "true",
+        )
+
+
+class NonceFactory:
+    """Stateless, verifiable nonces: base64url(timestamp_ms || HMAC-SHA256(secret, ts||realm)[:16]).
+
+    The MAC lets :meth:`check` reject forged or altered nonces without a store, and the embedded
+    timestamp lets it call an old-but-genuine nonce ``"stale"`` (the client retries silently)
+    rather than ``"invalid"``. Binding the realm keeps a nonce issued for one realm from being
+    accepted for another when several share a secret.
+
+    >>> f = NonceFactory(b"0123456789abcdef", lifetime=60)
+    >>> n = f.make(now=100.0)
+    >>> f.check(n, now=130.0), f.check(n, now=161.0), f.check("x" + n[1:], now=130.0)
+    ('ok', 'stale', 'invalid')
+    """
+
+    _MAC_LEN = 16  # 128-bit tag: forgery is out of reach, and the nonce stays 32 characters.
+    _SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
+
+    def __init__(self, secret: bytes, *, lifetime: float = 300.0, realm: str = "") -> None:
+        if len(secret) < 16:
+            raise ValueError("nonce secret must be at least 16 bytes")
+        if lifetime <= 0:
+            raise ValueError("nonce lifetime must be positive")
+        self._secret = bytes(secret)
+        self._realm = realm.encode("utf-8")
+        self.lifetime = float(lifetime)
+
+    def _mac(self, stamp: bytes) -> bytes:
+        return hmac.new(self._secret, stamp + self._realm, hashlib.sha256).digest()[: self._MAC_LEN]
+
+    def make(self, now: float) -> str:
+        """A nonce issued at ``now`` (seconds; any clock, as long as check() uses the same one)."""
+        if now < 0:
+            raise ValueError("now must not be negative")
+        # Milliseconds: whole seconds would make expiry up to a second late.
+        stamp = struct.pack(">Q", int(now * 1000))
+        return base64.urlsafe_b64encode(stamp + self._mac(stamp)).decode("ascii")
+
+    def check(self, nonce: str, now: float) -> str:
+        """``"ok"``, ``"stale"`` (genuine but expired, or from a clock that went back) or
+        ``"invalid"`` (not made by this factory)."""
+        # Exact shape first: cheap rejection of junk, and one spelling per nonce (the decoder
+        # would otherwise also accept '+' and '/').
+        if not isinstance(nonce, str) or not self._SHAPE.fullmatch(nonce):
+            return "invalid"
+        raw = base64.urlsafe_b64decode(nonce)
+        stamp, tag = raw[:8], raw[8:]
+        if not hmac.compare_digest(tag, self._mac(stamp)):
+            return "invalid"
+        age = now - struct.unpack(">Q", stamp)[0] / 1000
+        # A future nonce is ours (the MAC says so); the clock stepped back. Ask for a retry
+        # rather than accusing the client.
+        if age < 0 or age > self.lifetime:
+            return "stale"
+        return "ok"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`verify`.
+
+    ``reason`` is one of ``"ok"``, ``"unknown user"``, ``"wrong password"``, ``"wrong realm"``,
+    ``"stale nonce"``, ``"invalid nonce"``, ``"unsupported algorithm"``, ``"malformed"``. It is
+    for logs and CDRs: do not put it on the wire, where telling "unknown user" from "wrong
+    password" would help an attacker enumerate accounts. ``stale`` is true only when the
+    response was right for an expired nonce, so the next challenge should carry ``stale=TRUE``.
+
+    >>> Verdict(ok=False, username=None, reason="malformed", stale=False).ok
+    False
+    """
+
+    ok: bool
+    username: str | None
+    reason: str
+    stale: bool = False
+
+
+def _fail(reason: str, username: str | None = None) -> Verdict:
+    return Verdict(ok=False, username=username, reason=reason, stale=False)
+
+
+def verify(
+    authorization: str,
+    *,
+    method: str,
+    password_for: Callable[[str], str | None],
+    realm: str,
+    nonces: NonceFactory,
+    now: float,
+) -> Verdict:
+    """Check an Authorization / Proxy-Authorization value against our realm and nonces.
+
+    ``password_for(username)`` returns the cleartext password or None for an unknown user; it
+    is only called once the header and nonce are sound. The ``uri`` parameter is hashed as
+    given (RFC 2617); comparing it with the Request-URI is left to the caller. ``opaque`` is not
+    checked, since a stateless server has nothing to compare it with.
+
+    >>> f = NonceFactory(b"0123456789abcdef")
+    >>> verify('Digest username="bob"', method="INVITE", password_for=lambda u: None,
+    ...        realm="sw1", nonces=f, now=0.0).reason
+    'malformed'
+    """
+    try:
+        scheme, p = parse_auth_params(authorization)
+    except DigestError:
+        return _fail("malformed")
+    if scheme.lower() != "digest":
+        return _fail("malformed")
+    username = p.get("username")
+    if any(k not in p for k in ("username", "realm", "nonce", "uri", "response")):
+        return _fail("malformed", username)
+    if not _LHEX32.fullmatch(p["response"]):
+        return _fail("malformed", username)
+
+    qop = p.get("qop")
+    if qop is None:
+        # RFC 2069 form: nc and cnonce MUST NOT appear without qop (RFC 2617 3.2.2).
+        if "nc" in p or "cnonce" in p:
+            return _fail("malformed", username)
+    else:
+        qop = qop.lower()
+        # auth-int is never offered by our challenges; answering with it is a broken client.
+        if qop != "auth" or not _NC.fullmatch(p.get("nc", "")) or not p.get("cnonce"):
+            return _fail("malformed", username)
+
+    if p.get("algorithm", "MD5").upper() != "MD5":
+        return _fail("unsupported algorithm", username)
+    if p["realm"] != realm:
+        return _fail("wrong realm", username)
+    nonce_state = nonces.check(p["nonce"], now)
+    if nonce_state == "invalid":
+        return _fail("invalid nonce", username)
+
+    password = password_for(p["username"])
+    if password is None:
+        return _fail("unknown user", username)
+    expected = digest_response(
+        ha1(p["username"], realm, password),
+        p["nonce"],
+        ha2(method, p["uri"]),
+        qop=qop,
+        nc=p.get("nc", ""),
+        cnonce=p.get("cnonce", ""),
+    )
+    # LHEX is specified lowercase, but some clients send uppercase; the digest is the same.
+    if not hmac.compare_digest(expected.encode("ascii"), p["response"].lower().encode("ascii")):
+        return _fail("wrong password", username)
+    if nonce_state == "stale":
+        # Right password, old nonce: RFC 2617 3.2.1 says challenge again with stale=TRUE.
+        return Verdict(ok=False, username=username, reason="stale nonce", stale=True)
+    return Verdict(ok=True, username=username, reason="ok", stale=False)
+
+
+def challenge(
+    *, realm: str, nonces: NonceFactory, now: float, stale: bool = False, opaque: str | None = None
+) -> Challenge:
+    """A fresh challenge for a 401/407; pass ``stale=verdict.stale`` after a failed verify().
+
+    >>> f = NonceFactory(b"0123456789abcdef")
+    >>> challenge(realm="sw1", nonces=f, now=5.0, stale=True).header_value()
+    'Digest realm="sw1", nonce="...", algorithm=MD5, qop="auth", stale=TRUE'
+    """
+    return Challenge(realm=realm, nonce=nonces.make(now), opaque=opaque, stale=stale)
+
+
+def authorization(
+    challenge_value: str,
+    *,
+    username: str,
+    password: str,
+    method: str,
+    uri: str,
+    cnonce: str,
+    nc: int = 1,
+) -> str:
+    """The client side: the Authorization / Proxy-Authorization value answering a challenge.
+
+    Uses qop=auth when the challenge offers it, else the RFC 2069 form (then ``cnonce`` and
+    ``nc`` are unused). Raises DigestError for challenges we cannot answer (not Digest, not
+    MD5, or only auth-int offered).
+
+    >>> authorization('Digest realm="r", nonce="n"', username="u", password="p",
+    ...               method="INVITE", uri="sip:1@r", cnonce="c")
+    'Digest username="u", realm="r", nonce="n", uri="sip:1@r", response="...", algorithm=MD5'
+    """
+    ch = Challenge.parse(challenge_value)
+    if ch.algorithm.upper() != "MD5":
+        raise DigestError(f"unsupported algorithm {ch.algorithm!r}")
+    qop: str | None = None
+    if ch.qop is not None:
+        offered = {q.strip().lower() for q in ch.qop.split(",")}
+        if "auth" not in offered:
+            raise DigestError(f"no supported qop in {ch.qop!r}")
+        qop = "auth"
+        if not 1 <= nc <= 0xFFFFFFFF:
+            raise ValueError("nc must fit in 8 hex digits and be at least 1")
+        if not cnonce:
+            raise ValueError("qop=auth needs a cnonce")
+    nc_hex = f"{nc:08x}"
+    response = digest_response(
+        ha1(username, ch.realm, password),
+        ch.nonce,
+        ha2(method, uri),
+        qop=qop,
+        nc=nc_hex,
+        cnonce=cnonce,
+    )
+    parts = [
+        f"Digest username={_quote(username)}",
+        f"realm={_quote(ch.realm)}",
+        f"nonce={_quote(ch.nonce)}",
+        f"uri={_quote(uri)}",
+        f'response="{response}"',
+        "algorithm=MD5",
+    ]
+    if qop is not None:
+        # nc and qop are unquoted tokens in credentials (RFC 2617 3.2.2), unlike the challenge.
+        parts += [f"qop={qop}", f"nc={nc_hex}", f"cnonce={_quote(cnonce)}"]
+    if ch.opaque is not None:
+        parts.append(f"opaque={_quote(ch.opaque)}")
+    return ", ".join(parts)
