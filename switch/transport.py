@@ -1,0 +1,194 @@
+"""The asyncio shells around the sans-IO SIP core: UDP and TCP listeners.
+
+Thin on purpose: bytes from a socket go to :mod:`switch.sip` for parsing, parsed messages go to
+the switch's handler, and messages the handler sends go back out serialized. What the shells own
+is bad input: a malformed message gets a 400 (or the status the parser names) when enough of it
+was parsed to build a response, and is otherwise dropped and counted; nothing a peer sends can
+raise out of a shell or leave state behind. A TCP stream that turns malformed is answered (when
+possible) and closed, since its framing can no longer be trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from switch.config import Listen
+from switch.sip import (
+    Message,
+    Request,
+    SipParseError,
+    StreamParser,
+    make_response,
+    parse_message,
+    serialize,
+)
+
+__all__ = ["Address", "Handler", "Listener", "Stats", "TcpConnection", "UdpTransport", "listen"]
+
+log = logging.getLogger(__name__)
+
+#: Receive buffer asked for on UDP sockets (the kernel may cap it at net.core.rmem_max).
+UDP_BUFFER_BYTES = 4 << 20
+
+Address = tuple[str, int]
+#: Called with each parsed message, where it came from, and the way to answer on the same path.
+Handler = Callable[[Message, Address, "Sender"], None]
+Sender = Callable[[Message], None]
+
+
+@dataclass
+class Stats:
+    """What the listeners saw; the switch's admin page and the tests read it."""
+
+    received: int = 0
+    malformed_answered: int = 0
+    malformed_dropped: int = 0
+    sent: int = 0
+    handler_errors: int = 0
+
+
+def _answer_malformed(err: SipParseError, send: Callable[[bytes], None], stats: Stats) -> None:
+    if err.can_reply and err.request is not None and err.request.method != "ACK":
+        send(serialize(make_response(err.request, err.status)))
+        stats.malformed_answered += 1
+    else:
+        stats.malformed_dropped += 1
+
+
+def _dispatch(handler: Handler, message: Message, source: Address, reply: Sender,
+              stats: Stats) -> None:
+    try:
+        handler(message, source, reply)
+    except Exception:  # a bug in call handling must not take the listener down
+        stats.handler_errors += 1
+        log.exception("handler failed on a message from %s:%s", *source)
+        if isinstance(message, Request) and message.method != "ACK":
+            reply(make_response(message, 500))
+
+
+class UdpTransport(asyncio.DatagramProtocol):
+    """One UDP socket: a datagram is one message."""
+
+    def __init__(self, handler: Handler, stats: Stats, *, max_size: int = 65535) -> None:
+        self.handler = handler
+        self.stats = stats
+        self.max_size = max_size
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, message: Message, address: Address) -> None:
+        """Serialize and send ``message`` to ``address``."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(serialize(message), address)
+            self.stats.sent += 1
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+        self.stats.received += 1
+        source: Address = (addr[0], addr[1])
+        try:
+            message = parse_message(data, max_size=self.max_size)
+        except SipParseError as err:
+            assert self.transport is not None
+            _answer_malformed(err, lambda raw: self.transport.sendto(raw, addr), self.stats)  # type: ignore[union-attr]
+            return
+        _dispatch(self.handler, message, source, lambda m: self.send(m, source), self.stats)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the peer is gone; timers handle the rest
+        log.debug("UDP error: %s", exc)
+
+
+class TcpConnection(asyncio.Protocol):
+    """One TCP connection: messages framed by Content-Length."""
+
+    def __init__(self, handler: Handler, stats: Stats, *, max_size: int = 65535) -> None:
+        self.handler = handler
+        self.stats = stats
+        self.parser = StreamParser(max_size=max_size)
+        self.transport: asyncio.Transport | None = None
+        self.peer: Address = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1])
+
+    def send(self, message: Message) -> None:
+        """Serialize and send ``message`` on this connection."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(serialize(message))
+            self.stats.sent += 1
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        try:
+            messages = self.parser.feed(data)
+        except SipParseError as err:
+            self.stats.received += 1
+            _answer_malformed(err, self.transport.write, self.stats)
+            self.transport.close()
+            return
+        for message in messages:
+            self.stats.received += 1
+            _dispatch(self.handler, message, self.peer, self.send, self.stats)
+
+
+@dataclass
+class Listener:
+    """A bound socket (UDP transport or TCP server) and the address it got."""
+
+    listen: Listen
+    address: Address
+    closer: Callable[[], None]
+    udp: UdpTransport | None = None
+
+    def close(self) -> None:
+        self.closer()
+
+
+async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = None,
+                 *, max_size: int = 65535) -> tuple[list[Listener], Stats]:
+    """Bind every configured ``udp:``/``tcp:`` address; return the listeners and shared stats.
+
+    A port of 0 binds any free port; ``Listener.address`` says which.
+
+    >>> async def demo():
+    ...     listeners, stats = await listen([Listen("udp", "127.0.0.1", 0)], lambda m, a, r: None)
+    ...     for item in listeners:
+    ...         item.close()
+    ...     return [str(item.listen) for item in listeners], stats.received
+    >>> asyncio.run(demo())
+    (['udp:127.0.0.1:0'], 0)
+    """
+    stats = stats or Stats()
+    loop = asyncio.get_running_loop()
+    listeners: list[Listener] = []
+    try:
+        for item in listens:
+            if item.transport == "udp":
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: UdpTransport(handler, stats, max_size=max_size),
+                    local_addr=(item.host, item.port))
+                sock = transport.get_extra_info("socket")
+                if sock is not None:  # bursts at 1,000 calls/s overflow the default buffer
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER_BYTES)
+                bound = transport.get_extra_info("sockname")
+                listeners.append(Listener(item, (bound[0], bound[1]), transport.close, protocol))
+            else:
+                server = await loop.create_server(
+                    lambda: TcpConnection(handler, stats, max_size=max_size),
+                    host=item.host, port=item.port)
+                bound = server.sockets[0].getsockname()
+                listeners.append(Listener(item, (bound[0], bound[1]), server.close))
+    except OSError:
+        for done in listeners:
+            done.close()
+        raise
+    return listeners, stats
