@@ -281,26 +281,22 @@ def _ingest_batch(
         )
     for path in dirty:
         _slow_path(con, path, summary, now)
-    valid = _scalar(con, "SELECT count(*) FROM staged WHERE reason IS NULL")
+    valid = _count(con, "SELECT count(*) FROM staged WHERE reason IS NULL")
     if not valid:
         return
-    in_batch_dups = _scalar(
+    in_batch_dups = _count(
         con, "SELECT count(*) - count(DISTINCT cdr_id) FROM staged WHERE reason IS NULL")
     con.execute(_HASH_HITS_SQL)
-    hits = _scalar(con, "SELECT count(*) FROM hash_hits")
+    hits = _count(con, "SELECT count(*) FROM hash_hits")
     sql = _INSERT_SQL.format(dedupe=_FIRST_OF_EACH_ID if in_batch_dups else "",
                              present=_PRESENT if hits else "")
-    base = _scalar(con, "SELECT coalesce(max(cdr_seq), 0) FROM cdrs")
-    added = _scalar_params(con, sql, {"now": now, "base": base})
+    base = _count(con, "SELECT coalesce(max(cdr_seq), 0) FROM cdrs")
+    added = _count(con, sql, {"now": now, "base": base})
     summary.added += added
     summary.duplicates += valid - added
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(scalar(con, sql) or 0)
-
-
-def _scalar_params(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> int:
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> int:
     return int(scalar(con, sql, params) or 0)
 
 
@@ -345,7 +341,7 @@ def _slow_path(
             f"""CREATE OR REPLACE TEMP TABLE checked2 AS
                 SELECT *, coalesce(parse_reason, {_REASON_SQL}) AS why FROM checked"""
         )
-        summary.pending += _scalar(
+        summary.pending += _count(
             con, "SELECT count(*) FROM checked2 WHERE why LIKE 'truncated%'")
         con.execute(
             """INSERT INTO cdr_quarantine
@@ -355,7 +351,7 @@ def _slow_path(
                    WHERE q.file = $file AND q.line = c.line AND q.content = c.text)""",
             {"file": str(path), "now": now},
         )
-        summary.quarantined += _scalar(
+        summary.quarantined += _count(
             con,
             "SELECT count(*) FROM checked2 WHERE why IS NOT NULL AND why NOT LIKE 'truncated%'",
         )

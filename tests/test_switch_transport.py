@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from switch.config import Listen
 from switch.sip import Message, Request, make_response, parse_message
-from switch.transport import listen
+from switch.transport import Listener, Stats, listen
 
 OPTIONS = (
     b"OPTIONS sip:sw1@127.0.0.1 SIP/2.0\r\n"
@@ -30,6 +32,16 @@ def answer_options(message: Message, source, reply) -> None:
         raise RuntimeError("a bug in call handling")
 
 
+@asynccontextmanager
+async def serving(transport: str) -> AsyncIterator[tuple[Listener, Stats]]:
+    """A listener on a free loopback port answering OPTIONS, closed afterwards."""
+    (listener,), stats = await listen([Listen(transport, "127.0.0.1", 0)], answer_options)
+    try:
+        yield listener, stats
+    finally:
+        listener.close()
+
+
 async def _udp_roundtrip(port: int, payloads: list[bytes], expect: int) -> list[bytes]:
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -50,9 +62,8 @@ async def _udp_roundtrip(port: int, payloads: list[bytes], expect: int) -> list[
 
 def test_udp_answers_valid_and_repliable_bad_messages_and_drops_garbage() -> None:
     async def run() -> None:
-        (listener,), stats = await listen([Listen("udp", "127.0.0.1", 0)], answer_options)
-        port = listener.address[1]
-        try:
+        async with serving("udp") as (listener, stats):
+            port = listener.address[1]
             [ok] = await _udp_roundtrip(port, [options(1)], 1)
             assert parse_message(ok).status == 200
             [bad] = await _udp_roundtrip(port, [BAD_CSEQ.replace(b"{n}", b"2")], 1)
@@ -64,31 +75,25 @@ def test_udp_answers_valid_and_repliable_bad_messages_and_drops_garbage() -> Non
             assert parse_message(after).status == 200
             assert stats.malformed_dropped == len(garbage)
             assert stats.malformed_answered == 1
-        finally:
-            listener.close()
 
     asyncio.run(run())
 
 
 def test_a_handler_bug_answers_500_and_the_listener_lives_on() -> None:
     async def run() -> None:
-        (listener,), stats = await listen([Listen("udp", "127.0.0.1", 0)], answer_options)
-        try:
+        async with serving("udp") as (listener, stats):
             bye = options(4).replace(b"OPTIONS sip", b"BYE sip").replace(b"1 OPTIONS", b"1 BYE")
             [failed, ok] = await _udp_roundtrip(listener.address[1], [bye, options(5)], 2)
             assert parse_message(failed).status == 500 and parse_message(ok).status == 200
             assert stats.handler_errors == 1
-        finally:
-            listener.close()
 
     asyncio.run(run())
 
 
 def test_tcp_frames_messages_and_closes_a_malformed_stream() -> None:
     async def run() -> None:
-        (listener,), _ = await listen([Listen("tcp", "127.0.0.1", 0)], answer_options)
-        host, port = listener.address
-        try:
+        async with serving("tcp") as (listener, _):
+            host, port = listener.address
             reader, writer = await asyncio.open_connection(host, port)
             # two in one write, then one byte by byte
             writer.write(options(6) + b"\r\n\r\n" + options(7))
@@ -104,7 +109,5 @@ def test_tcp_frames_messages_and_closes_a_malformed_stream() -> None:
             assert head.startswith(b"SIP/2.0 400")
             assert await asyncio.wait_for(reader.read(), 5) == b"", "the stream is closed"
             writer.close()
-        finally:
-            listener.close()
 
     asyncio.run(run())
