@@ -24,6 +24,7 @@ from ratelab.migrations import SchemaError
 from ratelab.money import quantize, to_decimal
 from ratelab.rates import ImportSummary
 from ratelab.rating import RateSummary
+from ratelab.switch_process import SwitchError, SwitchProcess
 from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
 from ratelab.warehouse import Warehouse, WarehouseBusy, connect
 
@@ -38,6 +39,8 @@ __all__ = [
     "RateChange",
     "RateSummary",
     "SchemaError",
+    "SwitchError",
+    "SwitchProcess",
     "SyntheticSpec",
     "Warehouse",
     "WarehouseBusy",

@@ -104,6 +104,7 @@ class SwitchConfig:
     sip_listen: tuple[Listen, ...]
     spool_dir: Path = Path("data/spool")
     routing_snapshot: Path = Path("data/routing.json")
+    shutdown_grace: float = 10.0
     sip: SipSettings = field(default_factory=SipSettings)
     mapping_gateways: tuple[MappingGateway, ...] = ()
     routing_gateways: tuple[RoutingGateway, ...] = ()
@@ -205,7 +206,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
     if not isinstance(sw, dict):
         check.fail("switch", "the [switch] table is required (id, sip_listen)")
         sw = {}
-    check.unknown(sw, {"id", "sip_listen", "spool_dir", "routing_snapshot"}, "switch")
+    check.unknown(sw, {"id", "sip_listen", "spool_dir", "routing_snapshot", "shutdown_grace"},
+                  "switch")
     switch_id = check.string(sw, "id", "switch")
     listens = []
     for k, text in enumerate(check.strings(sw, "sip_listen", "switch")):
@@ -216,6 +218,9 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         check.fail("switch.sip_listen", "lists the same address twice")
     spool = check.string(sw, "spool_dir", "switch", "data/spool")
     snapshot = check.string(sw, "routing_snapshot", "switch", "data/routing.json")
+    grace = check.number(sw, "shutdown_grace", "switch", 10.0, low=0, high=3600)
+    if listens and not any(item.transport == "udp" for item in listens):
+        check.fail("switch.sip_listen", "needs a udp: address (vendor legs use UDP)")
 
     sip = data.get("sip", {})
     if not isinstance(sip, dict):
@@ -244,8 +249,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
             check.fail(kind, f"name {name!r} is used twice")
     return SwitchConfig(
         id=switch_id, sip_listen=tuple(listens), spool_dir=Path(spool),
-        routing_snapshot=Path(snapshot), sip=settings, mapping_gateways=mapping,
-        routing_gateways=routing,
+        routing_snapshot=Path(snapshot), shutdown_grace=grace, sip=settings,
+        mapping_gateways=mapping, routing_gateways=routing,
     )
 
 

@@ -1,0 +1,91 @@
+"""One call through the B2BUA: its two legs, its vendor attempts and its timers, as data.
+
+The engine (:mod:`switch.b2bua.engine`) drives it; this module holds the state and the small
+rules that read it: how a called number is normalised, and which CDR reason a vendor's final
+answer means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from switch.b2bua.build import Leg, Peer
+from switch.b2bua.cdr import Attempt, CallRecord
+from switch.config import MappingGateway, RoutingGateway
+from switch.routing import Candidate
+from switch.sip import ClientTransaction, Request, Response, ServerTransaction
+
+__all__ = ["Call", "Owner", "normalize_number", "reason_for_status"]
+
+_BUSY = frozenset({486, 600})
+_NO_ANSWER = frozenset({408, 480, 487})
+
+
+def normalize_number(callee: str, tech_prefix: str) -> str:
+    """The number that is routed and rated: digits only, the customer's tech prefix stripped.
+
+    >>> normalize_number("900+44 7700-900123", "900"), normalize_number("anonymous", "")
+    ('447700900123', '')
+    """
+    if tech_prefix and callee.startswith(tech_prefix):
+        callee = callee[len(tech_prefix):]
+    return "".join(ch for ch in callee if ch.isdigit())
+
+
+def reason_for_status(status: int) -> str:
+    """The CDR ``disconnect_reason`` for a call that ended on a vendor's final ``status``.
+
+    >>> reason_for_status(486), reason_for_status(480), reason_for_status(503)
+    ('busy', 'no_answer', 'rejected')
+    """
+    if status in _BUSY:
+        return "busy"
+    if status in _NO_ANSWER:
+        return "no_answer"
+    return "rejected"
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """An ingress call: the customer leg (A), the current vendor leg (B), and the record."""
+
+    rec: CallRecord
+    gateway: MappingGateway
+    a: Leg
+    a_tx: ServerTransaction
+    a_invite: Request
+    offer: bytes
+    candidates: list[Candidate]
+    next_candidate: int = 0
+    state: str = "routing"          # routing -> answered -> ended
+    b: Leg | None = None
+    b_tx: ClientTransaction | None = None
+    b_invite: Request | None = None
+    b_vendor: RoutingGateway | None = None
+    b_ack: Request | None = None
+    attempt: Attempt | None = None
+    a_ok: Response | None = None    # the 200 we retransmit to the customer until its ACK
+    a_acked: bool = False
+    retransmit_interval: float = 0.0
+    finished: bool = False
+    b_call_ids: list[str] = field(default_factory=list)
+    timers: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True, eq=False)
+class Owner:
+    """Why the engine started a transaction, and where its messages go.
+
+    ``role`` is ``a_invite`` (the customer's INVITE), ``b_invite`` (a vendor attempt; it
+    becomes ``b_stale`` when abandoned), ``cancel``, ``bye``, ``request`` (an in-dialog request
+    we answer) or ``relay`` (a request passed to the other leg; ``answer_to`` is the server
+    transaction waiting for its response).
+    """
+
+    peer: Peer
+    call: Call | None
+    role: str
+    leg: Leg | None = None
+    request: Request | None = None
+    answer_to: ServerTransaction | None = None
+    cancelled: bool = False

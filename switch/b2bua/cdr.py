@@ -1,0 +1,102 @@
+"""The CDR (contract v1, docs/cdr.md) of one ingress call, from what the call recorded.
+
+>>> iso(0.25)
+'1970-01-01T00:00:00.250000Z'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["Attempt", "CallRecord", "iso"]
+
+
+def iso(ts: float) -> str:
+    """UTC RFC 3339 with microseconds and a Z, as the contract wants."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one vendor."""
+
+    vendor: str
+    start: float
+    sip_code: int = 0
+    first_answer: float | None = None  # first 18x or 2xx from the vendor
+
+    def as_dict(self) -> dict[str, Any]:
+        pdd = 0 if self.first_answer is None else round((self.first_answer - self.start) * 1000)
+        return {"vendor": self.vendor, "start_ts": iso(self.start), "sip_code": self.sip_code,
+                "pdd_ms": pdd}
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What the CDR of an ingress call says, filled in as the call goes.
+
+    >>> rec = CallRecord("sw1-b-1", "sw1", "c1@h", "155", "9004477", "4477", "acme",
+    ...                  "127.0.0.1", 5071, start=10.0)
+    >>> rec.end(11.5, 503, "no_route")
+    >>> d = rec.as_dict()
+    >>> d["duration_ms"], d["answer_ts"], d["vendor"], d["disconnect_reason"]
+    (0, None, None, 'no_route')
+    """
+
+    cdr_id: str
+    switch_id: str
+    call_id: str
+    caller: str
+    callee: str
+    callee_e164: str
+    customer: str
+    src_ip: str
+    src_port: int
+    start: float
+    answer: float | None = None
+    end_ts: float | None = None
+    first_answer: float | None = None
+    sip_code: int = 0
+    reason: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    codec: str | None = None
+
+    def end(self, now: float, sip_code: int, reason: str) -> None:
+        """Close the record (first call wins: a call ends once)."""
+        if self.end_ts is None:
+            self.end_ts = now
+            self.sip_code = sip_code
+            self.reason = reason
+
+    def as_dict(self) -> dict[str, Any]:
+        """The contract v1 record."""
+        end = self.end_ts if self.end_ts is not None else self.start
+        duration = 0 if self.answer is None else max(0, round((end - self.answer) * 1000))
+        pdd = 0 if self.first_answer is None else round((self.first_answer - self.start) * 1000)
+        zero = {"packets_in": 0, "packets_out": 0, "bytes_in": 0, "bytes_out": 0}
+        return {
+            "cdr_id": self.cdr_id,
+            "switch_id": self.switch_id,
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "callee": self.callee,
+            "callee_e164": self.callee_e164,
+            "customer": self.customer,
+            "vendor": self.attempts[-1].vendor if self.attempts else None,
+            "src_ip": self.src_ip,
+            "src_port": self.src_port,
+            "start_ts": iso(self.start),
+            "answer_ts": None if self.answer is None else iso(self.answer),
+            "end_ts": iso(end),
+            "duration_ms": duration,
+            "pdd_ms": pdd,
+            "sip_code": self.sip_code,
+            "disconnect_reason": self.reason,
+            "attempts": [a.as_dict() for a in self.attempts],
+            "codec": self.codec,
+            # Media is not relayed yet (the RTP relay is its own issue): no packets counted.
+            "rtp_encryption": 0,
+            "rtp": {"customer": dict(zero), "vendor": dict(zero)},
+        }

@@ -1,0 +1,106 @@
+"""Which customer (mapping gateway) an INVITE comes from: by IP, by IP and port, or by password.
+
+The VOS3000 way: a customer is recognised by where its calls come from; several gateways may
+share an address and are then told apart by their tech prefix (the longest one the called
+number starts with wins; an empty tech prefix matches any number). ``ip_port`` gateways are more
+specific than ``ip`` ones and are tried first. Gateways with ``auth = "password"`` are found by
+digest authentication on the INVITE (407 challenge, RFC 3261 22.3): the username is the gateway
+name, and when the gateway lists addresses the INVITE must come from one of them too.
+
+Pure: the caller gives the source address and ``now``; nothing here touches a socket or clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from switch.config import MappingGateway
+from switch.sip import NonceFactory, Request, parse_auth_params, verify
+from switch.sip.digest import DigestError, challenge
+
+__all__ = ["CustomerDirectory", "Identity"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The outcome: a gateway, or the status to answer with.
+
+    ``status`` is 0 when ``gateway`` is set and the call may go on; 407 with ``challenge`` (the
+    Proxy-Authenticate value) to ask for credentials; 403 when the source is refused. A 403 for
+    a known password gateway (wrong password) still names the gateway, so the call gets a CDR.
+    """
+
+    gateway: MappingGateway | None
+    status: int = 0
+    challenge: str | None = None
+    reason: str = "ok"
+
+
+class CustomerDirectory:
+    """Look customers up by source and credentials.
+
+    >>> from switch.config import MappingGateway
+    >>> d = CustomerDirectory([MappingGateway("acme", ("127.0.0.1",)),
+    ...                        MappingGateway("zeta", ("127.0.0.1",), tech_prefix="900")],
+    ...                       realm="sw1", nonces=NonceFactory(b"0123456789abcdef"))
+    >>> d.identify(None, "127.0.0.1", 5071, "9004477", 0.0).gateway.name
+    'zeta'
+    >>> d.identify(None, "127.0.0.1", 5071, "4477", 0.0).gateway.name
+    'acme'
+    >>> d.identify(None, "10.9.9.9", 5071, "4477", 0.0).status
+    403
+    """
+
+    def __init__(self, gateways: Iterable[MappingGateway], *, realm: str,
+                 nonces: NonceFactory) -> None:
+        self.realm = realm
+        self.nonces = nonces
+        self._by_ip_port: dict[str, list[MappingGateway]] = {}
+        self._by_ip: dict[str, list[MappingGateway]] = {}
+        self._by_password: dict[str, MappingGateway] = {}
+        for gw in gateways:
+            if gw.auth == "password":
+                self._by_password[gw.name] = gw
+                continue
+            index = self._by_ip_port if gw.auth == "ip_port" else self._by_ip
+            for address in gw.addresses:
+                index.setdefault(address, []).append(gw)
+        for index in (self._by_ip_port, self._by_ip):
+            for found in index.values():  # longest tech prefix first
+                found.sort(key=lambda g: -len(g.tech_prefix))
+
+    def identify(self, request: Request | None, ip: str, port: int, callee: str,
+                 now: float) -> Identity:
+        """Find the customer of an INVITE from ``ip:port`` to ``callee`` (the number as sent)."""
+        for found in (self._by_ip_port.get(f"{ip}:{port}"), self._by_ip.get(ip)):
+            if found:
+                for gw in found:
+                    if callee.startswith(gw.tech_prefix):
+                        return Identity(gw)
+        if not self._by_password or request is None:
+            return Identity(None, 403, reason="unknown source")
+        return self._digest(request, ip, now)
+
+    def _digest(self, request: Request, ip: str, now: float) -> Identity:
+        value = request.headers.get("proxy-authorization")
+        if value is None:
+            return self._challenge(now, stale=False, reason="credentials asked")
+        try:
+            _, params = parse_auth_params(value)
+        except DigestError:
+            return Identity(None, 403, reason="malformed credentials")
+        gw = self._by_password.get(params.get("username", ""))
+        if gw is not None and gw.addresses and ip not in gw.addresses:
+            return Identity(gw, 403, reason="address not allowed")
+        verdict = verify(value, method=request.method, realm=self.realm, nonces=self.nonces,
+                         now=now, password_for=lambda u: gw.password if gw is not None else None)
+        if verdict.ok:
+            return Identity(gw)
+        if verdict.stale:
+            return self._challenge(now, stale=True, reason="stale nonce")
+        return Identity(gw, 403, reason=verdict.reason)
+
+    def _challenge(self, now: float, *, stale: bool, reason: str) -> Identity:
+        ch = challenge(realm=self.realm, nonces=self.nonces, now=now, stale=stale)
+        return Identity(None, 407, ch.header_value(), reason)

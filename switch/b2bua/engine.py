@@ -1,0 +1,661 @@
+"""The B2BUA engine: customers' calls to vendors, sans-IO (messages and ``now`` in, actions out).
+
+Each ingress INVITE is authenticated (:mod:`switch.b2bua.customers`), admitted
+(:mod:`switch.b2bua.limits`), routed (:func:`switch.routing.plan_route`) and tried on the vendors
+in turn, each attempt an independent dialog (a new Call-ID, tags and CSeq space). Vendor 18x are
+relayed with their early-media SDP; the first 2xx is ACKed towards the vendor and relayed to the
+customer (and retransmitted over UDP until the customer's ACK, 13.3.1.4); BYE from either side
+ends both legs; CANCEL before answer is propagated; re-INVITE, UPDATE and INFO pass through.
+
+Failover: a vendor attempt fails over to the next candidate on a 5xx or a 4xx/6xx not in the
+gateway's ``huntstop_codes``, and on ``invite_timeout`` seconds without a ringing (18x) or final
+answer; once it rings, ``call_progress_timeout`` bounds the wait for the answer and ends the
+call (no failover after ringing: the callee was reached). With ``stop_gateway_after_invite_timeout``
+a vendor that timed out is skipped for ``stop_gateway_period`` seconds.
+
+Outputs are :class:`Transmit` (send a message to a peer now) and :class:`Finish` (write this CDR
+durably, *then* send these messages): the shell owns the disk, and the final answer of every call
+(the 200 to a BYE, the failure response, the BYEs of a call the switch ends) goes out only after
+its CDR is on disk. Timers are data: :meth:`Engine.next_deadline` / :meth:`Engine.handle_timers`.
+
+Deliberate simplifications: the switch is the endpoint of both dialogs, so Record-Route and
+Route sets are not honoured (in-dialog requests go to the address the leg uses); SDP passes
+through unchanged (the RTP relay is its own piece); ACKs for relayed re-INVITEs are generated
+by the switch, so an SDP in such an ACK is not passed on.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from switch.b2bua.build import (
+    Ids,
+    Leg,
+    Peer,
+    ack_for_2xx,
+    cancel_for,
+    in_dialog,
+    respond,
+    uri_of,
+    user_of,
+)
+from switch.b2bua.call import Call, Owner, normalize_number, reason_for_status
+from switch.b2bua.cdr import Attempt, CallRecord
+from switch.b2bua.customers import CustomerDirectory
+from switch.b2bua.limits import CallLimits
+from switch.config import SwitchConfig
+from switch.routing import RoutingSnapshot, plan_route
+from switch.sip import (
+    ClientTransaction,
+    Deliver,
+    Message,
+    NonceFactory,
+    Output,
+    Request,
+    Response,
+    SdpError,
+    Send,
+    ServerTransaction,
+    TimedOut,
+    TimerConfig,
+    Transaction,
+    TransactionTable,
+    TransportError,
+    parse_sdp,
+    tag,
+)
+from switch.sip.sdp import codecs
+
+__all__ = ["Action", "Engine", "Finish", "Transmit"]
+
+_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+_RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
+#: How long a finished call stays findable, to re-ACK a vendor's retransmitted 2xx and absorb
+#: late messages on its dialogs.
+REAP_AFTER = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Send ``message`` to ``peer`` now."""
+
+    message: Message
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Write ``record`` (a CDR) durably, then send ``then``."""
+
+    record: dict[str, Any]
+    then: list[Transmit]
+
+
+Action = Transmit | Finish
+
+
+class Engine:
+    """Call control for one switch. See the module docstring for the behaviour.
+
+    ``local`` maps each transport ("udp", "tcp") to the switch's own address on it (for Via and
+    Contact); vendor legs use UDP. ``cdr_id`` hands out CDR ids (``CdrLog.next_id``).
+    """
+
+    def __init__(self, config: SwitchConfig, snapshot: RoutingSnapshot, *,
+                 local: Mapping[str, Peer], cdr_id: Callable[[], str],
+                 secret: bytes | None = None, timers: TimerConfig | None = None,
+                 ids: Ids | None = None) -> None:
+        if "udp" not in local:
+            raise ValueError("the switch needs a UDP address for vendor legs")
+        self.local = dict(local)
+        self._cdr_id = cdr_id
+        self.ids = ids or Ids()
+        self.timer_config = timers or TimerConfig()
+        self.nonces = NonceFactory(secret or os.urandom(32), realm=config.id)
+        self.limits = CallLimits()
+        self.down: dict[str, float] = {}
+        self.draining = False
+        self.stats: Counter[str] = Counter()
+        self.table = TransactionTable()
+        self._owners: dict[Transaction, Owner] = {}
+        self._calls_a: dict[tuple[str, str], Call] = {}
+        self._calls_b: dict[str, Call] = {}
+        self._heap: list[tuple[float, int, Any, str]] = []
+        self._seq = itertools.count()
+        self.reload(config, snapshot)
+
+    # --- outside controls ---------------------------------------------------------------------
+
+    def reload(self, config: SwitchConfig, snapshot: RoutingSnapshot) -> None:
+        """Use a new configuration and snapshot for new calls; calls in progress keep theirs."""
+        self.config = config
+        self.snapshot = snapshot
+        self.customers = CustomerDirectory(config.mapping_gateways, realm=config.id,
+                                           nonces=self.nonces)
+
+    @property
+    def active_calls(self) -> int:
+        """Admitted calls that have not ended."""
+        return sum(self.limits.active.values())
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timers` should be called next (None: no timer is armed)."""
+        return self._heap[0][0] if self._heap else None
+
+    def drain(self) -> None:
+        """Refuse new calls with 503 (SIGTERM); calls in progress go on."""
+        self.draining = True
+
+    def hangup_all(self, now: float, reason: str = "shutdown") -> list[Action]:
+        """End every call: BYE both legs of answered calls, CANCEL the unanswered ones."""
+        out: list[Action] = []
+        for call in list(self._calls_a.values()):
+            if call.state == "routing":
+                self._abandon_b(call, now, out)
+                self._fail_call(call, 503, reason, now, out)
+            elif call.state == "answered":
+                self._end_by_switch(call, reason, now, out)
+        return out
+
+    # --- input ----------------------------------------------------------------------------------
+
+    def receive(self, message: Message, peer: Peer, now: float) -> list[Action]:
+        """Handle one message from ``peer``; return what to do."""
+        out: list[Action] = []
+        if isinstance(message, Response):
+            self._on_response(message, now, out)
+        elif message.method == "ACK":
+            self._on_ack(message, peer, now, out)
+        else:
+            self._on_request(message, peer, now, out)
+        return out
+
+    def handle_timers(self, now: float) -> list[Action]:
+        """Fire every timer due at ``now``."""
+        out: list[Action] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, seq, obj, name = heapq.heappop(heap)
+            if not name:
+                tx: Transaction = obj
+                deadline = tx.next_deadline()
+                if tx.terminated or deadline is None or deadline > now:
+                    continue
+                self._after_tx(tx, tx.handle_timer(now), now, out)
+            else:
+                call: Call = obj
+                if call.timers.get(name) != seq:
+                    continue  # cancelled or re-armed
+                del call.timers[name]
+                getattr(self, f"_timer_{name}")(call, now, out)
+        return out
+
+    # --- transactions and timers ----------------------------------------------------------------
+
+    def _start_tx(self, tx: Transaction, owner: Owner, now: float, out: list[Action],
+                  defer: list[Transmit] | None = None) -> None:
+        self.table.add(tx)
+        self._owners[tx] = owner
+        self._after_tx(tx, tx.start(), now, out, defer)
+
+    def _after_tx(self, tx: Transaction, outputs: list[Output], now: float,
+                  out: list[Action], defer: list[Transmit] | None = None) -> None:
+        owner = self._owners.get(tx)
+        if owner is None:
+            return
+        for output in outputs:
+            if isinstance(output, Send):
+                (defer if defer is not None else out).append(Transmit(output.message, owner.peer))
+            elif isinstance(output, Deliver):
+                if isinstance(output.message, Response):
+                    self._on_tx_response(owner, tx, output.message, now, out)
+            elif isinstance(output, TimedOut | TransportError):
+                self._on_tx_failure(owner, tx, now, out)
+        if tx.terminated:
+            self.table.remove(tx)
+            self._owners.pop(tx, None)
+            return
+        deadline = tx.next_deadline()
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._seq), tx, ""))
+
+    def _arm(self, call: Call, name: str, at: float) -> None:
+        seq = next(self._seq)
+        call.timers[name] = seq
+        heapq.heappush(self._heap, (at, seq, call, name))
+
+    def _disarm(self, call: Call, *names: str) -> None:
+        for name in names:
+            call.timers.pop(name, None)
+
+    def _reply(self, tx: ServerTransaction, response: Response, now: float, out: list[Action],
+               defer: list[Transmit] | None = None) -> None:
+        if tx.terminated or tx.state not in ("trying", "proceeding"):
+            return  # already answered (a race between a CANCEL and the vendor's answer)
+        self._after_tx(tx, tx.respond(response, now), now, out, defer)
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    def _on_request(self, req: Request, peer: Peer, now: float, out: list[Action]) -> None:
+        tx = self.table.match_request(req)
+        if tx is not None:  # a retransmission
+            self._after_tx(tx, tx.receive_request(req, now), now, out)
+            return
+        if req.method == "CANCEL":
+            self._on_cancel(req, peer, now, out)
+            return
+        headers = req.headers
+        call_id = headers.get("call-id") or ""
+        if tag(headers.get("to") or "") is not None:
+            call = self._calls_b.get(call_id)
+            side = "b"
+            if call is None:
+                call = self._calls_a.get((call_id, tag(headers.get("from") or "") or ""))
+                side = "a"
+            if call is None:
+                out.append(Transmit(respond(req, 481, None), peer))
+                return
+            self._in_dialog(call, side, req, peer, now, out)
+        elif req.method == "INVITE":
+            self._new_call(req, peer, now, out)
+        elif req.method == "OPTIONS":
+            out.append(Transmit(respond(req, 200, self.ids.tag(), extra=[("Allow", _ALLOW)]),
+                                peer))
+        else:
+            self.stats["method_not_allowed"] += 1
+            out.append(Transmit(respond(req, 405, self.ids.tag(), extra=[("Allow", _ALLOW)]),
+                                peer))
+
+    def _on_response(self, resp: Response, now: float, out: list[Action]) -> None:
+        tx = self.table.match_response(resp)
+        if tx is not None:
+            self._after_tx(tx, tx.receive(resp, now), now, out)
+            return
+        # A 2xx retransmitted after its INVITE transaction ended: our ACK was lost (13.2.2.4).
+        call = self._calls_b.get(resp.headers.get("call-id") or "")
+        if call is not None and 200 <= resp.status < 300 and call.b_ack is not None \
+                and call.b is not None and (resp.headers.get("cseq") or "").endswith("INVITE"):
+            out.append(Transmit(call.b_ack, call.b.peer))
+
+    def _on_ack(self, ack: Request, peer: Peer, now: float, out: list[Action]) -> None:
+        tx = self.table.match_request(ack)
+        if tx is not None:  # the ACK of a non-2xx final we sent
+            self._after_tx(tx, tx.receive_request(ack, now), now, out)
+            return
+        headers = ack.headers
+        call = self._calls_a.get((headers.get("call-id") or "", tag(headers.get("from") or "")
+                                  or ""))
+        if call is not None and not call.a_acked and call.a_ok is not None:
+            call.a_acked = True
+            self._disarm(call, "retransmit", "ack_wait")
+        # any other ACK (for a relayed re-INVITE: we ACKed the far side ourselves) is absorbed
+
+    def _on_cancel(self, req: Request, peer: Peer, now: float, out: list[Action]) -> None:
+        invite_tx = self.table.match_cancel(req)
+        headers = req.headers
+        call = self._calls_a.get((headers.get("call-id") or "", tag(headers.get("from") or "")
+                                  or ""))
+        if invite_tx is None or call is None:
+            out.append(Transmit(respond(req, 481, None), peer))
+            return
+        out.append(Transmit(respond(req, 200, tag(call.a.local_party)), peer))
+        if call.state == "routing":
+            self._abandon_b(call, now, out)
+            self._fail_call(call, 487, "no_answer", now, out)
+
+    def _new_call(self, req: Request, peer: Peer, now: float, out: list[Action]) -> None:
+        tx = ServerTransaction(req, reliable=peer[0] == "tcp", now=now, timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, None, "a_invite"), now, out)
+        headers = req.headers
+        a_tag = self.ids.tag()
+        callee = user_of(req.uri)
+        ident = self.customers.identify(req, peer[1], peer[2], callee, now)
+        if ident.gateway is None:
+            self.stats["auth_challenged" if ident.status == 407 else "auth_refused"] += 1
+            extra = [("Proxy-Authenticate", ident.challenge)] if ident.challenge else None
+            self._reply(tx, respond(req, ident.status, a_tag, extra=extra), now, out)
+            return
+        gw = ident.gateway
+        number = normalize_number(callee, gw.tech_prefix)
+        from_value = headers.get("from") or ""
+        rec = CallRecord(self._cdr_id(), self.config.id, headers.get("call-id") or "",
+                         user_of(uri_of(from_value)), callee, number, gw.name, peer[1], peer[2],
+                         start=now)
+        contact = headers.get("contact")
+        leg = Leg(peer, self.local[peer[0]], headers.get("call-id") or "",
+                  f"{headers.get('to') or ''};tag={a_tag}", from_value,
+                  uri_of(contact) if contact else uri_of(from_value))
+        plan = None
+        if ident.status:
+            failure: tuple[int, str] | None = (403, "auth_failed")
+        elif (headers.get("max-forwards") or "70").strip() == "0":
+            failure = (483, "error")
+        elif self.draining:
+            failure = (503, "shutdown")
+        elif (limit := self.limits.admit(gw, now)) is not None:
+            failure = (503, limit)
+        else:
+            down = {name for name, until in self.down.items() if until > now}
+            plan = plan_route(number, gw.name, self.config.routing_gateways, self.snapshot,
+                              down=down)
+            failure = plan.failure
+            if failure is not None:
+                self.limits.release(gw.name)
+        if failure is not None or plan is None:
+            assert failure is not None
+            self.stats[failure[1]] += 1
+            rec.end(now, failure[0], failure[1])
+            then: list[Transmit] = []
+            extra = [("Retry-After", "1")] if failure[0] == 503 else None
+            self._reply(tx, respond(req, failure[0], a_tag, extra=extra), now, out, then)
+            out.append(Finish(rec.as_dict(), then))
+            return
+        call = Call(rec, gw, leg, tx, req, req.body, plan.candidates)
+        self._owners[tx].call = call
+        self._calls_a[(leg.call_id, tag(from_value) or "")] = call
+        self.stats["calls"] += 1
+        if not self._next_attempt(call, now, out):  # every candidate went down meanwhile
+            self._fail_call(call, 503, "no_route", now, out)
+
+    # --- vendor attempts ----------------------------------------------------------------------
+
+    def _next_attempt(self, call: Call, now: float, out: list[Action]) -> bool:
+        while call.next_candidate < len(call.candidates):
+            cand = call.candidates[call.next_candidate]
+            call.next_candidate += 1
+            if self.down.get(cand.gateway.name, 0.0) > now:
+                continue
+            host, _, port = cand.gateway.address.rpartition(":")
+            peer: Peer = ("udp", host.strip("[]"), int(port))
+            local = self.local["udp"]
+            number = call.rec.callee_e164
+            target = f"sip:{number}@{cand.gateway.address}"
+            leg = Leg(peer, local, self.ids.call_id(local[1]),
+                      f"<sip:{call.rec.caller or 'anonymous'}@{local[1]}>;tag={self.ids.tag()}",
+                      f"<{target}>", target)
+            invite = in_dialog(leg, "INVITE", self.ids, body=call.offer,
+                               content_type=call.a_invite.headers.get("content-type"),
+                               contact=leg.contact(self.config.id))
+            call.b, call.b_invite, call.b_vendor, call.b_ack = leg, invite, cand.gateway, None
+            call.attempt = Attempt(cand.gateway.name, now)
+            call.rec.attempts.append(call.attempt)
+            call.b_call_ids.append(leg.call_id)
+            self._calls_b[leg.call_id] = call
+            tx = ClientTransaction(invite, reliable=False, now=now, timers=self.timer_config)
+            call.b_tx = tx
+            self._arm(call, "invite", now + self.config.sip.invite_timeout)
+            self._start_tx(tx, Owner(peer, call, "b_invite", leg, invite), now, out)
+            return True
+        return False
+
+    def _abandon_b(self, call: Call, now: float, out: list[Action]) -> None:
+        """Stop the current vendor attempt: CANCEL it once it may be cancelled (9.1)."""
+        tx = call.b_tx
+        self._disarm(call, "invite", "progress")
+        if tx is None:
+            return
+        call.b_tx = None
+        owner = self._owners.get(tx)
+        if owner is None:
+            return
+        owner.role = "b_stale"
+        if tx.state == "proceeding":
+            self._send_cancel(owner, now, out)
+
+    def _send_cancel(self, owner: Owner, now: float, out: list[Action]) -> None:
+        if owner.cancelled or owner.request is None:
+            return
+        owner.cancelled = True
+        tx = ClientTransaction(cancel_for(owner.request), reliable=False, now=now,
+                               timers=self.timer_config)
+        self._start_tx(tx, Owner(owner.peer, owner.call, "cancel"), now, out)
+
+    def _on_tx_response(self, owner: Owner, tx: Transaction, resp: Response, now: float,
+                        out: list[Action]) -> None:
+        role = owner.role
+        if role == "b_invite":
+            assert owner.call is not None
+            self._vendor_answer(owner.call, owner, resp, now, out)
+        elif role == "b_stale":
+            self._stale_answer(owner, resp, now, out)
+        elif role == "relay":
+            self._relay_answer(owner, resp, now, out)
+
+    def _on_tx_failure(self, owner: Owner, tx: Transaction, now: float,
+                       out: list[Action]) -> None:
+        call = owner.call
+        if owner.role == "b_invite" and call is not None and call.b_tx is tx:
+            self._timer_invite(call, now, out)  # no answer at all within 64*T1
+        elif owner.role == "relay" and owner.answer_to is not None:
+            self._reply(owner.answer_to, respond(owner.answer_to.request, 408, None), now, out)
+
+    def _vendor_answer(self, call: Call, owner: Owner, resp: Response, now: float,
+                       out: list[Action]) -> None:
+        status = resp.status
+        attempt = call.attempt
+        leg = call.b
+        assert attempt is not None and leg is not None and call.b_vendor is not None
+        if status == 100:
+            return
+        if attempt.first_answer is None:
+            attempt.first_answer = now
+        if call.rec.first_answer is None and status < 300:
+            call.rec.first_answer = now
+        to_value = resp.headers.get("to")
+        if to_value and status < 300:
+            leg.remote_party = to_value
+        if status < 200:
+            if "invite" in call.timers:
+                self._disarm(call, "invite")
+                self._arm(call, "progress", now + self.config.sip.call_progress_timeout)
+            self._relay_to_a(call, status, resp, now, out)
+            return
+        self._disarm(call, "invite", "progress")
+        attempt.sip_code = status
+        if status < 300:
+            contact = resp.headers.get("contact")
+            if contact:
+                leg.remote_target = uri_of(contact)
+            call.b_ack = ack_for_2xx(leg, 1, self.ids)
+            out.append(Transmit(call.b_ack, leg.peer))
+            self._answer(call, resp, now, out)
+            return
+        call.b_tx = None
+        if status in call.b_vendor.huntstop_codes or not self._next_attempt(call, now, out):
+            self._fail_call(call, status, reason_for_status(status), now, out)
+
+    def _relay_to_a(self, call: Call, status: int, resp: Response, now: float,
+                    out: list[Action]) -> None:
+        body = resp.body if resp.body and _is_sdp(resp) else b""
+        response = respond(call.a_invite, status, tag(call.a.local_party),
+                           contact=call.a.contact(self.config.id), body=body,
+                           reason=resp.reason)
+        self._reply(call.a_tx, response, now, out)
+        if status >= 200:
+            call.a_ok = response
+
+    def _answer(self, call: Call, resp: Response, now: float, out: list[Action]) -> None:
+        call.state = "answered"
+        call.rec.answer = now
+        call.rec.codec = _codec(call.offer, resp.body)
+        self._relay_to_a(call, 200, resp, now, out)
+        t1 = self.timer_config.t1
+        if call.a.peer[0] == "udp":
+            call.retransmit_interval = t1
+            self._arm(call, "retransmit", now + t1)
+        self._arm(call, "ack_wait", now + 64 * t1)
+        self._arm(call, "max_duration", now + call.gateway.max_duration)
+
+    def _stale_answer(self, owner: Owner, resp: Response, now: float, out: list[Action]) -> None:
+        """A response for an attempt we abandoned: cancel it, or take down a late answer."""
+        if resp.status < 200:
+            self._send_cancel(owner, now, out)
+        elif resp.status < 300 and owner.leg is not None:
+            leg = owner.leg
+            to_value = resp.headers.get("to")
+            if to_value:
+                leg.remote_party = to_value
+            contact = resp.headers.get("contact")
+            if contact:
+                leg.remote_target = uri_of(contact)
+            out.append(Transmit(ack_for_2xx(leg, 1, self.ids), leg.peer))
+            self._send_bye(leg, owner.call, now, out)
+
+    # --- dialogs ---------------------------------------------------------------------------------
+
+    def _in_dialog(self, call: Call, side: str, req: Request, peer: Peer, now: float,
+                   out: list[Action]) -> None:
+        tx = ServerTransaction(req, reliable=peer[0] == "tcp", now=now, timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, call, "request"), now, out)
+        method = req.method
+        if method == "BYE":
+            if call.state != "answered":
+                self._reply(tx, respond(req, 481, None), now, out)
+                return
+            call.state = "ended"
+            self._disarm(call, "retransmit", "ack_wait", "max_duration")
+            other = call.b if side == "a" else call.a
+            assert other is not None
+            self._send_bye(other, call, now, out)
+            call.rec.end(now, 200, "caller_bye" if side == "a" else "callee_bye")
+            then: list[Transmit] = []
+            self._reply(tx, respond(req, 200, None), now, out, then)
+            self._finish(call, now, out, then)
+        elif method in _RELAYED and call.state == "answered":
+            other = call.b if side == "a" else call.a
+            assert other is not None
+            forward = in_dialog(other, method, self.ids, body=req.body,
+                                content_type=req.headers.get("content-type"),
+                                contact=other.contact(self.config.id)
+                                if method != "INFO" else None)
+            ctx = ClientTransaction(forward, reliable=other.peer[0] == "tcp", now=now,
+                                    timers=self.timer_config)
+            self._start_tx(ctx, Owner(other.peer, call, "relay", other, forward, tx), now, out)
+        else:
+            self._reply(tx, respond(req, 481 if method in _RELAYED else 501, None), now, out)
+
+    def _relay_answer(self, owner: Owner, resp: Response, now: float, out: list[Action]) -> None:
+        waiting = owner.answer_to
+        if waiting is None or resp.status == 100:
+            return
+        request, leg = owner.request, owner.leg
+        if 200 <= resp.status < 300 and request is not None and request.method == "INVITE" \
+                and leg is not None:
+            out.append(Transmit(ack_for_2xx(leg, leg.cseq, self.ids), leg.peer))
+        call = owner.call
+        contact = None
+        if call is not None:
+            this_leg = call.a if owner.leg is call.b else call.b
+            contact = this_leg.contact(self.config.id) if this_leg is not None else None
+        body = resp.body if _is_sdp(resp) else b""
+        self._reply(waiting, respond(waiting.request, resp.status, None, contact=contact,
+                                     body=body, reason=resp.reason), now, out)
+
+    def _send_bye(self, leg: Leg, call: Call | None, now: float, out: list[Action],
+                  defer: list[Transmit] | None = None) -> None:
+        bye = in_dialog(leg, "BYE", self.ids)
+        tx = ClientTransaction(bye, reliable=leg.peer[0] == "tcp", now=now,
+                               timers=self.timer_config)
+        self._start_tx(tx, Owner(leg.peer, call, "bye"), now, out, defer)
+
+    def _end_by_switch(self, call: Call, reason: str, now: float, out: list[Action]) -> None:
+        """The switch ends an answered call: BYE both legs, once the CDR is on disk."""
+        call.state = "ended"
+        call.rec.end(now, 200, reason)
+        then: list[Transmit] = []
+        self._send_bye(call.a, call, now, out, then)
+        if call.b is not None:
+            self._send_bye(call.b, call, now, out, then)
+        self._finish(call, now, out, then)
+
+    def _fail_call(self, call: Call, status: int, reason: str, now: float,
+                   out: list[Action]) -> None:
+        """Answer the customer with a final failure, once the CDR is on disk."""
+        if call.state != "routing":
+            return
+        call.state = "ended"
+        self._disarm(call, "invite", "progress")
+        call.rec.end(now, status, reason)
+        then: list[Transmit] = []
+        extra = [("Retry-After", "1")] if status == 503 else None
+        self._reply(call.a_tx, respond(call.a_invite, status, tag(call.a.local_party),
+                                       extra=extra), now, out, then)
+        self._finish(call, now, out, then)
+
+    def _finish(self, call: Call, now: float, out: list[Action], then: list[Transmit]) -> None:
+        if call.finished:
+            out.extend(then)
+            return
+        call.finished = True
+        self.stats[call.rec.reason] += 1
+        self.limits.release(call.gateway.name)
+        call.timers.clear()
+        self._arm(call, "reap", now + REAP_AFTER)
+        out.append(Finish(call.rec.as_dict(), then))
+
+    # --- call timers (named _timer_<name>) -----------------------------------------------------
+
+    def _timer_invite(self, call: Call, now: float, out: list[Action]) -> None:
+        if call.state != "routing" or call.attempt is None:
+            return
+        call.attempt.sip_code = 408
+        if self.config.sip.stop_gateway_after_invite_timeout and call.b_vendor is not None:
+            self.down[call.b_vendor.name] = now + self.config.sip.stop_gateway_period
+        self._abandon_b(call, now, out)
+        if not self._next_attempt(call, now, out):
+            self._fail_call(call, 408, "invite_timeout", now, out)
+
+    def _timer_progress(self, call: Call, now: float, out: list[Action]) -> None:
+        if call.state != "routing" or call.attempt is None:
+            return
+        call.attempt.sip_code = 487
+        self._abandon_b(call, now, out)
+        self._fail_call(call, 480, "no_answer", now, out)
+
+    def _timer_retransmit(self, call: Call, now: float, out: list[Action]) -> None:
+        if call.a_acked or call.a_ok is None or call.state != "answered":
+            return
+        out.append(Transmit(call.a_ok, call.a.peer))
+        call.retransmit_interval = min(2 * call.retransmit_interval, self.timer_config.t2)
+        self._arm(call, "retransmit", now + call.retransmit_interval)
+
+    def _timer_ack_wait(self, call: Call, now: float, out: list[Action]) -> None:
+        if not call.a_acked and call.state == "answered":
+            self._end_by_switch(call, "error", now, out)  # 13.3.1.4: no ACK, end the dialog
+
+    def _timer_max_duration(self, call: Call, now: float, out: list[Action]) -> None:
+        if call.state == "answered":
+            self._end_by_switch(call, "max_duration", now, out)
+
+    def _timer_reap(self, call: Call, now: float, out: list[Action]) -> None:
+        key = (call.a.call_id, tag(call.a.remote_party) or "")
+        if self._calls_a.get(key) is call:
+            del self._calls_a[key]
+        for call_id in call.b_call_ids:
+            if self._calls_b.get(call_id) is call:
+                del self._calls_b[call_id]
+
+
+def _is_sdp(msg: Message) -> bool:
+    content_type = msg.headers.get("content-type") or ""
+    return bool(msg.body) and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
+
+
+def _codec(offer: bytes, answer: bytes) -> str | None:
+    """The negotiated codec: the first of the answer's audio formats (RFC 3264 6.1)."""
+    try:
+        sd = parse_sdp(answer or offer)
+    except SdpError:
+        return None
+    for media in sd.media:
+        if media.kind == "audio" and media.port:
+            found = [name for _, name in codecs(media) if name != "telephone-event"]
+            if found:
+                return found[0]
+    return None

@@ -1,0 +1,209 @@
+"""The running switch: the asyncio shell around the B2BUA engine.
+
+It owns what the engine must not: sockets (:mod:`switch.transport`), the clock (wall-clock
+seconds, so CDR times and timers share one origin), the disk (:class:`switch.cdrlog.CdrWriter`)
+and signals. Every message goes to :meth:`Engine.receive`; the actions that come back are carried
+out in order: :class:`Transmit` at once, :class:`Finish` after its CDR is durable.
+
+Signals: SIGTERM or SIGINT drains (new calls get 503 ``shutdown``, calls in progress get
+``shutdown_grace`` seconds to end, then BYE on both legs; CDRs are flushed; exit 0). SIGHUP
+reloads the configuration and the routing snapshot for new calls; a file that does not load is
+logged and the switch keeps what it has. Listening addresses and the spool are fixed at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from switch.b2bua import Action, Engine, Finish, Peer, Transmit
+from switch.cdrlog import CdrLog, CdrWriter, recover_spool
+from switch.config import ConfigError, SwitchConfig, load_config
+from switch.routing import SnapshotError, load_snapshot
+from switch.sip import Message
+from switch.transport import Address, Listener, Stats, listen
+
+__all__ = ["Switch", "run"]
+
+log = logging.getLogger("switch")
+
+
+class Switch:
+    """One switch process: listeners, engine, CDR writer."""
+
+    def __init__(self, config: SwitchConfig, config_path: str | Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.stats = Stats()
+        self.listeners: list[Listener] = []
+        self.engine: Engine | None = None
+        self.writer: CdrWriter | None = None
+        self.cdr_errors = 0
+        self._tcp: dict[tuple[str, int], Callable[[Message], None]] = {}
+        self._udp = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+        self._finishing: set[asyncio.Task[None]] = set()
+        self._stopping: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        """Recover the spool, bind the listeners and start taking calls."""
+        config = self.config
+        snapshot = load_snapshot(config.routing_snapshot)
+        recovered = recover_spool(config.spool_dir) if Path(config.spool_dir).exists() else None
+        if recovered and recovered.files:
+            log.warning("spool: cut %d half-written bytes off %d file(s) from an earlier run",
+                        recovered.truncated_bytes, recovered.files)
+        cdr_log = CdrLog(config.spool_dir, config.id)
+        self.writer = CdrWriter(cdr_log)
+        local: dict[str, Peer] = {}
+        for item in config.sip_listen:
+            found, _ = await listen([item], self._handler(item.transport), self.stats)
+            listener = found[0]
+            self.listeners.append(listener)
+            local.setdefault(item.transport, (item.transport, *listener.address))
+            if listener.udp is not None and self._udp is None:
+                self._udp = listener.udp
+        self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id)
+        self._stopping = asyncio.Event()
+
+    def _handler(self, transport: str) -> Callable[[Message, Address, Callable], None]:
+        tcp = transport == "tcp"
+
+        def handle(message: Message, source: Address, reply: Callable[[Message], None]) -> None:
+            if tcp:
+                self._tcp[source] = reply
+            assert self.engine is not None
+            self._do(self.engine.receive(message, (transport, source[0], source[1]),
+                                         time.time()))
+
+        return handle
+
+    def _send(self, message: Message, peer: Peer) -> None:
+        if peer[0] == "udp":
+            if self._udp is not None:
+                self._udp.send(message, (peer[1], peer[2]))
+            return
+        reply = self._tcp.get((peer[1], peer[2]))
+        if reply is None:
+            log.debug("no TCP connection to %s:%s; message dropped", peer[1], peer[2])
+            return
+        reply(message)
+
+    def _do(self, actions: list[Action]) -> None:
+        for action in actions:
+            if type(action) is Transmit:
+                self._send(action.message, action.peer)
+            else:
+                assert isinstance(action, Finish)
+                task = asyncio.get_running_loop().create_task(self._finish(action))
+                self._finishing.add(task)
+                task.add_done_callback(self._finishing.discard)
+        self._schedule()
+
+    async def _finish(self, action: Finish) -> None:
+        assert self.writer is not None
+        try:
+            await self.writer.write(action.record)
+        except Exception:
+            # Not durable, so not acknowledged: the peers' retransmissions and timers take over.
+            self.cdr_errors += 1
+            log.exception("CDR %s could not be written", action.record.get("cdr_id"))
+            return
+        for item in action.then:
+            self._send(item.message, item.peer)
+
+    def _schedule(self) -> None:
+        assert self.engine is not None
+        deadline = self.engine.next_deadline()
+        if deadline is None or deadline >= self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        delay = max(0.0, deadline - time.time())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = float("inf")
+        assert self.engine is not None
+        self._do(self.engine.handle_timers(time.time()))
+
+    def reload(self) -> bool:
+        """Re-read the configuration and snapshot (SIGHUP); keep the old ones on error."""
+        assert self.engine is not None
+        try:
+            config = load_config(self.config_path) if self.config_path else self.config
+            snapshot = load_snapshot(config.routing_snapshot)
+        except (ConfigError, SnapshotError) as err:
+            log.error("reload failed, keeping the running configuration: %s", err)
+            return False
+        if config.sip_listen != self.config.sip_listen or config.spool_dir != self.config.spool_dir:
+            log.warning("reload: sip_listen and spool_dir changes apply at the next start")
+        self.config = config
+        self.engine.reload(config, snapshot)
+        log.info("reloaded: %d customers, %d vendors, snapshot rates_at %s",
+                 len(config.mapping_gateways), len(config.routing_gateways), snapshot.rates_at)
+        return True
+
+    def stop(self) -> None:
+        """Begin the graceful stop (what SIGTERM does)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def serve(self) -> None:
+        """Run until :meth:`stop`, then drain and close."""
+        assert self._stopping is not None and self.engine is not None
+        await self._stopping.wait()
+        engine = self.engine
+        engine.drain()
+        log.info("draining: %d active calls, grace %.0f s", engine.active_calls,
+                 self.config.shutdown_grace)
+        deadline = time.monotonic() + self.config.shutdown_grace
+        while engine.active_calls and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if engine.active_calls:
+            self._do(engine.hangup_all(time.time()))
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush CDRs, give the last BYEs a moment, close sockets."""
+        while self._finishing:
+            await asyncio.gather(*list(self._finishing), return_exceptions=True)
+        if self.engine is not None and len(self.engine.table):
+            await asyncio.sleep(0.2)  # let the final BYEs and 200s leave and be answered
+        if self.writer is not None:
+            await self.writer.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        for listener in self.listeners:
+            listener.close()
+
+    def ready_line(self) -> str:
+        """What the switch prints once it takes calls (SwitchProcess waits for it)."""
+        where = " ".join(f"{item.listen.transport}:{item.address[0]}:{item.address[1]}"
+                         for item in self.listeners)
+        return f"switch {self.config.id} ready: {where}"
+
+
+async def run(config_path: str | Path, *, on_ready: Callable[[Switch], None] | None = None) -> int:
+    """Run the switch from a config file until SIGTERM/SIGINT; return the exit status."""
+    config = load_config(config_path)
+    switch = Switch(config, config_path)
+    await switch.start()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, switch.stop)
+    loop.add_signal_handler(signal.SIGINT, switch.stop)
+    loop.add_signal_handler(signal.SIGHUP, switch.reload)
+    print(switch.ready_line(), flush=True)
+    if on_ready is not None:
+        on_ready(switch)
+    await switch.serve()
+    print(f"switch {config.id} stopped: {switch.engine.stats['calls'] if switch.engine else 0} "
+          f"calls carried", flush=True)
+    return 0
