@@ -12,8 +12,9 @@ from switch.b2bua.build import Ids, Leg, Peer
 from switch.b2bua.call import normalize_number, reason_for_status
 from switch.b2bua.cdr import Attempt, CallRecord, iso
 from switch.b2bua.customers import CustomerDirectory, Identity
-from switch.b2bua.engine import Action, Engine, Finish, Transmit
+from switch.b2bua.engine import Engine
 from switch.b2bua.limits import CallLimits
+from switch.b2bua.tu import Action, Finish, TransactionUser, Transmit
 
 __all__ = [
     "Action",
@@ -27,6 +28,7 @@ __all__ = [
     "Ids",
     "Leg",
     "Peer",
+    "TransactionUser",
     "Transmit",
     "iso",
     "normalize_number",

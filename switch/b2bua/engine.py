@@ -26,13 +26,9 @@ by the switch, so an SDP in such an ACK is not passed on.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from switch.b2bua.build import (
     Ids,
@@ -49,30 +45,25 @@ from switch.b2bua.call import Call, Owner, normalize_number, reason_for_status
 from switch.b2bua.cdr import Attempt, CallRecord
 from switch.b2bua.customers import CustomerDirectory
 from switch.b2bua.limits import CallLimits
+from switch.b2bua.tu import Action, Finish, TransactionUser, Transmit
 from switch.config import SwitchConfig
 from switch.routing import RoutingSnapshot, plan_route
 from switch.sip import (
     ClientTransaction,
-    Deliver,
     Message,
     NonceFactory,
-    Output,
     Request,
     Response,
     SdpError,
-    Send,
     ServerTransaction,
-    TimedOut,
     TimerConfig,
     Transaction,
-    TransactionTable,
-    TransportError,
     parse_sdp,
     tag,
 )
 from switch.sip.sdp import codecs
 
-__all__ = ["Action", "Engine", "Finish", "Transmit"]
+__all__ = ["Engine"]
 
 _ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 _RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
@@ -81,26 +72,7 @@ _RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
 REAP_AFTER = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class Transmit:
-    """Send ``message`` to ``peer`` now."""
-
-    message: Message
-    peer: Peer
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    """Write ``record`` (a CDR) durably, then send ``then``."""
-
-    record: dict[str, Any]
-    then: list[Transmit]
-
-
-Action = Transmit | Finish
-
-
-class Engine:
+class Engine(TransactionUser):
     """Call control for one switch. See the module docstring for the behaviour.
 
     ``local`` maps each transport ("udp", "tcp") to the switch's own address on it (for Via and
@@ -113,21 +85,17 @@ class Engine:
                  ids: Ids | None = None) -> None:
         if "udp" not in local:
             raise ValueError("the switch needs a UDP address for vendor legs")
+        super().__init__(timers)
         self.local = dict(local)
         self._cdr_id = cdr_id
         self.ids = ids or Ids()
-        self.timer_config = timers or TimerConfig()
         self.nonces = NonceFactory(secret or os.urandom(32), realm=config.id)
         self.limits = CallLimits()
         self.down: dict[str, float] = {}
         self.draining = False
         self.stats: Counter[str] = Counter()
-        self.table = TransactionTable()
-        self._owners: dict[Transaction, Owner] = {}
         self._calls_a: dict[tuple[str, str], Call] = {}
         self._calls_b: dict[str, Call] = {}
-        self._heap: list[tuple[float, int, Any, str]] = []
-        self._seq = itertools.count()
         self.reload(config, snapshot)
 
     # --- outside controls ---------------------------------------------------------------------
@@ -143,10 +111,6 @@ class Engine:
     def active_calls(self) -> int:
         """Admitted calls that have not ended."""
         return sum(self.limits.active.values())
-
-    def next_deadline(self) -> float | None:
-        """When :meth:`handle_timers` should be called next (None: no timer is armed)."""
-        return self._heap[0][0] if self._heap else None
 
     def drain(self) -> None:
         """Refuse new calls with 503 (SIGTERM); calls in progress go on."""
@@ -175,70 +139,6 @@ class Engine:
         else:
             self._on_request(message, peer, now, out)
         return out
-
-    def handle_timers(self, now: float) -> list[Action]:
-        """Fire every timer due at ``now``."""
-        out: list[Action] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, seq, obj, name = heapq.heappop(heap)
-            if not name:
-                tx: Transaction = obj
-                deadline = tx.next_deadline()
-                if tx.terminated or deadline is None or deadline > now:
-                    continue
-                self._after_tx(tx, tx.handle_timer(now), now, out)
-            else:
-                call: Call = obj
-                if call.timers.get(name) != seq:
-                    continue  # cancelled or re-armed
-                del call.timers[name]
-                getattr(self, f"_timer_{name}")(call, now, out)
-        return out
-
-    # --- transactions and timers ----------------------------------------------------------------
-
-    def _start_tx(self, tx: Transaction, owner: Owner, now: float, out: list[Action],
-                  defer: list[Transmit] | None = None) -> None:
-        self.table.add(tx)
-        self._owners[tx] = owner
-        self._after_tx(tx, tx.start(), now, out, defer)
-
-    def _after_tx(self, tx: Transaction, outputs: list[Output], now: float,
-                  out: list[Action], defer: list[Transmit] | None = None) -> None:
-        owner = self._owners.get(tx)
-        if owner is None:
-            return
-        for output in outputs:
-            if isinstance(output, Send):
-                (defer if defer is not None else out).append(Transmit(output.message, owner.peer))
-            elif isinstance(output, Deliver):
-                if isinstance(output.message, Response):
-                    self._on_tx_response(owner, tx, output.message, now, out)
-            elif isinstance(output, TimedOut | TransportError):
-                self._on_tx_failure(owner, tx, now, out)
-        if tx.terminated:
-            self.table.remove(tx)
-            self._owners.pop(tx, None)
-            return
-        deadline = tx.next_deadline()
-        if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._seq), tx, ""))
-
-    def _arm(self, call: Call, name: str, at: float) -> None:
-        seq = next(self._seq)
-        call.timers[name] = seq
-        heapq.heappush(self._heap, (at, seq, call, name))
-
-    def _disarm(self, call: Call, *names: str) -> None:
-        for name in names:
-            call.timers.pop(name, None)
-
-    def _reply(self, tx: ServerTransaction, response: Response, now: float, out: list[Action],
-               defer: list[Transmit] | None = None) -> None:
-        if tx.terminated or tx.state not in ("trying", "proceeding"):
-            return  # already answered (a race between a CANCEL and the vendor's answer)
-        self._after_tx(tx, tx.respond(response, now), now, out, defer)
 
     # --- requests ---------------------------------------------------------------------------------
 

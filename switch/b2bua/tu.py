@@ -1,0 +1,136 @@
+"""The transaction-user plumbing under the B2BUA: transactions, timers and the actions out.
+
+:class:`TransactionUser` owns the transaction table, remembers why each transaction was started
+(an :class:`~switch.b2bua.call.Owner`), and keeps every timer, transaction timers and call timers
+alike, in one heap ordered by deadline, so the shell has one ``next_deadline`` to sleep until and
+one ``handle_timers`` to call. The call logic lives in :class:`switch.b2bua.engine.Engine`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from switch.b2bua.build import Peer
+from switch.b2bua.call import Call, Owner
+from switch.sip import (
+    Deliver,
+    Message,
+    Output,
+    Response,
+    Send,
+    ServerTransaction,
+    TimedOut,
+    TimerConfig,
+    Transaction,
+    TransactionTable,
+    TransportError,
+)
+
+__all__ = ["Action", "Finish", "TransactionUser", "Transmit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Send ``message`` to ``peer`` now."""
+
+    message: Message
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Write ``record`` (a CDR) durably, then send ``then``."""
+
+    record: dict[str, Any]
+    then: list[Transmit]
+
+
+Action = Transmit | Finish
+
+
+class TransactionUser:
+    """Transactions and timers for the engine; subclasses handle what they deliver."""
+
+    def __init__(self, timers: TimerConfig | None = None) -> None:
+        self.timer_config = timers or TimerConfig()
+        self.table = TransactionTable()
+        self._owners: dict[Transaction, Owner] = {}
+        self._heap: list[tuple[float, int, Any, str]] = []
+        self._seq = itertools.count()
+
+    def _on_tx_response(self, owner: Owner, tx: Transaction, resp: Response, now: float,
+                        out: list[Action]) -> None:
+        raise NotImplementedError
+
+    def _on_tx_failure(self, owner: Owner, tx: Transaction, now: float,
+                       out: list[Action]) -> None:
+        raise NotImplementedError
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timers` should be called next (None: no timer is armed)."""
+        return self._heap[0][0] if self._heap else None
+
+    def handle_timers(self, now: float) -> list[Action]:
+        """Fire every timer due at ``now``."""
+        out: list[Action] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, seq, obj, name = heapq.heappop(heap)
+            if not name:
+                tx: Transaction = obj
+                deadline = tx.next_deadline()
+                if tx.terminated or deadline is None or deadline > now:
+                    continue
+                self._after_tx(tx, tx.handle_timer(now), now, out)
+            else:
+                call: Call = obj
+                if call.timers.get(name) != seq:
+                    continue  # cancelled or re-armed
+                del call.timers[name]
+                getattr(self, f"_timer_{name}")(call, now, out)
+        return out
+
+    def _start_tx(self, tx: Transaction, owner: Owner, now: float, out: list[Action],
+                  defer: list[Transmit] | None = None) -> None:
+        self.table.add(tx)
+        self._owners[tx] = owner
+        self._after_tx(tx, tx.start(), now, out, defer)
+
+    def _after_tx(self, tx: Transaction, outputs: list[Output], now: float,
+                  out: list[Action], defer: list[Transmit] | None = None) -> None:
+        owner = self._owners.get(tx)
+        if owner is None:
+            return
+        for output in outputs:
+            if isinstance(output, Send):
+                (defer if defer is not None else out).append(Transmit(output.message, owner.peer))
+            elif isinstance(output, Deliver):
+                if isinstance(output.message, Response):
+                    self._on_tx_response(owner, tx, output.message, now, out)
+            elif isinstance(output, TimedOut | TransportError):
+                self._on_tx_failure(owner, tx, now, out)
+        if tx.terminated:
+            self.table.remove(tx)
+            self._owners.pop(tx, None)
+            return
+        deadline = tx.next_deadline()
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._seq), tx, ""))
+
+    def _arm(self, call: Call, name: str, at: float) -> None:
+        seq = next(self._seq)
+        call.timers[name] = seq
+        heapq.heappush(self._heap, (at, seq, call, name))
+
+    def _disarm(self, call: Call, *names: str) -> None:
+        for name in names:
+            call.timers.pop(name, None)
+
+    def _reply(self, tx: ServerTransaction, response: Response, now: float, out: list[Action],
+               defer: list[Transmit] | None = None) -> None:
+        if tx.terminated or tx.state not in ("trying", "proceeding"):
+            return  # already answered (a race between a CANCEL and the vendor's answer)
+        self._after_tx(tx, tx.respond(response, now), now, out, defer)
