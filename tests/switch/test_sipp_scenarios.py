@@ -1,0 +1,141 @@
+"""The SIPp scenarios of tests/switch/sipp/, played SIPp against SIPp on 127.0.0.1 (no switch).
+
+Proves each UAC/UAS pair is a correct SIP exchange before the switch sits in between. SIPp
+must be installed (Debian package sip-tester): without it these tests fail, never skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.switch.sipp_runner import (
+    INSTALL_HINT,
+    SippResult,
+    SippUas,
+    digest_ok,
+    proxy_authorizations,
+    run_uac,
+)
+
+
+@pytest.fixture(autouse=True)
+def _sipp_installed() -> None:
+    if shutil.which("sipp") is None:
+        pytest.fail(INSTALL_HINT)
+
+
+def _ok(result: SippResult | None, calls: int) -> None:
+    assert result is not None
+    assert result.returncode == 0 and result.successful == calls and result.failed == 0, (
+        result.describe()
+    )
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_basic_call(tmp_path: Path, transport: str) -> None:
+    with SippUas("uas_answer.xml", transport=transport, workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_basic.xml", uas.address, calls=3, rate=20, duration_ms=200,
+                      transport=transport, workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 3)
+    _ok(uas.result, 3)
+
+
+def test_caller_is_settable(tmp_path: Path) -> None:
+    with SippUas("uas_answer.xml", workdir=tmp_path / "uas", trace_msg=True) as uas:
+        uac = run_uac("uac_basic.xml", uas.address, calls=1, duration_ms=100,
+                      variables={"caller": "4420790001"}, workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 1)
+    assert uas.result is not None and uas.result.message_file is not None
+    assert "From: <sip:4420790001@" in uas.result.message_file.read_text()
+
+
+def test_cancel_while_ringing(tmp_path: Path) -> None:
+    with SippUas("uas_ring_cancel.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_cancel.xml", uas.address, calls=2, rate=20,
+                      workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    assert uac.final_codes == {487: 2}, uac.describe()
+    _ok(uas.result, 2)
+
+
+@pytest.mark.parametrize("code", [503, 486])
+def test_reject_code_is_visible(tmp_path: Path, code: int) -> None:
+    with SippUas("uas_reject.xml", variables={"code": code}, workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_expect_fail.xml", uas.address, calls=2, rate=20,
+                      workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    assert uac.final_codes == {code: 2}, uac.describe()
+    _ok(uas.result, 2)
+
+
+def test_unexpected_answer_is_a_failure_with_its_code(tmp_path: Path) -> None:
+    with SippUas("uas_answer.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_expect_fail.xml", uas.address, calls=1,
+                      workdir=tmp_path / "uac", timeout=20)
+    assert uac.returncode == 1 and uac.failed == 1, uac.describe()
+    assert uac.final_codes == {} and uac.unexpected_codes == {200: 1}, uac.describe()
+
+
+def test_no_answer_then_cancel(tmp_path: Path) -> None:
+    with SippUas("uas_no_answer.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_cancel_early.xml", uas.address, calls=2, rate=20,
+                      workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    assert uac.final_codes == {487: 2}, uac.describe()
+    _ok(uas.result, 2)
+
+
+def test_early_cancel_tolerates_ringing(tmp_path: Path) -> None:
+    with SippUas("uas_ring_cancel.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_cancel_early.xml", uas.address, calls=1,
+                      workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 1)
+    _ok(uas.result, 1)
+
+
+def test_callee_hangs_up(tmp_path: Path) -> None:
+    with SippUas("uas_callee_bye.xml", duration_ms=300, workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_wait_bye.xml", uas.address, calls=2, rate=20,
+                      workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    _ok(uas.result, 2)
+    assert len(uac.bye_after_ms) == 2, uac.describe()
+    assert all(250 <= ms < 2000 for ms in uac.bye_after_ms), uac.bye_after_ms
+
+
+def test_auth_407_credentials_are_right(tmp_path: Path) -> None:
+    with SippUas("uas_challenge.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_auth.xml", uas.address, calls=2, rate=20, duration_ms=100,
+                      auth=("acme", "s3cret"), workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    assert uas.result is not None
+    _ok(uas.result, 2)
+    creds = proxy_authorizations(uas.result.logs)
+    assert len(creds) == 2, uas.result.logs
+    assert all('username="acme"' in c and digest_ok(c, password="s3cret") for c in creds), creds
+    assert not digest_ok(creds[0], password="wrong")
+
+
+@pytest.mark.parametrize(("password", "good"), [("secret", True), ("wrong", False)])
+def test_auth_401_verified_by_sipp(tmp_path: Path, password: str, good: bool) -> None:
+    with SippUas("uas_challenge_401.xml", variables={"user": "acme", "password": "secret"},
+                 workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_auth.xml", uas.address, calls=1, duration_ms=100,
+                      auth=("acme", password), workdir=tmp_path / "uac", timeout=20)
+    if good:
+        _ok(uac, 1)
+        _ok(uas.result, 1)
+    else:
+        assert uac.failed == 1 and uac.unexpected_codes == {403: 1}, uac.describe()
+
+
+def test_uas_answer_under_load(tmp_path: Path) -> None:
+    """uas_answer.xml with -m unset serves a burst of concurrent calls (benchmark shape)."""
+    with SippUas("uas_answer.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_basic.xml", uas.address, calls=200, rate=200, limit=400,
+                      duration_ms=500, workdir=tmp_path / "uac", timeout=30)
+    _ok(uac, 200)
+    _ok(uas.result, 200)
