@@ -31,4 +31,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/rating.py
 
 clean-data:
-	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/spool reports
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/spool data/demo reports

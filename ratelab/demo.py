@@ -5,13 +5,18 @@ On the default warehouse (``data/warehouse.duckdb``, or ``--warehouse``) it
 1. imports the sample rate decks of ``data/decks/`` (three vendors, a standard and a premium
    customer price list, and one customer's private deal),
 2. assigns them to the demo's customers and vendors,
-3. writes SYNTHETIC CDRs for the last 7 days (``ratelab.synthetic``; not real calls: real
-   CDRs come once the switch writes them) into ``data/spool/synthetic/``,
-4. ingests and 5. rates them, and
-6. prints the margins by customer, by vendor and by destination, and the totals.
+3. exports the routing snapshot the switch routes by (``ratelab routing export``),
+4. starts the switch (``ratelab.SwitchProcess``) and carries real SIP calls through it from the
+   load generator's customers to its vendors (:mod:`ratelab.demo_calls`: failover, a CPS limit
+   and the profit limit at work), then stops it; the CDRs land in ``data/spool/switch/``,
+5. ingests and 6. rates them, and
+7. prints the margins by customer, by vendor and by destination, and the totals.
+
+``--synthetic-cdrs N`` adds N generated CDRs over the last days (labelled SYNTHETIC in the data
+and the output) for history; the default is none: the demo's numbers come from real calls.
 
 Running it again is safe: a re-imported deck corrects the same rows, assignments are replaced,
-the CDRs are the same (fixed seed and batch) and ingest never adds a cdr_id twice.
+each run's calls are new calls with new cdr_ids, and ingest never adds a cdr_id twice.
 
 >>> [deck.table for deck in DECKS if deck.side == "vendor"]
 ['vendor_northstar', 'vendor_tollgate', 'vendor_meridian']
@@ -29,8 +34,10 @@ import click
 
 from ratelab.cli import SYNTHETIC_BANNER, print_margin_summary, totals_line, warehouse_currency
 from ratelab.decks import read_deck
+from ratelab.demo_calls import carry_calls
 from ratelab.migrations import SchemaError
 from ratelab.progress import progress
+from ratelab.switch_process import SwitchError
 from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
 from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseBusy
 
@@ -38,7 +45,9 @@ __all__ = ["ASSIGNMENTS", "CUSTOMERS", "DECKS", "DECKS_DIR", "VENDORS", "main", 
 
 #: The sample decks shipped with the repository (data/decks/ next to the package).
 DECKS_DIR = Path(__file__).resolve().parent.parent / "data" / "decks"
-DEFAULT_SPOOL = Path("data/spool/synthetic")
+DEFAULT_SPOOL = Path("data/spool")
+#: Where the demo writes the switch's config, the routing snapshot and the load plan.
+DEFAULT_WORKDIR = Path("data/demo")
 #: The synthetic CDRs' batch name: fixed, so a re-run writes the same cdr_ids.
 BATCH = "demo"
 
@@ -92,7 +101,9 @@ def run(
     *,
     warehouse: str | Path = DEFAULT_PATH,
     spool: str | Path = DEFAULT_SPOOL,
-    cdrs: int = 20_000,
+    workdir: str | Path = DEFAULT_WORKDIR,
+    calls: int = 2_200,
+    synthetic_cdrs: int = 0,
     days: int = 7,
     seed: int = 7,
     files: int = 4,
@@ -100,19 +111,27 @@ def run(
 ) -> Warehouse:
     """Run the demo and print what it does; return the warehouse.
 
+    ``calls`` real calls go through the switch (0: none); ``synthetic_cdrs`` generated CDRs
+    are added over the last ``days`` days. The example runs without the switch:
+
     >>> import contextlib, io, tempfile; from pathlib import Path
     >>> folder = Path(tempfile.mkdtemp())
     >>> with contextlib.redirect_stdout(io.StringIO()) as out:
-    ...     wh = run(warehouse=folder / "w.duckdb", spool=folder / "spool", cdrs=100)
+    ...     wh = run(warehouse=folder / "w.duckdb", spool=folder / "spool",
+    ...              workdir=folder / "demo", calls=0, synthetic_cdrs=100)
     >>> "SYNTHETIC" in out.getvalue(), wh.rated().height
     (True, 100)
     """
     began = time.monotonic()
     folder = _decks_dir(decks_dir)
-    spool = Path(spool)
-    steps = 6
+    spool, workdir = Path(spool), Path(workdir)
+    steps = 7
     say = click.echo
-    say(f"ratelab demo: sample rate decks + {cdrs:,} SYNTHETIC CDRs -> warehouse {warehouse}")
+    what = [f"{calls:,} real calls through the switch"] if calls else []
+    if synthetic_cdrs:
+        what.append(f"{synthetic_cdrs:,} SYNTHETIC CDRs")
+    say(f"ratelab demo: sample rate decks + {' + '.join(what) or 'no calls'} -> "
+        f"warehouse {warehouse}")
     say("")
 
     say(f"1/{steps} importing the sample rate decks from {folder} ...")
@@ -133,18 +152,35 @@ def run(
         note = f"; {a.note}" if a.note else ""
         say(f"    {a.table:18} prices {a.side} {a.party} ({a.kind}{note})")
 
-    end = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=days)
-    say(f"3/{steps} generating {cdrs:,} SYNTHETIC CDRs (generated, not real calls) from "
-        f"{start:%Y-%m-%d} to {end:%Y-%m-%d} UTC into {spool} ...")
-    spec = SyntheticSpec(CUSTOMERS, VENDORS, sorted(prefixes), start, end, seed=seed)
-    paths = write_synthetic_cdrs(spool, cdrs, spec, files=files, batch=BATCH)
-    say(f"    {len(paths)} files: {len(CUSTOMERS)} customers x {len(VENDORS)} vendors x "
-        f"{len(prefixes)} prefixes, about {spec.answer_ratio:.0%} answered")
+    say(f"3/{steps} exporting the routing snapshot the switch routes by ...")
+    workdir.mkdir(parents=True, exist_ok=True)
+    snapshot = wh.export_routing(workdir / "routing.json")
+    say(f"    {_shown(snapshot)}: customer and vendor rates per prefix in force now")
 
-    say(f"4/{steps} ingesting the CDR spool (idempotent: a cdr_id is never added twice) ...")
+    if calls:
+        say(f"4/{steps} carrying {calls:,} real SIP calls: switch + load generator on 127.0.0.1 "
+            "(failover, a CPS limit and the profit limit at work) ...")
+        carried = carry_calls(workdir, spool / "switch", snapshot, calls, say=say)
+        say(f"    {carried.placed:,} calls placed in {carried.seconds:.0f} s, "
+            f"{carried.cdrs:,} CDRs written; the switch stopped cleanly "
+            f"(exit {carried.switch_exit})")
+        for line in carried.loadgen_summary.splitlines():
+            if line.startswith("plan finished"):
+                say(f"    load generator: {line}")
+    else:
+        say(f"4/{steps} no real calls this time (--calls 0)")
+    if synthetic_cdrs:
+        end = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=days)
+        say(f"    + generating {synthetic_cdrs:,} SYNTHETIC CDRs (generated, not real calls) "
+            f"from {start:%Y-%m-%d} to {end:%Y-%m-%d} UTC into {spool / 'synthetic'} ...")
+        spec = SyntheticSpec(CUSTOMERS, VENDORS, sorted(prefixes), start, end, seed=seed)
+        write_synthetic_cdrs(spool / "synthetic", synthetic_cdrs, spec, files=files,
+                             batch=BATCH)
+
+    say(f"5/{steps} ingesting the CDR spool (idempotent: a cdr_id is never added twice) ...")
     done = 0
-    with progress("Ingesting", total=len(paths), unit="files", transient=True) as update:
+    with progress("Ingesting", unit="files", transient=True) as update:
 
         def on_file(_: Path) -> None:
             nonlocal done
@@ -154,22 +190,26 @@ def run(
         ingested = wh.ingest(spool, on_file=on_file)
     say(f"    {ingested}")
 
-    say(f"5/{steps} rating every CDR on both sides (customer revenue, vendor cost) ...")
+    say(f"6/{steps} rating every CDR on both sides (customer revenue, vendor cost) ...")
     with progress("Rating", unit="CDRs", transient=True) as update:
         rated = wh.rate(on_chunk=lambda n, total: update(n, total))
     say(f"    {rated}")
     for line in _private_deal_lines(wh):
         say(f"    {line}")
+    for line in _switch_lines(wh):
+        say(f"    {line}")
 
-    say(f"6/{steps} margins (from sums of revenue and cost, never averages of percentages)")
+    say(f"7/{steps} margins (from sums of revenue and cost, never averages of percentages)")
     currency = warehouse_currency(wh)
+    synthetic = bool(synthetic_cdrs)
     for by, top in (("customer", 0), ("vendor", 0), ("destination", 15)):
         frame = wh.margin_summary(by)
         say("")
         print_margin_summary(frame, by, top=top, title=f"Margin by {by}", currency=currency,
-                             banner=True, totals=False)
+                             banner=synthetic, totals=False)
     say("")
-    say(SYNTHETIC_BANNER)
+    if synthetic:
+        say(SYNTHETIC_BANNER)
     say(totals_line(list(wh.margin_summary("customer").iter_rows(named=True)), currency))
     say("")
     command = "ratelab" if Path(warehouse) == DEFAULT_PATH else f"ratelab --warehouse {warehouse}"
@@ -178,6 +218,21 @@ def run(
     say(f"    {command} summary --by destination --top 10")
     say(f"    {command} deck diff {update_deck} --name vendor_tollgate --as-of 2026-11-28")
     return wh
+
+
+def _switch_lines(wh: Warehouse) -> list[str]:
+    """How the switch ended the real calls: answered, failover, limits."""
+    frame = wh.sql(
+        """SELECT disconnect_reason AS reason, count(*) AS calls,
+                  count(*) FILTER (WHERE len(attempts) > 1) AS failed_over
+           FROM cdrs WHERE switch_id <> 'synthetic' GROUP BY ALL ORDER BY calls DESC""")
+    rows = list(frame.iter_rows(named=True))
+    if not rows:
+        return []
+    reasons = ", ".join(f"{r['reason']} {r['calls']:,}" for r in rows)
+    failed_over = sum(r["failed_over"] for r in rows)
+    return [f"switch CDRs by how the call ended: {reasons}",
+            f"calls that failed over to another vendor: {failed_over:,}"]
 
 
 def _shown(path: Path) -> Path:
@@ -224,21 +279,28 @@ def _private_deal_lines(wh: Warehouse) -> list[str]:
               help="The DuckDB warehouse file.")
 @click.option("--spool", type=click.Path(file_okay=False, path_type=Path),
               default=str(DEFAULT_SPOOL), show_default=True,
-              help="Where the synthetic CDR files are written.")
-@click.option("--cdrs", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="Synthetic CDRs to generate.")
+              help="The CDR spool: the switch writes into SPOOL/switch, generated CDRs go to "
+                   "SPOOL/synthetic.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=str(DEFAULT_WORKDIR), show_default=True,
+              help="Where the switch config, routing snapshot and load plan are written.")
+@click.option("--calls", type=click.IntRange(min=0), default=2_200, show_default=True,
+              help="Real calls to carry through the switch (0: none).")
+@click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Generated CDRs to add over the last --days days (labelled SYNTHETIC).")
 @click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
               help="Spread them over the last N days.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
 @click.option("--decks", "decks_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Folder of the sample decks (default: data/decks).")
-def main(warehouse: Path, spool: Path, cdrs: int, days: int, seed: int,
-         decks_dir: Path | None) -> None:
-    """Import the sample decks, generate, ingest and rate synthetic CDRs, print the margins."""
+def main(warehouse: Path, spool: Path, workdir: Path, calls: int, synthetic_cdrs: int,
+         days: int, seed: int, decks_dir: Path | None) -> None:
+    """Import the sample decks, carry real calls through the switch, ingest and rate the CDRs,
+    print the margins."""
     try:
-        run(warehouse=warehouse, spool=spool, cdrs=cdrs, days=days, seed=seed,
-            decks_dir=decks_dir)
-    except (WarehouseBusy, SchemaError, FileNotFoundError) as err:
+        run(warehouse=warehouse, spool=spool, workdir=workdir, calls=calls,
+            synthetic_cdrs=synthetic_cdrs, days=days, seed=seed, decks_dir=decks_dir)
+    except (WarehouseBusy, SchemaError, FileNotFoundError, SwitchError, RuntimeError) as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(1) from None
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +326,13 @@ def _mapping(t: dict[str, Any], where: str, check: _Checker) -> MappingGateway |
     )
 
 
+def _is_decimal(value: object) -> bool:
+    try:
+        return Decimal(str(value)).is_finite()
+    except InvalidOperation:
+        return False
+
+
 def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway | None:
     check.unknown(t, {"name", "address", "prefixes", "priority", "lowest_profit_per_second",
                       "huntstop_codes"}, where)
@@ -337,8 +345,11 @@ def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway |
         if not prefix.isdigit():
             check.fail(f"{where}.prefixes[{k}]", f"must be digits, got {prefix!r}")
     profit = t.get("lowest_profit_per_second", 0)
-    if isinstance(profit, bool) or not isinstance(profit, int | float | str):
-        check.fail(f"{where}.lowest_profit_per_second", "must be a number (may be negative)")
+    if isinstance(profit, bool) or not isinstance(profit, int | float | str) \
+            or not _is_decimal(profit):
+        check.fail(f"{where}.lowest_profit_per_second",
+                   f"must be a number (may be negative; \"0.00004\" as text keeps it exact), "
+                   f"got {profit!r}")
         profit = 0
     codes = t.get("huntstop_codes", [])
     if not isinstance(codes, list) or not all(

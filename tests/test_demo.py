@@ -31,68 +31,81 @@ def cdr_count(warehouse: Path) -> int:
 
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """Two runs of ``python -m ratelab.demo`` on one warehouse; (warehouse, [out1, out2])."""
+    """Two runs of ``python -m ratelab.demo`` on one warehouse: real calls, then real calls plus
+    synthetic history; (warehouse, [out1, out2])."""
     tmp = tmp_path_factory.mktemp("demo")
-    warehouse, spool = tmp / "warehouse.duckdb", tmp / "spool"
+    warehouse, spool, workdir = tmp / "warehouse.duckdb", tmp / "spool", tmp / "demo"
     outputs = []
-    for _ in range(2):
+    for extra in ([], ["--synthetic-cdrs", 500]):
         result = run("-m", "ratelab.demo", "--warehouse", warehouse, "--spool", spool,
-                     "--cdrs", 2000, cwd=tmp)
+                     "--workdir", workdir, "--calls", 240, *extra, cwd=tmp)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
         outputs.append(result.stdout)
-        assert cdr_count(warehouse) == 2000
     # nothing was written outside the temporary folder given to the demo
-    assert sorted(p.name for p in tmp.iterdir()) == ["spool", "warehouse.duckdb"]
+    assert sorted(p.name for p in tmp.iterdir()) == ["demo", "spool", "warehouse.duckdb"]
     return warehouse, outputs
 
 
-def test_demo_prints_the_steps_and_tables(demo_runs: tuple[Path, list[str]]) -> None:
-    _, (first, _) = demo_runs
-    for step in ("1/6 importing", "2/6 assigning", "3/6 generating 2,000 SYNTHETIC CDRs",
-                 "4/6 ingesting", "5/6 rating", "6/6 margins"):
-        assert step in first
-    assert "ingested 2000 CDRs" in first
-    assert "rated 2000 CDRs" in first and "none flagged" in first
-    assert "cheapest-of rule: bluewave_voip's answered calls were priced" in first
-    assert "by bluewave_private" in first
-    for name in ("atlas_telecom", "bluewave_voip", "cobalt_mobile", "northstar", "tollgate",
-                 "meridian", "Nigeria - Mobile"):
-        assert name in first
-    assert "(top 15 of " in first
-    assert first.count("Total: 2,000 calls") == 1
-
-
-def test_every_table_is_labelled_synthetic(demo_runs: tuple[Path, list[str]]) -> None:
-    for out in demo_runs[1]:
-        lines = out.splitlines()
-        titles = [i for i, line in enumerate(lines) if line.startswith(TITLES)]
-        assert len(titles) == 3
-        for i in titles:
-            assert lines[i - 1] == SYNTHETIC_BANNER
-        total = next(i for i, line in enumerate(lines) if line.startswith("Total:"))
-        assert lines[total - 1] == SYNTHETIC_BANNER
-
-
-def test_second_run_adds_nothing(demo_runs: tuple[Path, list[str]]) -> None:
-    warehouse, (first, second) = demo_runs
-    assert "ingested 0 CDRs" in second and "2000 already present" in second
-    assert "nothing changed" in second  # the same deck file again is recognised
-    assert cdr_count(warehouse) == 2000
+def _query(warehouse: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        assert con.execute("SELECT count(*) FROM rated").fetchall()[0][0] == 2000
-        assert con.execute("SELECT count(*) FROM assignments").fetchall()[0][0] == 7
+        return con.execute(sql).fetchall()
     finally:
         con.close()
-    # same synthetic CDRs, same prices: the totals line is identical
-    total = [line for line in first.splitlines() if line.startswith("Total:")]
-    assert total == [line for line in second.splitlines() if line.startswith("Total:")]
 
 
-def test_cli_demo_command(tmp_path: Path) -> None:
+def test_demo_carries_real_calls_through_the_switch(demo_runs: tuple[Path, list[str]]) -> None:
+    warehouse, (first, _) = demo_runs
+    for step in ("1/7 importing", "2/7 assigning", "3/7 exporting the routing snapshot",
+                 "4/7 carrying 240 real SIP calls", "5/7 ingesting", "6/7 rating",
+                 "7/7 margins"):
+        assert step in first
+    assert "240 calls placed" in first and "240 CDRs written" in first
+    assert "the switch stopped cleanly (exit 0)" in first
+    assert "ingested 240 CDRs" in first and "none flagged" in first
+    assert SYNTHETIC_BANNER not in first, "real calls are not labelled synthetic"
+    for name in ("atlas_telecom", "bluewave_voip", "cobalt_mobile", "northstar", "tollgate"):
+        assert name in first
+    assert first.count("Total: 240 calls") == 1
+    # what the traffic is built to show, from the switch's own CDRs
+    reasons = dict(_query(warehouse, """SELECT disconnect_reason, count(*) FROM cdrs
+                                        WHERE switch_id = 'demo' GROUP BY ALL"""))
+    assert reasons.get("caller_bye", 0) > 100
+    assert reasons.get("profit_limit", 0) > 0 and reasons.get("cps_limit", 0) > 0
+    [(failovers,)] = _query(warehouse, """SELECT count(*) FROM cdrs WHERE switch_id = 'demo'
+                                          AND len(attempts) > 1""")
+    assert failovers > 0
+    [(limited,)] = _query(warehouse, """SELECT count(DISTINCT customer) FROM cdrs
+                                        WHERE disconnect_reason = 'cps_limit'""")
+    assert limited == 1  # only bluewave_voip offers more than its limit
+
+
+def test_second_run_adds_new_calls_and_labels_synthetic_history(
+        demo_runs: tuple[Path, list[str]]) -> None:
+    warehouse, (_, second) = demo_runs
+    assert "nothing changed" in second  # the same deck file again is recognised
+    assert "240 already present" in second or "(1 unchanged skipped)" in second
+    counts = dict(_query(warehouse, """SELECT switch_id = 'synthetic', count(*) FROM cdrs
+                                       GROUP BY ALL"""))
+    assert counts == {False: 480, True: 500}, "each run's calls once, no duplicates"
+    [(rated,)] = _query(warehouse, "SELECT count(*) FROM rated")
+    assert rated == 980
+    [(assignments,)] = _query(warehouse, "SELECT count(*) FROM assignments")
+    assert assignments == 7
+    lines = second.splitlines()
+    titles = [i for i, line in enumerate(lines) if line.startswith(TITLES)]
+    assert len(titles) == 3
+    for i in titles:
+        assert lines[i - 1] == SYNTHETIC_BANNER
+    total = next(i for i, line in enumerate(lines) if line.startswith("Total:"))
+    assert lines[total - 1] == SYNTHETIC_BANNER
+
+
+def test_cli_demo_command_without_the_switch(tmp_path: Path) -> None:
     result = run("-m", "ratelab.cli", "--warehouse", tmp_path / "w.duckdb", "demo",
-                 "--cdrs", 300, "--spool", tmp_path / "spool", cwd=tmp_path)
+                 "--calls", 0, "--synthetic-cdrs", 300, "--spool", tmp_path / "spool",
+                 "--workdir", tmp_path / "demo", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Total: 300 calls" in result.stdout
     assert cdr_count(tmp_path / "w.duckdb") == 300

@@ -84,3 +84,33 @@ def test_check_command(tmp_path: Path) -> None:
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert "switch.spool: unknown key (misspelt?)" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_lowest_profit_per_second_must_be_a_decimal():
+    from switch.config import ConfigError, load_config_text
+
+    base = ('[switch]\nid = "sw1"\nsip_listen = ["udp:127.0.0.1:5060"]\n[[routing_gateway]]\n'
+            'name = "v"\naddress = "127.0.0.1:5070"\nprefixes = ["44"]\n')
+    assert load_config_text(base + 'lowest_profit_per_second = "-0.00002"\n') \
+        .routing_gateways[0].lowest_profit_per_second == "-0.00002"
+    try:
+        load_config_text(base + 'lowest_profit_per_second = "cheap"\n')
+    except ConfigError as err:
+        assert err.problems[0].startswith("routing_gateway[0].lowest_profit_per_second: must be")
+    else:
+        raise AssertionError("a non-number was accepted")
+
+
+def test_a_switch_needs_a_udp_listener_and_a_sane_shutdown_grace():
+    from switch.config import ConfigError, load_config_text
+
+    try:
+        load_config_text('[switch]\nid = "sw1"\nsip_listen = ["tcp:127.0.0.1:5060"]\n'
+                         "shutdown_grace = -1\n")
+    except ConfigError as err:
+        assert err.problems == [
+            "switch.shutdown_grace: must be between 0 and 3600, got -1",
+            "switch.sip_listen: needs a udp: address (vendor legs use UDP)",
+        ]
+    else:
+        raise AssertionError("accepted")

@@ -221,24 +221,35 @@ def _split(text: str) -> list[str]:
 
 # -- demo -----------------------------------------------------------------------------------
 
-@click.command(short_help="Run the end-to-end demo on sample data.")
-@click.option("--cdrs", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="Synthetic CDRs to generate.")
+@click.command(short_help="Run the end-to-end demo: real calls through the switch.")
+@click.option("--calls", type=click.IntRange(min=0), default=2_200, show_default=True,
+              help="Real calls to carry through the switch (0: none).")
+@click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Generated CDRs to add over the last 7 days (labelled SYNTHETIC).")
 @click.option("--spool", type=click.Path(file_okay=False, path_type=Path),
-              default="data/spool/synthetic", show_default=True,
-              help="Where to write the synthetic CDR files.")
+              default="data/spool", show_default=True,
+              help="The CDR spool (the switch writes into SPOOL/switch).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default="data/demo", show_default=True,
+              help="Where the switch config, routing snapshot and load plan are written.")
 @click.pass_obj
-def demo(state: _State, cdrs: int, spool: Path) -> None:
+def demo(state: _State, calls: int, synthetic_cdrs: int, spool: Path, workdir: Path) -> None:
     """Run the end-to-end demo (same as `python -m ratelab.demo`).
 
-    Imports the sample decks of data/decks, assigns them, generates synthetic CDRs over the
-    last 7 days, ingests and rates them, and prints margins by customer, vendor and
-    destination. Safe to run again: nothing is counted twice.
+    Imports the sample decks of data/decks, assigns them, exports the routing snapshot, starts
+    the switch and carries real SIP calls through it from the load generator, ingests and
+    rates the CDRs, and prints margins by customer, vendor and destination. Safe to run again:
+    nothing is counted twice.
 
     \b
     Example:
-      ratelab --warehouse /tmp/demo.duckdb demo --cdrs 5000
+      ratelab --warehouse /tmp/demo.duckdb demo --calls 500
     """
     from ratelab.demo import run
+    from ratelab.switch_process import SwitchError
 
-    run(warehouse=state.path, spool=spool, cdrs=cdrs)
+    try:
+        run(warehouse=state.path, spool=spool, workdir=workdir, calls=calls,
+            synthetic_cdrs=synthetic_cdrs)
+    except (SwitchError, RuntimeError) as err:
+        raise click.ClickException(str(err)) from None
