@@ -147,6 +147,11 @@ class SwitchProcess:
         """Ask the switch to re-read its config and routing snapshot (SIGHUP)."""
         self._signal(signal.SIGHUP)
 
+    def terminate(self) -> None:
+        """Begin the graceful stop (SIGTERM) without waiting: new calls get 503 from now on,
+        calls in progress get the config's ``shutdown_grace``. :meth:`stop` waits for the end."""
+        self._signal(signal.SIGTERM)
+
     def stop(self, timeout: float | None = None) -> int:
         """Stop gracefully (SIGTERM: drain, flush CDRs); return the exit status."""
         if self._proc is None:
