@@ -29,6 +29,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/rating.py
+	$(BIN)/python bench/switch_cps.py
+	$(BIN)/python bench/switch_concurrency.py
 
 clean-data:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/spool data/demo reports

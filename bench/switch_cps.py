@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,20 @@ def sippy_python(given: str | None) -> str | None:
     return sys.executable if importlib.util.find_spec("sippy") is not None else None
 
 
+def _wait_bound(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Sippy imports a lot before it binds: wait until its UDP port is taken."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                time.sleep(1.0)  # bound; give it a moment to start its loop
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"sippy did not bind 127.0.0.1:{port} within {timeout:g} s")
+
+
 def step_sippy(rates: list[int], seconds: int, duration_ms: int,
                python: str | None) -> int | None:
     """The same steps through Sippy's b2bua_simple, if it is installed."""
@@ -74,7 +89,7 @@ def step_sippy(rates: list[int], seconds: int, duration_ms: int,
         [python, "-m", "sippy.b2bua_simple", "-f", "-l", "127.0.0.1", "-p", str(port),
          "-n", f"127.0.0.1:{bench.vendor_port}"],
         cwd=bench.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
+    _wait_bound(port, proc)
     held = 0
     try:
         for rate in rates:

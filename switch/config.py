@@ -106,6 +106,8 @@ class SwitchConfig:
     spool_dir: Path = Path("data/spool")
     routing_snapshot: Path = Path("data/routing.json")
     shutdown_grace: float = 10.0
+    cdr_rotate_seconds: float = 300.0
+    cdr_rotate_mb: float = 64.0
     sip: SipSettings = field(default_factory=SipSettings)
     mapping_gateways: tuple[MappingGateway, ...] = ()
     routing_gateways: tuple[RoutingGateway, ...] = ()
@@ -207,8 +209,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
     if not isinstance(sw, dict):
         check.fail("switch", "the [switch] table is required (id, sip_listen)")
         sw = {}
-    check.unknown(sw, {"id", "sip_listen", "spool_dir", "routing_snapshot", "shutdown_grace"},
-                  "switch")
+    check.unknown(sw, {"id", "sip_listen", "spool_dir", "routing_snapshot", "shutdown_grace",
+                       "cdr_rotate_seconds", "cdr_rotate_mb"}, "switch")
     switch_id = check.string(sw, "id", "switch")
     listens = []
     for k, text in enumerate(check.strings(sw, "sip_listen", "switch")):
@@ -220,6 +222,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
     spool = check.string(sw, "spool_dir", "switch", "data/spool")
     snapshot = check.string(sw, "routing_snapshot", "switch", "data/routing.json")
     grace = check.number(sw, "shutdown_grace", "switch", 10.0, low=0, high=3600)
+    rotate_seconds = check.number(sw, "cdr_rotate_seconds", "switch", 300.0, low=1, high=86400)
+    rotate_mb = check.number(sw, "cdr_rotate_mb", "switch", 64.0, low=0.001, high=4096)
     if listens and not any(item.transport == "udp" for item in listens):
         check.fail("switch.sip_listen", "needs a udp: address (vendor legs use UDP)")
 
@@ -250,7 +254,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
             check.fail(kind, f"name {name!r} is used twice")
     return SwitchConfig(
         id=switch_id, sip_listen=tuple(listens), spool_dir=Path(spool),
-        routing_snapshot=Path(snapshot), shutdown_grace=grace, sip=settings,
+        routing_snapshot=Path(snapshot), shutdown_grace=grace,
+        cdr_rotate_seconds=rotate_seconds, cdr_rotate_mb=rotate_mb, sip=settings,
         mapping_gateways=mapping, routing_gateways=routing,
     )
 

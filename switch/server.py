@@ -58,7 +58,9 @@ class Switch:
         if recovered and recovered.files:
             log.warning("spool: cut %d half-written bytes off %d file(s) from an earlier run",
                         recovered.truncated_bytes, recovered.files)
-        cdr_log = CdrLog(config.spool_dir, config.id)
+        cdr_log = CdrLog(config.spool_dir, config.id,
+                         rotate_seconds=config.cdr_rotate_seconds,
+                         rotate_bytes=int(config.cdr_rotate_mb * (1 << 20)))
         self.writer = CdrWriter(cdr_log)
         local: dict[str, Peer] = {}
         for item in config.sip_listen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 
 import pytest
 
@@ -84,3 +85,14 @@ def test_kill_is_a_crash(tmp_path):
     switch = live.process().start()
     switch.kill()
     assert switch.returncode == -signal.SIGKILL and not switch.running
+
+
+def test_cdr_files_rotate_by_age(tmp_path):
+    live = LiveSwitch(tmp_path, switch_extra="cdr_rotate_seconds = 1\n")
+    with live.process() as switch:
+        host, port = switch.udp_address
+        assert _invite_status(host, port, "447700900123", "t1") == 404
+        time.sleep(1.2)
+        assert _invite_status(host, port, "447700900123", "t2") == 404
+    files = sorted(live.spool.glob("cdr-sw1-*.jsonl"))
+    assert len(files) == 2 and [f.read_text().count("\n") for f in files] == [1, 1]

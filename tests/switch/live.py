@@ -51,6 +51,7 @@ class LiveSwitch:
     routing: str = ""                                         # [[routing_gateway]] TOML
     snapshot: dict = field(default_factory=lambda: json.loads(json.dumps(SNAPSHOT)))
     grace: float = 2.0
+    switch_extra: str = ""                                    # more [switch] keys
 
     @property
     def spool(self) -> Path:
@@ -73,7 +74,8 @@ class LiveSwitch:
         self.config_path.write_text(
             f'[switch]\nid = "sw1"\nsip_listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]\n'
             f'spool_dir = "{self.spool}"\nrouting_snapshot = "{self.snapshot_path}"\n'
-            f"shutdown_grace = {self.grace}\n\n[sip]\n{self.sip}\n\n{customers}\n"
+            f"shutdown_grace = {self.grace}\n{self.switch_extra}\n"
+            f"[sip]\n{self.sip}\n\n{customers}\n"
             f"{self.routing}\n")
         return self.config_path
 
