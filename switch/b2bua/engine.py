@@ -495,7 +495,7 @@ class Engine(TransactionUser):
         call.finished = True
         self.stats[call.rec.reason] += 1
         self.limits.release(call.gateway.name)
-        call.timers.clear()
+        self._disarm_all(call)
         self._arm(call, "reap", now + REAP_AFTER)
         out.append(Finish(call.rec.as_dict(), then))
 

@@ -8,7 +8,6 @@ generator, bind them); the switch itself binds port 0 and reports its ports when
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,20 +23,6 @@ SNAPSHOT = {
     "vendors": {"v1": {"44": "0.0100", "1": "0.0050"}, "v2": {"44": "0.0150"},
                 "dear": {"44": "0.0295"}},
 }
-
-
-def free_udp_port() -> int:
-    """A UDP port that was free a moment ago (and its TCP twin, for SIPp's -t t1)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
 
 
 @dataclass

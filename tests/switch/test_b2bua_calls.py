@@ -262,3 +262,22 @@ Content-Length: 0
 
 """)
     assert [(t.peer[2], t.message.status) for t in back] == [(5070, 200)]
+
+
+def test_finished_calls_leave_no_timers_behind(monkeypatch):
+    """A cancelled max-duration timer must not keep its call alive for an hour."""
+    import switch.b2bua.tu as tu
+
+    monkeypatch.setattr(tu, "COMPACT_AFTER", 50)
+    h = Harness.make()
+    for n in range(300):
+        h.advance(0.02)    # 50 calls/s: under the customer's cps_limit
+        h.invite(call=f"m{n}", branch=f"m{n}")
+        h.vendor_reply(h.requests_to(5070)[-1], 200, body=ANSWER_SDP)
+        h.from_customer("ACK", call=f"m{n}", cseq=1)
+        h.from_customer("BYE", call=f"m{n}")
+    assert [r.record["disconnect_reason"] for r in h.finished] == ["caller_bye"] * 300
+    h.advance(40)          # past reaping and every transaction timer
+    h.invite(call="last", branch="last")
+    # 300 max-duration timers were cancelled; without compaction they would all still be here
+    assert h.engine.pending_timers < 60

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.switch.sipp_runner import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,14 +60,8 @@ def test_help_and_argument_errors() -> None:
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_plan_command_runs_a_toml_plan(tmp_path: Path) -> None:
-    port = _free_udp_port()
+    port = free_port()
     plan = tmp_path / "plan.toml"
     plan.write_text(
         "drain_seconds = 0.2\n"
