@@ -14,6 +14,7 @@ logged and the switch keeps what it has. Listening addresses and the spool are f
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -30,6 +31,9 @@ from switch.transport import Address, Listener, Stats, listen
 __all__ = ["Switch", "run"]
 
 log = logging.getLogger("switch")
+
+#: Seconds by which timer wake-ups are batched (see Switch._schedule).
+TIMER_GRANULARITY = 0.01
 
 
 class Switch:
@@ -122,12 +126,15 @@ class Switch:
     def _schedule(self) -> None:
         assert self.engine is not None
         deadline = self.engine.next_deadline()
-        if deadline is None or deadline >= self._timer_at:
+        # Timers are batched to TIMER_GRANULARITY: at 1,000 calls/s thousands of transaction
+        # deadlines fall due each second, and one wake-up per deadline costs more than the
+        # timers themselves. SIP's shortest timer (T1, 500 ms) does not notice 10 ms.
+        if deadline is None or deadline >= self._timer_at - TIMER_GRANULARITY:
             return
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
-        delay = max(0.0, deadline - time.time())
+        delay = max(TIMER_GRANULARITY, deadline - time.time())
         self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -198,6 +205,10 @@ async def run(config_path: str | Path, *, on_ready: Callable[[Switch], None] | N
     config = load_config(config_path)
     switch = Switch(config, config_path)
     await switch.start()
+    # Call state is freed by reference counting (no cycles); the cyclic collector only costs
+    # pauses under load, and full collections over a large heap stall every call at once.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, switch.stop)
     loop.add_signal_handler(signal.SIGINT, switch.stop)
