@@ -82,11 +82,23 @@ class BenchSwitch:
 
 
 class SippUas:
-    """SIPp's built-in UAS answering every call, in the background."""
+    """SIPp's built-in UAS answering every call, in the background.
+
+    The scenario is SIPp's own ``uas`` (``sipp -sd uas``) with one change: its Contact carries
+    no ``;transport=UDP`` parameter, which Sippy 2.5 cannot route in-dialog requests to
+    ("unsupported transport: UDP"), so the baseline would fail for a reason that is not speed.
+    """
 
     def __init__(self, port: int, workdir: Path) -> None:
+        scenario = workdir / "uas.xml"
+        # sipp -sd prints the scenario and exits 99 ("no calls processed"): judge the output
+        builtin = subprocess.run([need_sipp(), "-sd", "uas"], capture_output=True,
+                                 text=True).stdout
+        if "<scenario" not in builtin:
+            sys.exit("sipp -sd uas printed no scenario")
+        scenario.write_text(builtin.replace(";transport=[transport]", ""))
         self.proc = subprocess.Popen(
-            [need_sipp(), "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+            [need_sipp(), "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
              "-max_socket", "65000"],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)

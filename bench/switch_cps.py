@@ -7,6 +7,8 @@ the same run and the ratio is printed.
 
     .venv/bin/python bench/switch_cps.py                       # 60 s per step (the issue's)
     .venv/bin/python bench/switch_cps.py --seconds 10 --rates 500,1000
+    .venv/bin/python bench/switch_cps.py --sippy-python /tmp/sippy/bin/python \
+        --sippy-rates 50,100,200,400
 
 Target (issue 3): >= 1,000 CPS with 0 failures from one switch process (>= 2.5x Sippy).
 """
@@ -118,6 +120,8 @@ def main() -> None:
                         help="comma-separated call rates to step through")
     parser.add_argument("--seconds", type=int, default=60, help="length of each step")
     parser.add_argument("--duration-ms", type=int, default=1000, help="each call's length")
+    parser.add_argument("--sippy-rates", metavar="RATES",
+                        help="rates for the Sippy baseline (default: the same as --rates)")
     parser.add_argument("--sippy-python", metavar="PYTHON",
                         help="a Python with sippy installed (python -m venv /tmp/sippy && "
                              "/tmp/sippy/bin/pip install sippy), for the baseline")
@@ -128,7 +132,9 @@ def main() -> None:
     print(f"switch_cps: {args.seconds} s per step, calls of {args.duration_ms} ms, {machine()}")
     held = step_switch(rates, args.seconds, args.duration_ms)
     print(f"switch held {held} cps (0 failed, a CDR for every call)")
-    sippy = step_sippy(rates, args.seconds, args.duration_ms, sippy_python(args.sippy_python))
+    sippy_rates = [int(r) for r in args.sippy_rates.split(",")] if args.sippy_rates else rates
+    sippy = step_sippy(sippy_rates, args.seconds, args.duration_ms,
+                       sippy_python(args.sippy_python))
     if sippy is None:
         print("sippy not found (see --sippy-python): no baseline in this run")
     else:
