@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean-data help
+.PHONY: demo test lint bench lab clean-data help
 
 help:
 	@echo "make demo   set up .venv and run the end-to-end demo on the embedded defaults"
 	@echo "make test   set up .venv and run ruff, the pytest suite and the doctests"
 	@echo "make bench  run the benchmarks in bench/ (slow; prints figures)"
+	@echo "make lab    open JupyterLab on notebooks/explore.ipynb (installs jupyterlab)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/switch_cps.py
 	$(BIN)/python bench/switch_concurrency.py
+
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	$(BIN)/jupyter lab notebooks/explore.ipynb
 
 clean-data:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/spool data/demo reports
