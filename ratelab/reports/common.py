@@ -1,0 +1,104 @@
+"""What every report shares: the period, the SQL files, the errors, party checks.
+
+>>> period("2026-11-01", "2026-11-02")
+(datetime.datetime(2026, 11, 1, 0, 0), datetime.datetime(2026, 11, 2, 0, 0))
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+
+__all__ = ["ReportError", "check_choice", "check_party", "load_sql", "period"]
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "reports"
+
+When = datetime | date | str
+
+
+class ReportError(ValueError):
+    """A report cannot run with these parameters; the message says what to change."""
+
+
+def _when(value: When, name: str) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return _when(datetime.fromisoformat(value.strip()), name)
+        except ValueError:
+            raise ReportError(f"{name} {value!r} is not a date: use YYYY-MM-DD or "
+                              "YYYY-MM-DDTHH:MM (UTC)") from None
+    raise ReportError(f"{name} must be a date, a datetime or an ISO string, got {value!r}")
+
+
+def period(start: When, end: When) -> tuple[datetime, datetime]:
+    """Validate a report period: naive UTC datetimes, ``start`` inclusive, ``end`` exclusive.
+
+    >>> for bad in (("2026-11-02", "2026-11-01"), ("yesterday", "2026-11-01")):
+    ...     try:
+    ...         period(*bad)
+    ...     except ReportError as err:
+    ...         print(err)
+    the period is empty: start 2026-11-02 00:00 is not before end 2026-11-01 00:00
+    start 'yesterday' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)
+    """
+    begin, finish = _when(start, "start"), _when(end, "end")
+    if begin >= finish:
+        raise ReportError(f"the period is empty: start {begin:%Y-%m-%d %H:%M} is not before "
+                          f"end {finish:%Y-%m-%d %H:%M}")
+    return begin, finish
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of ``ratelab/sql/reports/NAME.sql``."""
+    path = SQL_DIR / f"{name}.sql"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        raise ReportError(f"no report query {name!r} in {SQL_DIR}") from None
+
+
+def check_party(wh: object, side: str, name: str | None) -> None:
+    """Raise ReportError when ``name`` is not a known customer / vendor (None passes).
+
+    Known means: has CDRs or a rate assignment on that side.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> try:
+    ...     check_party(sample_warehouse(cdrs=5), "customer", "acmee")
+    ... except ReportError as err:
+    ...     print(err)
+    unknown customer 'acmee'; known: acme
+    """
+    if name is None:
+        return
+    if side not in ("customer", "vendor"):
+        raise ReportError(f"side must be customer or vendor, got {side!r}")
+    known = wh.sql(  # type: ignore[attr-defined]
+        f"""SELECT DISTINCT {side} AS name FROM cdrs WHERE {side} IS NOT NULL
+            UNION SELECT DISTINCT party FROM assignments WHERE side = $side
+            ORDER BY name""", {"side": side})["name"].to_list()
+    if name not in known:
+        shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+        raise ReportError(f"unknown {side} {name!r}; known: {shown or '(none yet)'}")
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    """Return ``value`` when it is one of ``allowed``, else raise ReportError listing them.
+
+    >>> try:
+    ...     check_choice("by", "country", ("vendor", "customer"))
+    ... except ReportError as err:
+    ...     print(err)
+    by must be one of vendor, customer; got 'country'
+    """
+    if value not in allowed:
+        raise ReportError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value  # type: ignore[return-value]

@@ -1,0 +1,231 @@
+"""What if a vendor's prices changed? Re-rate a period on a scratch copy and compare.
+
+Two kinds of candidate:
+
+* ``deck=`` a candidate deck for rate table ``table`` (``deck_side`` says which side that
+  table prices, vendor by default): it replaces the table, as a full deck, for the whole
+  period (the deck's own effective dates are ignored; a deck listing a prefix and band twice
+  is refused), and the calls of every party the table prices are re-rated;
+* ``change_pct=`` a percentage change to every rate (first and next rate; connect fees stay)
+  of the rate tables priced for ``vendor`` in the period, each rounded half-up to 6 places,
+  and that vendor's calls are re-rated.
+
+How: an in-memory scratch DuckDB attaches the warehouse file READ_ONLY, the rows rating
+needs are copied from it into the scratch database, the candidate is
+applied with ratelab's own deck import and index code (``ratelab.rates.import_rows`` /
+``rebuild_index``) and the period is re-rated with ratelab's rating query
+(``ratelab.rating.rate_cdrs``), all on the scratch copy. The stored results cannot change:
+the file is never opened for writing. The period must be rated first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from ratelab.db import scalar
+from ratelab.decks import DeckError, read_deck
+from ratelab.money import MoneyLike, money_context, quantize, to_decimal
+from ratelab.rates import import_rows, rebuild_index
+from ratelab.rating import rate_cdrs
+from ratelab.reports.common import ReportError, When, check_party, load_sql, period
+
+__all__ = ["what_if"]
+
+
+#: The stored warehouse's catalog name in the scratch connection (attached READ_ONLY).
+STORED = "ratelab_stored"
+
+
+@contextmanager
+def _scratch(wh: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with the warehouse file attached READ_ONLY as ``STORED``.
+
+    Waits up to the warehouse's ``lock_timeout`` for a writer in another process.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{wh.memory_limit}'")
+        path = str(wh.path).replace("'", "''")
+        deadline = time.monotonic() + wh.lock_timeout
+        while True:
+            try:
+                con.execute(f"ATTACH '{path}' AS {STORED} (READ_ONLY)")
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise ReportError(f"cannot read {wh.path}: {exc}") from exc
+                time.sleep(0.1)
+        yield con
+    finally:
+        con.close()
+
+
+def _parts() -> dict[str, str]:
+    parts = re.split(r"^-- name: (\w+)\n", load_sql("what_if"), flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> None:
+    """Run each statement of ``sql`` with the parameters it names (DuckDB refuses others)."""
+    for text in sql.split(";\n"):
+        statement = re.sub(r"--[^\n]*", "", text).strip()   # comments name parameters too
+        if not statement:
+            continue
+        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", statement)}
+        con.execute(statement, used)
+
+
+def _factor(change_pct: MoneyLike | float) -> Decimal:
+    raw = str(change_pct) if isinstance(change_pct, float) else change_pct
+    try:
+        pct = to_decimal(raw)
+    except (TypeError, ValueError) as err:
+        raise ReportError(f"change_pct: {err}") from None
+    if pct < -100:
+        raise ReportError(f"change_pct {pct} would make rates negative (at least -100)")
+    with money_context():
+        return 1 + pct / 100
+
+
+def _local(moment: datetime, time_zone: str) -> datetime:
+    return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+
+
+def _candidate(deck: str | Path, start: datetime, time_zone: str) -> list:
+    """The candidate deck's rows, all in force from ``start`` (deck-local) on."""
+    local = _local(start, time_zone)
+    try:
+        rows = read_deck(deck, effective_from=local)
+    except DeckError as err:
+        raise ReportError(str(err)) from err
+    except OSError as err:
+        raise ReportError(f"cannot read candidate deck {deck}: {err.strerror}") from None
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row.prefix, row.band)
+        if key in seen:
+            raise ReportError(f"{deck}:{row.line}: prefix {row.prefix} (band {row.band}) is "
+                              f"also on line {seen[key]}; a what-if deck lists each once")
+        seen[key] = row.line
+    return [dataclasses.replace(r, effective_from=local, effective_to=None) for r in rows]
+
+
+def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal) -> None:
+    """Multiply first and next rates of the scratch ``rates`` by ``factor`` (half-up, 6 places)."""
+    rows = con.execute("SELECT rowid, first_rate, rate FROM rates").fetchall()
+    new = pl.DataFrame(
+        [(rid, quantize(first * factor), quantize(rate * factor)) for rid, first, rate in rows],
+        schema={"rid": pl.Int64, "first_rate": pl.Decimal(18, 6), "rate": pl.Decimal(18, 6)},
+        orient="row")
+    con.register("repriced", new)
+    try:
+        con.execute("""UPDATE rates r SET first_rate = n.first_rate, rate = n.rate
+                       FROM repriced n WHERE r.rowid = n.rid""")
+    finally:
+        con.unregister("repriced")
+
+
+def what_if(
+    wh: object,
+    start: When,
+    end: When,
+    *,
+    deck: str | Path | None = None,
+    deck_side: str = "vendor",
+    table: str | None = None,
+    vendor: str | None = None,
+    change_pct: MoneyLike | float | None = None,
+) -> pl.DataFrame:
+    """Per destination, the period's stored figures against a re-rating with a candidate.
+
+    Returns destination, revenue, cost_before, cost_after, profit_before, profit_after,
+    margin_before, margin_after (Float64, NULL without revenue), profit_change, then
+    revenue_after (differs from revenue only for a customer-side deck), calls, and
+    unpriced_after (calls that had rates and lost one: the candidate deck lacks their
+    prefix; their missing charge counts 0). Sorted by destination. See the module docstring.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=50, rated=True)
+    >>> frame = what_if(wh, "2026-11-02", "2026-11-03", vendor="carrier_x", change_pct=10)
+    >>> frame["destination"].to_list()
+    ['USA', 'United Kingdom', 'United Kingdom - Mobile']
+    >>> bool((frame["cost_after"] > frame["cost_before"]).all())
+    True
+    """
+    begin, finish = period(start, end)
+    if (deck is None) == (change_pct is None):
+        raise ReportError("give either deck= (a candidate deck for table=) or change_pct= "
+                          "(a percentage change to vendor='s rates)")
+    if deck is not None and table is None:
+        raise ReportError("deck= needs table=: the rate table the candidate deck would replace")
+    if deck_side not in ("customer", "vendor"):
+        raise ReportError(f"deck_side must be customer or vendor, got {deck_side!r}")
+    if change_pct is not None and vendor is None:
+        raise ReportError("change_pct= needs vendor=: whose rates change")
+    check_party(wh, "vendor", vendor)
+    factor = None if change_pct is None else _factor(change_pct)
+
+    with _scratch(wh) as con:
+        con.execute(f"USE {STORED}")       # the checks read the stored warehouse
+        unrated = scalar(con, """SELECT count(*) FROM cdrs c WHERE start_ts >= $s
+                                 AND start_ts < $e AND NOT EXISTS
+                                 (SELECT 1 FROM rated r WHERE r.cdr_seq = c.cdr_seq)""",
+                         {"s": begin, "e": finish})
+        if unrated:
+            raise ReportError(f"{unrated} call(s) in the period are not rated yet: rate them "
+                              "first (`ratelab rate` or Warehouse.rate), then compare")
+        if deck is not None:
+            tables = dict(con.execute("SELECT name, side FROM rate_tables").fetchall())
+            if tables.get(table) != deck_side:
+                known = ", ".join(sorted(n for n, s in tables.items() if s == deck_side))
+                raise ReportError(f"no {deck_side} rate table {table!r}; {deck_side} tables: "
+                                  f"{known or '(none yet)'}")
+            time_zone = scalar(con, "SELECT time_zone FROM rate_tables WHERE name = ?", [table])
+            rows = _candidate(deck, begin, time_zone)
+            changed = [table]
+            parties = [p for (p,) in con.execute(
+                "SELECT DISTINCT party FROM assignments WHERE table_name = ? AND side = ?",
+                [table, deck_side]).fetchall()]
+            if vendor is not None and deck_side == "vendor":
+                parties = [p for p in parties if p == vendor]
+            side = deck_side
+        else:
+            changed = [t for (t,) in con.execute(
+                """SELECT DISTINCT table_name FROM assignments
+                   WHERE side = 'vendor' AND party = $v AND valid_from < $e
+                     AND (valid_to IS NULL OR valid_to > $s) ORDER BY table_name""",
+                {"v": vendor, "s": begin, "e": finish}).fetchall()]
+            parties, side = [vendor], "vendor"
+        con.execute("USE memory")         # from here on, unqualified names are scratch tables
+        parts = _parts()
+        _run(con, parts["copy"].replace("{db}", STORED),
+             {"tables": changed, "parties": parties, "side": side, "start": begin,
+              "end": finish})
+        if factor is not None:
+            _reprice(con, factor)
+            for name in changed:
+                rebuild_index(con, name)
+        else:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM rates WHERE table_name = ? AND effective_from >= ?",
+                        [table, begin])
+            con.execute("""UPDATE rates SET effective_to = $s WHERE table_name = $t
+                           AND (effective_to IS NULL OR effective_to > $s)""",
+                        {"t": table, "s": begin})
+            import_rows(con, table, rows, file=str(deck), sha256="what-if")  # type: ignore
+            con.execute("COMMIT")
+        rate_cdrs(con, since=begin, until=finish)
+        return con.sql(parts["result"]).pl()

@@ -1,0 +1,156 @@
+"""Margin, loss-maker, rate-deviation and break-even reports on the golden warehouse
+(tests/reports_fixtures.py; expected rows in tests/golden/reports/<function>.json)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+import ratelab
+from ratelab import finance
+from ratelab.money import money_context, quantize
+from ratelab.reports import (
+    ReportError,
+    break_even,
+    break_even_curve,
+    margin_by,
+    margin_by_day,
+    rate_deviation,
+    top_loss_makers,
+)
+from tests.reports_fixtures import END, START, build_golden_warehouse, check_golden
+
+MONEY, MINUTES = pl.Decimal(18, 6), pl.Decimal(18, 1)
+MARGIN_BY = {"calls": pl.Int64, "answered": pl.Int64, "minutes": MINUTES, "revenue": MONEY,
+             "cost": MONEY, "profit": MONEY, "margin": pl.Float64, "markup": pl.Float64}
+EMPTY = ("2026-12-01", "2026-12-02")
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory: pytest.TempPathFactory) -> ratelab.Warehouse:
+    return build_golden_warehouse(tmp_path_factory.mktemp("golden"))
+
+
+@pytest.mark.parametrize("report", [margin_by, margin_by_day, top_loss_makers, rate_deviation,
+                                    break_even_curve], ids=lambda f: f.__name__)
+def test_golden(report, wh) -> None:
+    check_golden(report.__name__, report, wh)
+
+
+@pytest.mark.parametrize("by", ["destination", "customer", "vendor"])
+@pytest.mark.parametrize("period", [(START, END), EMPTY], ids=["data", "empty"])
+def test_margin_columns_and_types(by, period, wh) -> None:
+    assert dict(margin_by(wh, *period, by=by).schema) == {by: pl.String, **MARGIN_BY}
+    assert dict(top_loss_makers(wh, *period, by=by).schema) == {by: pl.String, **MARGIN_BY}
+    assert dict(margin_by_day(wh, *period, by=by).schema) == {
+        "day": pl.Date, by: pl.String, "revenue": MONEY, "cost": MONEY, "profit": MONEY,
+        "margin": pl.Float64}
+
+
+@pytest.mark.parametrize("period", [(START, END), EMPTY], ids=["data", "empty"])
+def test_deviation_and_curve_columns(period, wh) -> None:
+    assert dict(rate_deviation(wh, *period).schema) == {
+        "destination": pl.String, "vendor": pl.String, "calls_below_cost": pl.Int64,
+        "minutes_below_cost": MINUTES, "loss": MONEY, "worst_deviation": MONEY}
+    assert dict(break_even_curve(wh, *period, "1").schema) == {
+        "day": pl.Date, "cumulative_profit": MONEY, "fixed_costs": MONEY}
+
+
+def test_margin_by_agrees_with_margin_summary(wh) -> None:
+    for by in ("destination", "customer", "vendor"):
+        ours = margin_by(wh, START, END, by=by)
+        theirs = wh.margin_summary(by, since=datetime(2026, 11, 2), until=datetime(2026, 11, 4))
+        assert ours.select(by, "calls", "revenue", "cost", "profit").rows() == \
+            theirs.select(by, "calls", "revenue", "cost", "profit").rows()
+
+
+def test_top_loss_makers_only_negative_most_negative_first(wh) -> None:
+    everyone = margin_by(wh, START, "2026-11-03", by="customer")
+    losers = top_loss_makers(wh, START, "2026-11-03", by="customer")
+    assert losers["customer"].to_list() == ["globex", "acme"]  # -0.001000, then -0.000833
+    assert (losers["profit"] < 0).all()
+    assert losers.rows() == everyone.filter(pl.col("profit") < 0).sort("profit").rows()
+    assert top_loss_makers(wh, START, "2026-11-03", by="customer", n=1)["customer"].to_list() \
+        == ["globex"]
+    assert top_loss_makers(wh, START, END, by="vendor").height == 0  # every vendor made money
+
+
+# The golden period's totals (see tests/reports_fixtures.py): profit 0.018667 over 12 calls and
+# 970 customer-billed seconds; day 1 ended at -0.001833, day 2 at 0.018667.
+PROFIT, SECONDS, CALLS = Decimal("0.018667"), 970, 12
+
+
+def _expected(fixed: str, days: int) -> dict:
+    with money_context():
+        minutes = Decimal(SECONDS) / 60
+        per_minute = PROFIT / minutes
+        avg = minutes / CALLS
+    be = finance.break_even(fixed, per_minute, avg, period_days=days)
+    return {"profit_per_minute": quantize(per_minute), "minutes": Decimal("16.2"),
+            "avg_call_minutes": quantize(avg, 4), "minutes_needed": quantize(be.minutes, 1, "up"),
+            "calls_needed": int(quantize(be.calls, 0, "up")), "cps_needed": float(be.cps)}
+
+
+@pytest.mark.parametrize(("fixed", "day"), [("0.01", date(2026, 11, 3)), ("0.05", None),
+                                            ("0", date(2026, 11, 3))])
+def test_break_even_matches_finance(fixed, day, wh) -> None:
+    row = break_even(wh, START, END, fixed).row(0, named=True)
+    want = _expected(fixed, days=2)
+    assert row["period_start"] == datetime(2026, 11, 2)
+    assert row["period_end"] == datetime(2026, 11, 4)
+    assert row["fixed_costs"] == quantize(fixed)
+    assert (row["profit"], row["calls"]) == (PROFIT, CALLS)
+    for column in ("profit_per_minute", "minutes", "avg_call_minutes", "minutes_needed",
+                   "calls_needed"):
+        assert row[column] == want[column], column
+    assert row["cps_needed"] == pytest.approx(want["cps_needed"], rel=1e-15)
+    assert row["broke_even_on"] == day
+
+
+def test_break_even_by_hand(wh) -> None:
+    # 0.01 / (0.018667 / (970 / 60)) = 8.66... minutes -> 8.7 (rounded up); at 970 / 60 / 12
+    # minutes per call that is 6.43 calls -> 7; over two days 6.43 / 172800 calls per second
+    row = break_even(wh, START, END, Decimal("0.01")).row(0, named=True)
+    assert row["profit_per_minute"] == Decimal("0.001155")
+    assert row["minutes_needed"] == Decimal("8.7")
+    assert row["calls_needed"] == 7
+    assert row["avg_call_minutes"] == Decimal("1.3472")
+    assert row["cps_needed"] == pytest.approx(0.01 / (0.018667 / (970 / 60)) / (970 / 60 / 12)
+                                              / 172800)
+
+
+def test_no_break_even_when_the_period_loses_money(wh) -> None:
+    row = break_even(wh, START, "2026-11-03", "0.01").row(0, named=True)  # day 1: -0.001833
+    assert row["profit"] == Decimal("-0.001833")
+    assert (row["minutes_needed"], row["calls_needed"], row["cps_needed"]) == (None, None, None)
+    assert row["broke_even_on"] is None
+
+
+def test_break_even_empty_period(wh) -> None:
+    frame = break_even(wh, *EMPTY, "100")
+    assert frame.height == 0
+    assert frame.columns == ["period_start", "period_end", "fixed_costs", "profit",
+                             "profit_per_minute", "minutes", "calls", "avg_call_minutes",
+                             "minutes_needed", "calls_needed", "cps_needed", "broke_even_on"]
+
+
+def test_break_even_schema(wh) -> None:
+    assert break_even(wh, START, END, "1").schema == break_even(wh, *EMPTY, "1").schema
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda wh: break_even(wh, START, END, 100.0), "fixed_costs: money must not be a float"),
+    (lambda wh: break_even(wh, START, END, "-5"), "fixed_costs must not be negative"),
+    (lambda wh: break_even_curve(wh, START, END, "lots"), "fixed_costs"),
+    (lambda wh: margin_by(wh, START, END, by="prefix"),
+     "by must be one of destination, customer, vendor; got 'prefix'"),
+    (lambda wh: top_loss_makers(wh, START, END, n=0), "n must be a positive whole number"),
+    (lambda wh: margin_by_day(wh, "2026-11-02", "2026-11-02"), "the period is empty"),
+    (lambda wh: rate_deviation(wh, "11/02/2026", END), "start '11/02/2026' is not a date"),
+])
+def test_bad_arguments_raise_report_error(call, message, wh) -> None:
+    with pytest.raises(ReportError, match=message):
+        call(wh)
