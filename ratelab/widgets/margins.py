@@ -1,0 +1,207 @@
+"""Margin explorer: revenue, cost, profit and margin of the rated calls, filtered and grouped.
+
+The pure part is :func:`margin_view` (a frame) and :func:`margin_figure` (a Plotly figure);
+:class:`MarginExplorer` is a thin ipywidgets layer that re-renders both when a filter changes.
+
+>>> from ratelab.examples import sample_warehouse
+>>> wh = sample_warehouse(cdrs=30, rated=True)
+>>> view = margin_view(wh, start="2026-11-02", end="2026-11-03", by="customer")
+>>> view.select("customer", "calls").rows()
+[('acme', 30)]
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import polars as pl
+
+from ratelab.reports.common import check_party, period
+from ratelab.widgets.common import (
+    ALL,
+    NO_DATA,
+    date_range,
+    distinct,
+    html_table,
+    no_data_figure,
+    show_figure,
+    to_float,
+)
+
+__all__ = ["BY", "MarginExplorer", "margin_figure", "margin_view"]
+
+#: What the explorer can group by, and the SQL expression of each key.
+BY = {
+    "destination": "coalesce(destination, '(unrated)')",
+    "customer": "coalesce(customer, '(none)')",
+    "vendor": "coalesce(vendor, '(none)')",
+    "day": "CAST(date_trunc('day', start_ts) AS DATE)",
+}
+
+# Ratios of sums (never averages of per-call ratios), NULLIF-guarded; money stays DECIMAL(18,6).
+_VIEW_SQL = """
+SELECT {key} AS {name},
+       count(*) AS calls,
+       count(*) FILTER (WHERE answered) AS answered,
+       CAST(coalesce(sum(billed_s_customer), 0) / 60 AS DECIMAL(18, 1)) AS minutes,
+       CAST(coalesce(sum(revenue), 0) AS DECIMAL(18, 6)) AS revenue,
+       CAST(coalesce(sum(cost), 0) AS DECIMAL(18, 6)) AS cost,
+       CAST(coalesce(sum(revenue), 0) - coalesce(sum(cost), 0) AS DECIMAL(18, 6)) AS profit,
+       CAST((coalesce(sum(revenue), 0) - coalesce(sum(cost), 0))
+            / NULLIF(sum(revenue), 0) AS DOUBLE) AS margin,
+       CAST((coalesce(sum(revenue), 0) - coalesce(sum(cost), 0))
+            / NULLIF(sum(cost), 0) AS DOUBLE) AS markup,
+       count(*) FILTER (WHERE status <> 'ok') AS flagged
+FROM rated
+WHERE {where}
+GROUP BY ALL
+ORDER BY {order}
+"""
+
+
+def margin_view(
+    wh: Any,
+    *,
+    start: datetime | date | str,
+    end: datetime | date | str,
+    customer: str | None = None,
+    vendor: str | None = None,
+    destination: str | None = None,
+    by: str = "destination",
+) -> pl.DataFrame:
+    """Calls, answered, minutes, revenue, cost, profit, margin, markup and flagged calls of the
+    rated calls starting in [start, end) (UTC), optionally of one customer, vendor and
+    destination, grouped ``by`` destination, customer, vendor or day.
+
+    Money columns are Decimal(18, 6); margin and markup are Float64 ratios of the sums (null
+    when revenue, or cost, is 0). Rows are sorted by profit, highest first (by day: by day).
+    A period without calls gives an empty frame with these columns; an unknown customer or
+    vendor raises ``ReportError`` naming the known ones.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=40, rated=True)
+    >>> view = margin_view(wh, start="2026-11-02", end="2026-11-03", destination="USA")
+    >>> view["destination"].to_list(), view["profit"][0] == view["revenue"][0] - view["cost"][0]
+    (['USA'], True)
+    >>> margin_view(wh, start="2026-12-01", end="2026-12-02").height
+    0
+    """
+    if by not in BY:
+        raise ValueError(f"by must be one of {', '.join(BY)}, got {by!r}")
+    since, until = period(start, end)
+    check_party(wh, "customer", customer)
+    check_party(wh, "vendor", vendor)
+    where = ["start_ts >= $since", "start_ts < $until"]
+    params: dict[str, object] = {"since": since, "until": until}
+    for name, value in (("customer", customer), ("vendor", vendor)):
+        if value is not None:
+            where.append(f"{name} = ${name}")
+            params[name] = value
+    if destination is not None:
+        where.append(f"{BY['destination']} = $destination")
+        params["destination"] = destination
+    order = "day" if by == "day" else f"profit DESC, {by}"
+    query = _VIEW_SQL.format(key=BY[by], name=by, where=" AND ".join(where), order=order)
+    return wh.sql(query, params)
+
+
+def margin_figure(frame: pl.DataFrame, *, top: int = 30) -> go.Figure:
+    """Revenue, cost and profit bars per group of a :func:`margin_view` frame (the first
+    ``top`` rows), with the margin as markers on a right-hand axis.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=20, rated=True)
+    >>> fig = margin_figure(margin_view(wh, start="2026-11-02", end="2026-11-03"))
+    >>> [trace.name for trace in fig.data]
+    ['revenue', 'cost', 'profit', 'margin']
+    >>> margin_figure(margin_view(wh, start="2026-12-01", end="2026-12-02")).data
+    ()
+    """
+    key = frame.columns[0] if frame.columns else "group"
+    title = f"Margin by {key}"
+    if frame.height == 0:
+        return no_data_figure(title, NO_DATA)
+    shown = frame.head(top)
+    labels = [str(v) for v in shown[key].to_list()]
+    fig = go.Figure()
+    for column in ("revenue", "cost", "profit"):
+        fig.add_bar(name=column, x=labels, y=to_float(shown[column].to_list()))
+    fig.add_scatter(name="margin", x=labels, y=shown["margin"].to_list(), yaxis="y2",
+                    mode="markers", marker={"size": 10, "symbol": "diamond"})
+    fig.update_layout(title=title, barmode="group", yaxis={"title": "amount"},
+                      yaxis2={"title": "margin", "overlaying": "y", "side": "right",
+                              "tickformat": ".0%"},
+                      legend={"orientation": "h"})
+    return fig
+
+
+def _choice(value: str) -> str | None:
+    return None if value == ALL else value
+
+
+class MarginExplorer:
+    """Dropdowns for customer, vendor, destination and grouping, two date pickers, a table and
+    a chart; changing any of them re-renders. ``.widget`` is the container to display;
+    ``.frame`` and ``.figure`` are what is shown (for tests and for further analysis).
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> explorer = MarginExplorer(sample_warehouse(cdrs=30, rated=True))
+    >>> explorer.frame["destination"].len() > 0
+    True
+    >>> explorer.by.value = "customer"
+    >>> explorer.frame.columns[0], explorer.figure.layout.title.text
+    ('customer', 'Margin by customer')
+    """
+
+    def __init__(self, wh: Any, *, start: date | None = None, end: date | None = None) -> None:
+        self.wh = wh
+        first, after = date_range(wh)
+        self.customer = widgets.Dropdown(description="customer",
+                                         options=[ALL, *distinct(wh, "customer")])
+        self.vendor = widgets.Dropdown(description="vendor",
+                                       options=[ALL, *distinct(wh, "vendor")])
+        destinations = wh.sql("SELECT DISTINCT coalesce(destination, '(unrated)') AS v "
+                              "FROM rated ORDER BY v")["v"].to_list()
+        self.destination = widgets.Dropdown(description="destination",
+                                            options=[ALL, *destinations])
+        self.by = widgets.Dropdown(description="group by", options=list(BY),
+                                   value="destination")
+        self.start = widgets.DatePicker(description="from", value=start or first)
+        self.end = widgets.DatePicker(description="until (excl.)", value=end or after)
+        self.table = widgets.HTML()
+        self.message = widgets.HTML()
+        self.chart = widgets.Output()
+        self.frame: pl.DataFrame = pl.DataFrame()
+        self.figure: go.Figure = go.Figure()
+        controls = [self.customer, self.vendor, self.destination, self.by, self.start, self.end]
+        for control in controls:
+            control.observe(self._changed, names="value")
+        self.widget = widgets.VBox([
+            widgets.HBox(controls[:3]), widgets.HBox(controls[3:]),
+            self.message, self.chart, self.table])
+        self.render()
+
+    def _changed(self, _change: dict) -> None:
+        self.render()
+
+    def render(self) -> pl.DataFrame:
+        """Recompute the frame and the figure from the current values and show them."""
+        try:
+            if self.start.value is None or self.end.value is None:
+                raise ValueError("pick both dates")
+            self.frame = margin_view(
+                self.wh, start=self.start.value, end=self.end.value,
+                customer=_choice(self.customer.value), vendor=_choice(self.vendor.value),
+                destination=_choice(self.destination.value), by=self.by.value)
+        except ValueError as err:  # ReportError is a ValueError: say it, keep the widgets
+            self.message.value = f"<b>{err}</b>"
+            self.frame = pl.DataFrame()
+        else:
+            self.message.value = ""
+        self.figure = margin_figure(self.frame)
+        self.table.value = html_table(self.frame)
+        show_figure(self.chart, self.figure)
+        return self.frame

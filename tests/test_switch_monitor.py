@@ -1,0 +1,158 @@
+"""spool_stats on hand-written spool files, and the monitor against a real running switch."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import datetime
+
+import pytest
+
+from ratelab.widgets import SpoolTail, SwitchMonitor, spool_dir_of, spool_stats
+from tests.switch.live import LiveSwitch, wait_until
+
+T0 = "2026-11-02T10:00:{:02d}.000000Z"
+
+
+def cdr(cdr_id: str, start: int, end: int, answered: bool = True) -> dict:
+    return {"cdr_id": cdr_id, "switch_id": "sw1", "customer": "acme",
+            "start_ts": T0.format(start), "end_ts": T0.format(end),
+            "answer_ts": T0.format(start) if answered else None,
+            "duration_ms": (end - start) * 1000 if answered else 0,
+            "sip_code": 200 if answered else 486}
+
+
+def line(record: dict) -> str:
+    return json.dumps(record, separators=(",", ":")) + "\n"
+
+
+def at(second: int) -> datetime:
+    return datetime(2026, 11, 2, 10, 0, second)
+
+
+@pytest.fixture
+def spool(tmp_path):
+    path = tmp_path / "spool"
+    path.mkdir()
+    return path
+
+
+def test_stats_per_second_asr_and_concurrency(spool):
+    # A 0-30 s answered, B 10-20 s answered, C 15-15 s rejected (no duration: not concurrent)
+    text = "".join(line(r) for r in (cdr("A", 0, 30), cdr("B", 10, 20),
+                                     cdr("C", 15, 15, answered=False)))
+    (spool / "cdr-sw1-b1-000001.jsonl").write_text(text)
+    stats = spool_stats(spool, now=at(40), window_s=40, tail=SpoolTail(spool))
+    assert (stats.calls, stats.answered, stats.asr) == (3, 2, pytest.approx(2 / 3))
+    assert stats.cps == pytest.approx(3 / 40) and stats.now == at(40)
+    per = {row["second"].second: row for row in stats.per_second.iter_rows(named=True)}
+    assert stats.per_second.height == 40
+    assert (per[15]["completed"], per[15]["answered"]) == (1, 0)
+    assert (per[20]["completed"], per[30]["completed"], per[29]["completed"]) == (1, 1, 0)
+    assert [per[s]["concurrent"] for s in (0, 9, 10, 15, 19, 20, 29, 30)] == \
+        [1, 1, 2, 2, 2, 1, 1, 0]
+    assert (stats.concurrent, stats.concurrent_peak) == (0, 2)
+    # a shorter window (seconds 14-20) sees C and B only
+    late = spool_stats(spool, now=at(21), window_s=7, tail=SpoolTail(spool))
+    assert (late.calls, late.answered, late.asr) == (2, 1, 0.5)
+
+
+def test_torn_last_line_is_held_back_until_complete(spool):
+    path = spool / "cdr-sw1-b1-000001.jsonl"
+    whole, torn = line(cdr("A", 0, 5)), line(cdr("B", 1, 6))
+    path.write_text(whole + torn[:25])
+    tail = SpoolTail(spool)
+    stats = spool_stats(spool, now=at(10), window_s=10, tail=tail)
+    assert (stats.calls, stats.pending_bytes, stats.bad_lines) == (1, 25, 0)
+    with path.open("a") as fh:
+        fh.write(torn[25:])
+    stats = spool_stats(spool, now=at(10), window_s=10, tail=tail)
+    assert (stats.calls, stats.pending_bytes, stats.lines) == (2, 0, 2)
+
+
+def test_reads_are_incremental_across_files_and_polls(spool):
+    tail = SpoolTail(spool)
+    first = spool / "cdr-sw1-b1-000001.jsonl"
+    first.write_text(line(cdr("A", 0, 1)) + "not json\n")
+    assert tail.poll() == 1 and tail.offsets[first] == first.stat().st_size
+    assert tail.bad_lines == 1
+    assert tail.poll() == 0 and tail.lines == 2               # nothing new: nothing read
+    with first.open("a") as fh:
+        fh.write(line(cdr("B", 1, 2)))
+    (spool / "cdr-sw1-b1-000002.jsonl").write_text(line(cdr("C", 2, 3)))
+    (spool / "notes.txt").write_text("ignored\n")
+    assert tail.poll() == 2 and tail.lines == 4
+    # crash recovery rewrites a file shorter: it is read again, the ids are not counted twice
+    first.write_text(line(cdr("A", 0, 1)))
+    assert tail.poll() == 0
+    assert tail.stats(at(10), 10).calls == 3
+
+
+def test_old_calls_are_pruned(spool):
+    tail = SpoolTail(spool, retain_s=10)
+    (spool / "cdr-sw1-b1-000001.jsonl").write_text(
+        line(cdr("A", 0, 50)) + line(cdr("B", 1, 2)) + line(cdr("C", 40, 45)))
+    tail.poll()
+    stats = tail.stats(at(50), 10)    # B (ended at 2) is gone; A runs on, C over 40-44
+    assert stats.per_second["concurrent"].to_list() == [2] * 5 + [1] * 5
+    assert (stats.concurrent, stats.concurrent_peak) == (1, 2)
+    assert len(tail._ends) == 2 and len(tail._starts) == 2
+
+
+def test_monitor_on_a_spool_directory(spool):
+    (spool / "cdr-sw1-b1-000001.jsonl").write_text(line(cdr("A", 0, 5)))
+    monitor = SwitchMonitor(spool, interval=0.05, window_s=10)
+    stats = monitor.refresh(now=at(8))
+    assert stats.calls == 1 and "Last 10 s" in monitor.figure.layout.title.text
+    assert "<td>1</td>" in monitor.table.value and monitor.chart.outputs
+    monitor.start()
+    assert monitor.running and monitor.toggle.value
+    count = monitor.refreshes
+    assert wait_until(lambda: monitor.refreshes > count + 2, timeout=5)
+    monitor.stop()
+    assert not monitor.running and monitor.status.value.startswith("stopped")
+
+
+def test_spool_dir_of_a_relative_config(tmp_path):
+    config = tmp_path / "switch.toml"
+    config.write_text('[switch]\nid = "sw1"\nspool_dir = "cdrs"\n')
+    from ratelab import SwitchProcess
+    assert spool_dir_of(SwitchProcess(config, cwd=tmp_path)) == tmp_path / "cdrs"
+    assert spool_dir_of(tmp_path) == tmp_path
+
+
+def _invite_status(host: str, port: int, number: str, call_id: str) -> int:
+    """Send one INVITE over UDP; return the first final status (as test_switch_process)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        me = sock.getsockname()[1]
+        sock.settimeout(5)
+        sock.sendto((f"INVITE sip:{number}@{host}:{port} SIP/2.0\r\n"
+                     f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{call_id}\r\n"
+                     f"From: <sip:1555@127.0.0.1>;tag=f{call_id}\r\n"
+                     f"To: <sip:{number}@{host}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+                     f"Contact: <sip:c@127.0.0.1:{me}>\r\nMax-Forwards: 70\r\n"
+                     "Content-Length: 0\r\n\r\n").encode(), (host, port))
+        while True:
+            status = int(sock.recv(65535).split(b" ", 2)[1])
+            if status >= 200:
+                return status
+
+
+def test_monitor_sees_the_calls_of_a_running_switch(tmp_path):
+    live = LiveSwitch(tmp_path)
+    with live.process() as switch:
+        monitor = SwitchMonitor(switch, interval=0.1)
+        assert monitor.spool_dir == live.spool
+        monitor.start()
+        host, port = switch.udp_address
+        # no vendors: every INVITE gets 404 no_route, and a CDR
+        assert [_invite_status(host, port, "447700900123", f"m{i}") for i in range(3)] == \
+            [404] * 3
+        assert wait_until(lambda: monitor.stats.calls == 3, timeout=10), monitor.stats
+        assert (monitor.stats.answered, monitor.stats.asr) == (0, 0.0)
+        assert monitor.stats.files == 1 and monitor.running
+    # the switch has exited: the monitor stops by itself after a last round
+    assert wait_until(lambda: not monitor.running, timeout=10)
+    assert not monitor.toggle.value and "stopped" in monitor.status.value
+    assert len(live.cdrs()) == 3
