@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DECKS = ROOT / "data" / "decks"
 FIXTURES = Path(__file__).parent / "fixtures" / "decks"
 TOP_COMMANDS = ("deck", "assign", "calendar", "ingest", "quarantine", "rate", "summary",
-                "routing", "generate", "demo")
+                "routing", "generate", "demo", "report")
 
 
 def ratelab(*args: object, warehouse: Path | None = None, cwd: Path | None = None,

@@ -34,6 +34,7 @@ from ratelab.cli.output import print_margin_summary as print_margin_summary
 from ratelab.cli.output import print_table as print_table
 from ratelab.cli.output import totals_line as totals_line
 from ratelab.cli.output import warehouse_currency as warehouse_currency
+from ratelab.cli.reports import report
 from ratelab.cli.routing import routing
 from ratelab.decks import DeckError
 from ratelab.migrations import SchemaError
@@ -107,6 +108,7 @@ def cli(ctx: click.Context, warehouse: Path) -> None:
 for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, routing, generate,
                  demo):
     cli.add_command(_command)
+cli.add_command(report)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,331 @@
+"""What the report notebooks share: the period, parameters, and a page that shows one clear
+message instead of a traceback.
+
+Every report notebook does::
+
+    page = ReportPage()
+    with page.guard():                      # a ReportError becomes one markdown message
+        page.open(warehouse, start, end, tz)
+        settlement = page.require(reports.settlement_summary(page.wh, page.start, page.end))
+    ...
+    if page.ok:                             # later cells show nothing after an error
+        page.heading("Settlement", "Revenue, cost and profit per day.")
+        page.table(settlement)
+        page.chart(charts.waterfall(settlement))
+
+>>> report_period("2026-11-02", "", "Europe/London")
+(datetime.datetime(2026, 11, 2, 0, 0), datetime.datetime(2026, 11, 3, 0, 0))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ratelab.money import to_decimal
+from ratelab.reports.common import ReportError, period
+
+__all__ = [
+    "NoCalls",
+    "ReportError",
+    "ReportPage",
+    "decimal_param",
+    "html_table",
+    "int_param",
+    "report_period",
+    "text_param",
+]
+
+
+class NoCalls(ReportError):
+    """The period has no calls: the report says so instead of drawing empty charts."""
+
+    def __init__(self, message: str = "no calls in this period") -> None:
+        super().__init__(message)
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo((tz or "UTC").strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReportError(f"unknown time zone {tz!r}: use an IANA name such as UTC or "
+                          "Europe/London") from None
+
+
+def _local(value: str, name: str, zone: ZoneInfo) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ReportError(f"{name} {value!r} is not a date: use YYYY-MM-DD or "
+                          "YYYY-MM-DDTHH:MM") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def report_period(start: str | None, end: str | None, tz: str = "UTC", *, default_days: int = 1,
+                  today: date | None = None) -> tuple[datetime, datetime]:
+    """The report period as naive UTC datetimes (start inclusive, end exclusive).
+
+    Dates and times without an offset are read in ``tz``. Both empty: the ``default_days``
+    days before today in ``tz`` (yesterday by default). Only ``start``: that day (or
+    ``default_days``); only ``end``: the days before it.
+
+    >>> report_period("", "", today=date(2026, 11, 3))
+    (datetime.datetime(2026, 11, 2, 0, 0), datetime.datetime(2026, 11, 3, 0, 0))
+    >>> report_period("2026-11-02", "2026-11-03", "America/New_York")[0]
+    datetime.datetime(2026, 11, 2, 5, 0)
+    >>> try:
+    ...     report_period("2026-13-01", "")
+    ... except ReportError as err:
+    ...     print(err)
+    start '2026-13-01' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM
+    """
+    zone = _zone(tz)
+    span = timedelta(days=default_days)
+    begin = _local(start, "start", zone) if start and start.strip() else None
+    finish = _local(end, "end", zone) if end and end.strip() else None
+    if begin is None and finish is None:
+        midnight = today or datetime.now(zone).date()
+        finish = datetime(midnight.year, midnight.month, midnight.day, tzinfo=zone)
+    if begin is None:
+        assert finish is not None
+        begin = (finish.replace(tzinfo=None) - span).replace(tzinfo=finish.tzinfo)
+    if finish is None:
+        finish = (begin.replace(tzinfo=None) + span).replace(tzinfo=begin.tzinfo)
+    return period(begin, finish)
+
+
+def text_param(value: str | None, name: str, *, required: bool = False) -> str | None:
+    """A string parameter: stripped, None when empty (ReportError when ``required``).
+
+    >>> text_param("  acme ", "customer"), text_param("", "customer")
+    ('acme', None)
+    """
+    text = (value or "").strip()
+    if not text and required:
+        raise ReportError(f"the parameter {name} is required (`--param {name} VALUE`)")
+    return text or None
+
+
+def decimal_param(value: str | None, name: str, *, required: bool = False) -> Decimal | None:
+    """A number parameter as an exact Decimal (None when empty and not ``required``).
+
+    >>> decimal_param("1000.50", "fixed_costs")
+    Decimal('1000.50')
+    >>> try:
+    ...     decimal_param("1,000", "fixed_costs")
+    ... except ReportError as err:
+    ...     print(err)
+    fixed_costs '1,000' is not a number: write it like 1000 or 0.25
+    """
+    text = text_param(value, name, required=required)
+    if text is None:
+        return None
+    try:
+        return to_decimal(text)
+    except (TypeError, ValueError):
+        raise ReportError(f"{name} {text!r} is not a number: write it like 1000 or 0.25"
+                          ) from None
+
+
+def int_param(value: str | None, name: str) -> int | None:
+    """A whole-number parameter (None when empty).
+
+    >>> int_param("4", "places")
+    4
+    """
+    text = text_param(value, name)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ReportError(f"{name} {text!r} is not a whole number") from None
+
+
+RATIO_COLUMNS = {"margin", "markup", "asr", "short_ratio", "share", "margin_before",
+                 "margin_after"}
+_TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
+                "table.ratelab th,table.ratelab td{padding:3px 10px;white-space:nowrap;"
+                "border-bottom:1px solid #ddd;text-align:left!important}"
+                "table.ratelab th{background:#f4f6f7}"
+                "table.ratelab td.n{text-align:right!important;"
+                "font-variant-numeric:tabular-nums}</style>")
+
+
+def _cell(column: str, value: Any) -> tuple[str, bool]:
+    """The text of one table cell and whether it is a number (right-aligned)."""
+    if value is None:
+        return "", False
+    if isinstance(value, bool):
+        return "yes" if value else "no", False
+    if isinstance(value, float):
+        if column in RATIO_COLUMNS:
+            return f"{value:.1%}", True
+        return f"{value:,.1f}", True
+    if isinstance(value, int | Decimal):
+        return str(value), True
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}" + (f":{value:%S}" if value.second else ""), False
+    if isinstance(value, date):
+        return value.isoformat(), False
+    return str(value), False
+
+
+def html_table(frame: Any, rows: int = 50) -> str:
+    """A polars frame as a small HTML table (first ``rows`` rows).
+
+    >>> import polars as pl
+    >>> table = html_table(pl.DataFrame({"vendor": ["a<b"], "margin": [0.25]}))
+    >>> table.split("<tbody>")[1]
+    '<tr><td>a&lt;b</td><td class="n">25.0%</td></tr></tbody></table></div>'
+    """
+    from html import escape
+
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for row in frame.head(rows).iter_rows():
+        cells = []
+        for column, value in zip(frame.columns, row, strict=True):
+            text, number = _cell(column, value)
+            cells.append(f"<td class=\"n\">{escape(text)}</td>" if number
+                         else f"<td>{escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f"{_TABLE_STYLE}<div style=\"overflow-x:auto\"><table class=\"ratelab\"><thead>"
+            f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+class ReportPage:
+    """The frame of a report notebook: period, warehouse, errors shown as one message.
+
+    In a notebook::
+
+        page = ReportPage()
+        with page.guard():
+            page.open(warehouse, start, end, tz)
+            settlement = page.require(reports.settlement_summary(page.wh, page.start, page.end))
+        ...
+        if page.ok:
+            page.heading("Settlement", "Revenue, cost and profit per day.")
+            page.table(settlement)
+            page.chart(charts.waterfall(settlement))
+
+    A ``ReportError`` (bad date, unknown customer, ...) inside ``guard`` prints its message as
+    markdown and sets ``ok`` to False, so the later cells show nothing; ``require`` turns an
+    empty frame into "no calls in this period". Outside a notebook the messages are printed.
+
+    >>> page = ReportPage()
+    >>> with page.guard():
+    ...     page.open("no/such/warehouse.duckdb", "2026-11-02", "", "UTC")
+    > **This report cannot run:** no warehouse at no/such/warehouse.duckdb: pass the ...
+    >>> page.ok
+    False
+    """
+
+    def __init__(self) -> None:
+        self.ok = True
+        self.plotly_embedded = False
+        self.wh: Any = None
+        self.start: datetime | None = None
+        self.end: datetime | None = None
+        self.tz = "UTC"
+
+    def connect(self, warehouse: str) -> ReportPage:
+        """Open the warehouse read-only (a clear message when the file is missing)."""
+        from ratelab.warehouse import Warehouse
+
+        path = Path(warehouse or "data/warehouse.duckdb")
+        if not path.exists():
+            raise ReportError(f"no warehouse at {path}: pass the warehouse parameter "
+                              "(`--param warehouse PATH`)")
+        self.wh = Warehouse(path, read_only=True)
+        return self
+
+    def open(self, warehouse: str, start: str, end: str, tz: str = "UTC", *,
+             default_days: int = 1) -> ReportPage:
+        """Validate the period, open the warehouse read-only and print what the report covers."""
+        self.start, self.end = report_period(start, end, tz, default_days=default_days)
+        self.tz = (tz or "UTC").strip()
+        self.connect(warehouse)
+        shown = f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"
+        if self.tz.upper() != "UTC":
+            zone = _zone(self.tz)
+            local = [t.replace(tzinfo=UTC).astimezone(zone) for t in (self.start, self.end)]
+            shown += f" ({local[0]:%Y-%m-%d %H:%M} to {local[1]:%Y-%m-%d %H:%M} {self.tz})"
+        self.markdown(f"**Period:** {shown}, end exclusive · **warehouse:** `{self.wh.path}`")
+        return self
+
+    @contextmanager
+    def guard(self) -> Iterator[ReportPage]:
+        """Show a ReportError (or a missing / busy warehouse) as a message, not a traceback."""
+        from ratelab.migrations import SchemaError
+        from ratelab.warehouse import WarehouseBusy
+
+        try:
+            yield self
+        except NoCalls as err:
+            self.fail(f"**{str(err).capitalize()}** — nothing to report. Check the period or "
+                      "run `ratelab ingest` and `ratelab rate` first.")
+        except (ReportError, FileNotFoundError, SchemaError, WarehouseBusy) as err:
+            self.fail(f"**This report cannot run:** {err}")
+
+    def fail(self, message: str) -> None:
+        """Print ``message`` as markdown and skip the rest of the report."""
+        self.ok = False
+        self.markdown(f"> {message}")
+
+    def require(self, frame: Any, message: str = "no calls in this period") -> Any:
+        """``frame`` unchanged, or NoCalls when it has no rows."""
+        if frame.is_empty():
+            raise NoCalls(message)
+        return frame
+
+    @staticmethod
+    def markdown(text: str) -> None:
+        """Display ``text`` as markdown (printed as it is outside a notebook)."""
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+
+        if get_ipython() is None:
+            print(text)
+        else:
+            display(Markdown(text))
+
+    def heading(self, title: str, prose: str = "", level: int = 2) -> None:
+        """A section heading, with a sentence on how to read what follows."""
+        self.markdown("#" * level + f" {title}" + (f"\n\n{prose}" if prose else ""))
+
+    @staticmethod
+    def table(frame: Any, rows: int = 50) -> None:
+        """Display a polars frame as a plain HTML table, up to ``rows`` rows.
+
+        Money (Decimal) is shown exactly as stored, ratios (margin, markup, asr, share...)
+        as percentages, times to the minute.
+        """
+        from IPython.display import HTML, display
+
+        if frame.is_empty():
+            ReportPage.markdown("_no rows_")
+            return
+        display(HTML(html_table(frame, rows)))
+        if frame.height > rows:
+            ReportPage.markdown(f"_first {rows} of {frame.height} rows_")
+
+    def chart(self, fig: Any) -> None:
+        """Display a Plotly figure; the first one also embeds plotly.js (the page works offline).
+
+        Like the "notebook" renderer of ``fig.show()``, without its MathJax from a CDN.
+        """
+        from IPython.display import HTML, display
+        from plotly.offline import get_plotlyjs
+
+        if not self.plotly_embedded:
+            display(HTML("<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+                         f"<script>{get_plotlyjs()}</script>"))
+            self.plotly_embedded = True
+        display(HTML(fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False,
+                                 default_width="100%", default_height=480)))
