@@ -12,8 +12,10 @@ On the default warehouse (``data/warehouse.duckdb``, or ``--warehouse``) it
 5. ingests and 6. rates them, and
 7. prints the margins by customer, by vendor and by destination, and the totals.
 
-``--synthetic-cdrs N`` adds N generated CDRs over the last days (labelled SYNTHETIC in the data
-and the output) for history; the default is none: the demo's numbers come from real calls.
+``--synthetic-cdrs N`` (20,000 by default) adds generated CDRs over the ``--days`` (30) days
+before today, labelled SYNTHETIC in the data and wherever shown, so the daily report's trend
+charts have history; the printed margins cover today's real calls. 8. The daily report over
+today is written to ``reports/`` (``--no-report`` skips it).
 
 Running it again is safe: a re-imported deck corrects the same rows, assignments are replaced,
 each run's calls are new calls with new cdr_ids, and ingest never adds a cdr_id twice.
@@ -37,6 +39,7 @@ from ratelab.decks import read_deck
 from ratelab.demo_calls import carry_calls
 from ratelab.migrations import SchemaError
 from ratelab.progress import progress
+from ratelab.reports.common import ReportError
 from ratelab.switch_process import SwitchError
 from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
 from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseBusy
@@ -48,6 +51,8 @@ DECKS_DIR = Path(__file__).resolve().parent.parent / "data" / "decks"
 DEFAULT_SPOOL = Path("data/spool")
 #: Where the demo writes the switch's config, the routing snapshot and the load plan.
 DEFAULT_WORKDIR = Path("data/demo")
+#: Where the demo's report is written.
+DEFAULT_REPORTS = Path("reports")
 #: The synthetic CDRs' batch name: fixed, so a re-run writes the same cdr_ids.
 BATCH = "demo"
 
@@ -103,30 +108,35 @@ def run(
     spool: str | Path = DEFAULT_SPOOL,
     workdir: str | Path = DEFAULT_WORKDIR,
     calls: int = 2_200,
-    synthetic_cdrs: int = 0,
-    days: int = 7,
+    synthetic_cdrs: int = 20_000,
+    days: int = 30,
     seed: int = 7,
     files: int = 4,
     decks_dir: str | Path | None = None,
+    report: bool = True,
+    reports_dir: str | Path = DEFAULT_REPORTS,
 ) -> Warehouse:
     """Run the demo and print what it does; return the warehouse.
 
     ``calls`` real calls go through the switch (0: none); ``synthetic_cdrs`` generated CDRs
-    are added over the last ``days`` days. The example runs without the switch:
+    (history for the report's trend charts, labelled SYNTHETIC) are added over the ``days``
+    days before today; with ``report``, the daily report over today is written into
+    ``reports_dir``. The example runs without the switch and the report:
 
     >>> import contextlib, io, tempfile; from pathlib import Path
     >>> folder = Path(tempfile.mkdtemp())
     >>> with contextlib.redirect_stdout(io.StringIO()) as out:
     ...     wh = run(warehouse=folder / "w.duckdb", spool=folder / "spool",
-    ...              workdir=folder / "demo", calls=0, synthetic_cdrs=100)
+    ...              workdir=folder / "demo", calls=0, synthetic_cdrs=100, report=False)
     >>> "SYNTHETIC" in out.getvalue(), wh.rated().height
     (True, 100)
     """
     began = time.monotonic()
     folder = _decks_dir(decks_dir)
     spool, workdir = Path(spool), Path(workdir)
-    steps = 7
+    steps = 8 if report else 7
     say = click.echo
+    today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     what = [f"{calls:,} real calls through the switch"] if calls else []
     if synthetic_cdrs:
         what.append(f"{synthetic_cdrs:,} SYNTHETIC CDRs")
@@ -170,7 +180,7 @@ def run(
     else:
         say(f"4/{steps} no real calls this time (--calls 0)")
     if synthetic_cdrs:
-        end = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+        end = today
         start = end - timedelta(days=days)
         say(f"    + generating {synthetic_cdrs:,} SYNTHETIC CDRs (generated, not real calls) "
             f"from {start:%Y-%m-%d} to {end:%Y-%m-%d} UTC into {spool / 'synthetic'} ...")
@@ -199,19 +209,35 @@ def run(
     for line in _switch_lines(wh):
         say(f"    {line}")
 
-    say(f"7/{steps} margins (from sums of revenue and cost, never averages of percentages)")
+    # With real calls, the tables show them (today, UTC); generated history stays in the report.
+    since = today if calls else None
+    scope = "today's real calls" if calls else "every CDR"
+    say(f"7/{steps} margins of {scope} (from sums of revenue and cost, never averages of "
+        "percentages)")
     currency = warehouse_currency(wh)
-    synthetic = bool(synthetic_cdrs)
+    synthetic = False
     for by, top in (("customer", 0), ("vendor", 0), ("destination", 15)):
-        frame = wh.margin_summary(by)
+        frame = wh.margin_summary(by, since=since)
+        synthetic = synthetic or bool(frame.height and frame["synthetic"].any())
         say("")
         print_margin_summary(frame, by, top=top, title=f"Margin by {by}", currency=currency,
-                             banner=synthetic, totals=False)
+                             totals=False)
     say("")
     if synthetic:
         say(SYNTHETIC_BANNER)
-    say(totals_line(list(wh.margin_summary("customer").iter_rows(named=True)), currency))
+    say(totals_line(list(wh.margin_summary("customer", since=since).iter_rows(named=True)),
+                    currency))
     say("")
+    if report:
+        from ratelab.report_runner import run_report
+
+        say(f"8/{steps} the daily report over today (papermill, HTML without code cells) ...")
+        paths = run_report("daily_report", {"warehouse": str(Path(warehouse).resolve()),
+                                            "start": f"{today:%Y-%m-%d}",
+                                            "end": f"{today + timedelta(days=1):%Y-%m-%d}"},
+                           out_dir=reports_dir)
+        say(f"    report: {_shown(paths.html)}  (open it in a browser; works offline)")
+        say("")
     command = "ratelab" if Path(warehouse) == DEFAULT_PATH else f"ratelab --warehouse {warehouse}"
     update_deck = _shown(folder / "vendor_tollgate_update.csv")
     say(f"done in {time.monotonic() - began:.1f} s. Next, for example:")
@@ -286,21 +312,30 @@ def _private_deal_lines(wh: Warehouse) -> list[str]:
               help="Where the switch config, routing snapshot and load plan are written.")
 @click.option("--calls", type=click.IntRange(min=0), default=2_200, show_default=True,
               help="Real calls to carry through the switch (0: none).")
-@click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Generated CDRs to add over the last --days days (labelled SYNTHETIC).")
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
-              help="Spread them over the last N days.")
+@click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=20_000,
+              show_default=True,
+              help="Generated history over the --days days before today, for the report's "
+                   "trend charts (labelled SYNTHETIC; 0: none).")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Spread the generated history over the N days before today.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="End with the daily report over today (HTML in --reports).")
+@click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=str(DEFAULT_REPORTS), show_default=True, help="Where reports go.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
 @click.option("--decks", "decks_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Folder of the sample decks (default: data/decks).")
 def main(warehouse: Path, spool: Path, workdir: Path, calls: int, synthetic_cdrs: int,
-         days: int, seed: int, decks_dir: Path | None) -> None:
+         days: int, report: bool, reports_dir: Path, seed: int,
+         decks_dir: Path | None) -> None:
     """Import the sample decks, carry real calls through the switch, ingest and rate the CDRs,
     print the margins."""
     try:
         run(warehouse=warehouse, spool=spool, workdir=workdir, calls=calls,
-            synthetic_cdrs=synthetic_cdrs, days=days, seed=seed, decks_dir=decks_dir)
-    except (WarehouseBusy, SchemaError, FileNotFoundError, SwitchError, RuntimeError) as err:
+            synthetic_cdrs=synthetic_cdrs, days=days, seed=seed, decks_dir=decks_dir,
+            report=report, reports_dir=reports_dir)
+    except (WarehouseBusy, SchemaError, FileNotFoundError, SwitchError, RuntimeError,
+            ReportError) as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(1) from None
 

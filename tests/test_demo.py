@@ -36,14 +36,16 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
     tmp = tmp_path_factory.mktemp("demo")
     warehouse, spool, workdir = tmp / "warehouse.duckdb", tmp / "spool", tmp / "demo"
     outputs = []
-    for extra in ([], ["--synthetic-cdrs", 500]):
+    for extra in (["--synthetic-cdrs", 0, "--no-report"],
+                  ["--synthetic-cdrs", 500, "--reports", tmp / "reports"]):
         result = run("-m", "ratelab.demo", "--warehouse", warehouse, "--spool", spool,
                      "--workdir", workdir, "--calls", 240, *extra, cwd=tmp)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
         outputs.append(result.stdout)
     # nothing was written outside the temporary folder given to the demo
-    assert sorted(p.name for p in tmp.iterdir()) == ["demo", "spool", "warehouse.duckdb"]
+    assert sorted(p.name for p in tmp.iterdir()) == ["demo", "reports", "spool",
+                                                     "warehouse.duckdb"]
     return warehouse, outputs
 
 
@@ -59,7 +61,7 @@ def test_demo_carries_real_calls_through_the_switch(demo_runs: tuple[Path, list[
     warehouse, (first, _) = demo_runs
     for step in ("1/7 importing", "2/7 assigning", "3/7 exporting the routing snapshot",
                  "4/7 carrying 240 real SIP calls", "5/7 ingesting", "6/7 rating",
-                 "7/7 margins"):
+                 "7/7 margins of today's real calls"):
         assert step in first
     assert "240 calls placed" in first and "240 CDRs written" in first
     assert "the switch stopped cleanly (exit 0)" in first
@@ -93,18 +95,21 @@ def test_second_run_adds_new_calls_and_labels_synthetic_history(
     assert rated == 980
     [(assignments,)] = _query(warehouse, "SELECT count(*) FROM assignments")
     assert assignments == 7
-    lines = second.splitlines()
-    titles = [i for i, line in enumerate(lines) if line.startswith(TITLES)]
-    assert len(titles) == 3
-    for i in titles:
-        assert lines[i - 1] == SYNTHETIC_BANNER
-    total = next(i for i, line in enumerate(lines) if line.startswith("Total:"))
-    assert lines[total - 1] == SYNTHETIC_BANNER
+    # the tables show today's real calls only: the generated history stays out of them ...
+    assert SYNTHETIC_BANNER not in second
+    assert "8/8 the daily report over today" in second
+    assert "Total: 480 calls" in second  # both runs were today
+    # ... and goes into the daily report's trend chart, labelled there
+    [html] = (warehouse.parent / "reports").glob("daily_report-*.html")
+    assert f"reports/{html.name}" in second
+    page = html.read_text()
+    assert "SYNTHETIC DATA:" in page and "Plotly.newPlot" in page
 
 
 def test_cli_demo_command_without_the_switch(tmp_path: Path) -> None:
     result = run("-m", "ratelab.cli", "--warehouse", tmp_path / "w.duckdb", "demo",
-                 "--calls", 0, "--synthetic-cdrs", 300, "--spool", tmp_path / "spool",
+                 "--calls", 0, "--synthetic-cdrs", 300, "--no-report",
+                 "--spool", tmp_path / "spool",
                  "--workdir", tmp_path / "demo", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Total: 300 calls" in result.stdout

@@ -158,6 +158,9 @@ def test_daily_report_shows_every_section(runs: dict[str, Run]) -> None:
         assert heading in text
     assert "**Period:** 2026-11-02 00:00 to 2026-11-03 00:00 UTC" in text
     assert "acme" in runs["daily_report"].html  # the margin by customer table
+    # the sample warehouse's CDRs are generated: the report must say so, for the period and
+    # again for the heatmap's seven days
+    assert text.count("**SYNTHETIC DATA:**") == 2
 
 
 def test_auto_create_rates_writes_the_deck(runs: dict[str, Run]) -> None:

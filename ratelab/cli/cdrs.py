@@ -224,8 +224,11 @@ def _split(text: str) -> list[str]:
 @click.command(short_help="Run the end-to-end demo: real calls through the switch.")
 @click.option("--calls", type=click.IntRange(min=0), default=2_200, show_default=True,
               help="Real calls to carry through the switch (0: none).")
-@click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Generated CDRs to add over the last 7 days (labelled SYNTHETIC).")
+@click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=20_000,
+              show_default=True,
+              help="Generated history over the 30 days before today (labelled SYNTHETIC).")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="End with the daily report over today (HTML in reports/).")
 @click.option("--spool", type=click.Path(file_okay=False, path_type=Path),
               default="data/spool", show_default=True,
               help="The CDR spool (the switch writes into SPOOL/switch).")
@@ -233,7 +236,8 @@ def _split(text: str) -> list[str]:
               default="data/demo", show_default=True,
               help="Where the switch config, routing snapshot and load plan are written.")
 @click.pass_obj
-def demo(state: _State, calls: int, synthetic_cdrs: int, spool: Path, workdir: Path) -> None:
+def demo(state: _State, calls: int, synthetic_cdrs: int, report: bool, spool: Path,
+         workdir: Path) -> None:
     """Run the end-to-end demo (same as `python -m ratelab.demo`).
 
     Imports the sample decks of data/decks, assigns them, exports the routing snapshot, starts
@@ -250,6 +254,6 @@ def demo(state: _State, calls: int, synthetic_cdrs: int, spool: Path, workdir: P
 
     try:
         run(warehouse=state.path, spool=spool, workdir=workdir, calls=calls,
-            synthetic_cdrs=synthetic_cdrs)
-    except (SwitchError, RuntimeError) as err:
+            synthetic_cdrs=synthetic_cdrs, report=report)
+    except (SwitchError, RuntimeError, ValueError) as err:
         raise click.ClickException(str(err)) from None
