@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/switch_cps.py
 	$(BIN)/python bench/switch_concurrency.py
+	$(BIN)/python bench/reports.py
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
