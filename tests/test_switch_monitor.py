@@ -104,7 +104,7 @@ def test_monitor_on_a_spool_directory(spool):
     monitor = SwitchMonitor(spool, interval=0.05, window_s=10)
     stats = monitor.refresh(now=at(8))
     assert stats.calls == 1 and "Last 10 s" in monitor.figure.layout.title.text
-    assert "<td>1</td>" in monitor.table.value and monitor.chart.outputs
+    assert '<td class="n">1</td>' in monitor.table.value and monitor.chart.outputs
     monitor.start()
     assert monitor.running and monitor.toggle.value
     count = monitor.refreshes

@@ -6,8 +6,8 @@ sets the ``Output`` widget's outputs directly. That works from a background thre
 monitor) and without a kernel (the tests), where ``with output:`` would not.
 
 >>> import polars as pl
->>> print(html_table(pl.DataFrame({"a": [1]})))
-<table class="ratelab"><thead><tr><th>a</th></tr></thead><tbody><tr><td>1</td></tr></tbody></table>
+>>> '<td class="n">1</td>' in html_table(pl.DataFrame({"a": [1]}))
+True
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from typing import Any
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import polars as pl
+
+from ratelab.charts import no_data
+from ratelab.report_page import html_table as report_table
 
 __all__ = ["ALL", "NO_DATA", "date_range", "distinct", "html_table", "no_data_figure",
            "show_figure", "to_float"]
@@ -67,44 +70,26 @@ def to_float(values: list[Any]) -> list[float | None]:
     return [None if v is None else float(v) for v in values]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return html.escape(str(value))
-
-
 def html_table(frame: pl.DataFrame, *, max_rows: int = 200, empty: str = NO_DATA) -> str:
-    """A frame as a plain HTML table (Decimals printed exactly); ``empty`` for no rows.
+    """A frame as an HTML table, formatted as in the reports; ``empty`` for no rows.
 
     >>> html_table(pl.DataFrame({"a": []}))
     '<p>no calls in this period</p>'
     """
     if frame.height == 0:
         return f"<p>{html.escape(empty)}</p>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.head(max_rows).iter_rows())
     more = (f"<p>{frame.height - max_rows} more rows not shown</p>"
             if frame.height > max_rows else "")
-    return (f'<table class="ratelab"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>{more}")
+    return report_table(frame, rows=max_rows) + more
 
 
 def no_data_figure(title: str, message: str = NO_DATA) -> go.Figure:
-    """An empty figure saying ``message``.
+    """An empty figure saying ``message`` (the reports' :func:`ratelab.charts.no_data`).
 
     >>> no_data_figure("t").layout.annotations[0].text
     'no calls in this period'
     """
-    fig = go.Figure()
-    fig.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False})
-    fig.add_annotation(text=message, showarrow=False, font={"size": 16},
-                       xref="paper", yref="paper", x=0.5, y=0.5)
-    return fig
+    return no_data(title, message)
 
 
 def show_figure(output: widgets.Output, fig: go.Figure) -> None:
