@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import datetime
 
 import pytest
 
 from ratelab.widgets import SpoolTail, SwitchMonitor, spool_dir_of, spool_stats
-from tests.switch.live import LiveSwitch, wait_until
+from tests.switch.live import LiveSwitch, invite_status, wait_until
 
 T0 = "2026-11-02T10:00:{:02d}.000000Z"
 
@@ -121,24 +120,6 @@ def test_spool_dir_of_a_relative_config(tmp_path):
     assert spool_dir_of(tmp_path) == tmp_path
 
 
-def _invite_status(host: str, port: int, number: str, call_id: str) -> int:
-    """Send one INVITE over UDP; return the first final status (as test_switch_process)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        me = sock.getsockname()[1]
-        sock.settimeout(5)
-        sock.sendto((f"INVITE sip:{number}@{host}:{port} SIP/2.0\r\n"
-                     f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{call_id}\r\n"
-                     f"From: <sip:1555@127.0.0.1>;tag=f{call_id}\r\n"
-                     f"To: <sip:{number}@{host}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
-                     f"Contact: <sip:c@127.0.0.1:{me}>\r\nMax-Forwards: 70\r\n"
-                     "Content-Length: 0\r\n\r\n").encode(), (host, port))
-        while True:
-            status = int(sock.recv(65535).split(b" ", 2)[1])
-            if status >= 200:
-                return status
-
-
 def test_monitor_sees_the_calls_of_a_running_switch(tmp_path):
     live = LiveSwitch(tmp_path)
     with live.process() as switch:
@@ -147,7 +128,7 @@ def test_monitor_sees_the_calls_of_a_running_switch(tmp_path):
         monitor.start()
         host, port = switch.udp_address
         # no vendors: every INVITE gets 404 no_route, and a CDR
-        assert [_invite_status(host, port, "447700900123", f"m{i}") for i in range(3)] == \
+        assert [invite_status(host, port, "447700900123", f"m{i}") for i in range(3)] == \
             [404] * 3
         assert wait_until(lambda: monitor.stats.calls == 3, timeout=10), monitor.stats
         assert (monitor.stats.answered, monitor.stats.asr) == (0, 0.0)

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 
 import pytest
 
 from ratelab import SwitchError, SwitchProcess
-from tests.switch.live import LiveSwitch, wait_until
-
-
-def _invite_status(host: str, port: int, number: str, call_id: str) -> int:
-    """Send one INVITE over UDP and return the first final status that comes back."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        me = sock.getsockname()[1]
-        sock.settimeout(5)
-        sock.sendto((f"INVITE sip:{number}@{host}:{port} SIP/2.0\r\n"
-                     f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{call_id}\r\n"
-                     f"From: <sip:1555@127.0.0.1>;tag=f{call_id}\r\n"
-                     f"To: <sip:{number}@{host}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
-                     f"Contact: <sip:c@127.0.0.1:{me}>\r\nMax-Forwards: 70\r\n"
-                     "Content-Length: 0\r\n\r\n").encode(), (host, port))
-        while True:
-            status = int(sock.recv(65535).split(b" ", 2)[1])
-            if status >= 200:
-                return status
+from tests.switch.live import LiveSwitch, invite_status, wait_until
 
 
 def test_start_answers_and_stops_gracefully(tmp_path):
@@ -38,7 +19,7 @@ def test_start_answers_and_stops_gracefully(tmp_path):
         assert host == "127.0.0.1" and port > 0
         assert {t for t, _, _ in switch.addresses} == {"udp", "tcp"}
         # no vendor configured: a known customer gets 404 no_route, with a CDR
-        assert _invite_status(host, port, "447700900123", "c1") == 404
+        assert invite_status(host, port, "447700900123", "c1") == 404
     assert switch.returncode == 0 and not switch.running
     [record] = live.cdrs()
     assert record["disconnect_reason"] == "no_route" and record["customer"] == "acme"
@@ -49,7 +30,7 @@ def test_sighup_reloads_the_snapshot_for_new_calls(tmp_path):
     live.snapshot["customers"]["acme"] = {"1": "0.01"}          # no rate for 44 yet
     with live.process() as switch:
         host, port = switch.udp_address
-        assert _invite_status(host, port, "447700900123", "r1") == 404
+        assert invite_status(host, port, "447700900123", "r1") == 404
         live.snapshot["customers"]["acme"]["44"] = "0.03"
         live.routing = ('[[routing_gateway]]\nname = "v1"\naddress = "127.0.0.1:9"\n'
                         'prefixes = ["44"]\nhuntstop_codes = [503]\n')
@@ -58,7 +39,7 @@ def test_sighup_reloads_the_snapshot_for_new_calls(tmp_path):
         # the reload is asynchronous: wait for the switch to say it is done
         assert wait_until(lambda: "reloaded" in switch.log_text())
         # routed now: the vendor on port 9 (discard) never answers, so invite_timeout -> 408
-        assert _invite_status(host, port, "447700900123", "r2") == 408
+        assert invite_status(host, port, "447700900123", "r2") == 408
     assert [r["disconnect_reason"] for r in live.cdrs()] == ["no_route", "invite_timeout"]
 
 
@@ -69,7 +50,7 @@ def test_a_bad_reload_keeps_the_running_configuration(tmp_path):
         switch.reload()
         host, port = switch.udp_address
         assert wait_until(lambda: "reload failed" in switch.log_text())
-        assert _invite_status(host, port, "447700900123", "b1") == 404  # still running
+        assert invite_status(host, port, "447700900123", "b1") == 404  # still running
 
 
 def test_a_bad_config_fails_start_with_the_log(tmp_path):
@@ -91,8 +72,8 @@ def test_cdr_files_rotate_by_age(tmp_path):
     live = LiveSwitch(tmp_path, switch_extra="cdr_rotate_seconds = 1\n")
     with live.process() as switch:
         host, port = switch.udp_address
-        assert _invite_status(host, port, "447700900123", "t1") == 404
+        assert invite_status(host, port, "447700900123", "t1") == 404
         time.sleep(1.2)
-        assert _invite_status(host, port, "447700900123", "t2") == 404
+        assert invite_status(host, port, "447700900123", "t2") == 404
     files = sorted(live.spool.glob("cdr-sw1-*.jsonl"))
     assert len(files) == 2 and [f.read_text().count("\n") for f in files] == [1, 1]

@@ -8,6 +8,7 @@ generator, bind them); the switch itself binds port 0 and reports its ports when
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,3 +91,21 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def invite_status(host: str, port: int, number: str, call_id: str) -> int:
+    """Send one INVITE over UDP from a fresh port; return the first final status that comes back."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        me = sock.getsockname()[1]
+        sock.settimeout(5)
+        sock.sendto((f"INVITE sip:{number}@{host}:{port} SIP/2.0\r\n"
+                     f"Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK{call_id}\r\n"
+                     f"From: <sip:1555@127.0.0.1>;tag=f{call_id}\r\n"
+                     f"To: <sip:{number}@{host}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+                     f"Contact: <sip:c@127.0.0.1:{me}>\r\nMax-Forwards: 70\r\n"
+                     "Content-Length: 0\r\n\r\n").encode(), (host, port))
+        while True:
+            status = int(sock.recv(65535).split(b" ", 2)[1])
+            if status >= 200:
+                return status
