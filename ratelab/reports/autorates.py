@@ -94,17 +94,27 @@ def auto_create_rates(
             raise ReportError(f"{what}; vendor tables: {', '.join(known) or '(none yet)'}")
         zone = ZoneInfo(row[1])
         rows = rows_in_force(con, vendor_table, moment)
+    priced: dict[Decimal, Decimal] = {}
+
+    def price(cost: Decimal) -> Decimal:
+        # Decks repeat amounts (connect fees of 0, first rates equal to rates, shared prices):
+        # each distinct amount is priced once.
+        found = priced.get(cost)
+        if found is None:
+            found = priced[cost] = _price(cost, margin, places, rounding)
+        return found
+
     records = []
     for r in rows.iter_rows(named=True):
         local = r["effective_from"].replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
         records.append({
             "prefix": r["prefix"], "destination": r["destination"],
             "vendor_rate": r["rate"],
-            "customer_rate": _price(r["rate"], margin, places, rounding),
+            "customer_rate": price(r["rate"]),
             "increment": f"{r['first_period']}/{r['cycle']}",
             "effective_from": deck_from or local, "band": r["band"],
-            "first_rate": _price(r["first_rate"], margin, places, rounding),
-            "connect_fee": _price(r["connect_fee"], margin, places, rounding),
+            "first_rate": price(r["first_rate"]),
+            "connect_fee": price(r["connect_fee"]),
         })
     frame = pl.DataFrame(records, schema=_SCHEMA, orient="row").sort("prefix", "band")
     if out is not None:
