@@ -25,7 +25,7 @@ from ratelab import rates as rate_store
 from ratelab.db import one
 from ratelab.decks import DeckRow, diff_rates, read_deck
 from ratelab.ingest import IngestSummary, ingest_spool
-from ratelab.migrations import SchemaError, available, current_version, migrate
+from ratelab.migrations import SchemaError, available, current_version, migrate, verify
 from ratelab.rating import RateSummary, cdr_filter, rate_cdrs
 from ratelab.routing import routing_snapshot, write_snapshot
 
@@ -135,6 +135,7 @@ class Warehouse:
                 raise FileNotFoundError(f"no warehouse at {self.path}")
             with self.connection() as con:
                 have, newest = current_version(con), available()[-1].version
+                verify(con)
             if have > newest:
                 raise SchemaError(
                     f"{self.path} has schema version {have}, newer than this ratelab knows "

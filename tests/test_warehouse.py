@@ -12,7 +12,14 @@ import duckdb
 import pytest
 
 import ratelab
-from ratelab.migrations import MIGRATIONS_DIR, SchemaError, available, current_version, migrate
+from ratelab.migrations import (
+    MIGRATIONS_DIR,
+    SchemaError,
+    available,
+    current_version,
+    migrate,
+    verify,
+)
 from ratelab.warehouse import Warehouse, WarehouseBusy
 from tests.conftest import contract_cdr, write_jsonl
 
@@ -123,7 +130,8 @@ def test_a_failing_migration_is_rolled_back(tmp_path: Path) -> None:
 def _stamp_future_version(path: Path) -> None:
     con = duckdb.connect(str(path))
     try:
-        con.execute("INSERT INTO schema_migrations VALUES (99, 'from_the_future', ?)",
+        con.execute("INSERT INTO schema_migrations (version, name, applied_at) "
+                    "VALUES (99, 'from_the_future', ?)",
                     [datetime(2030, 1, 1)])
     finally:
         con.close()
@@ -270,3 +278,46 @@ def test_a_call_on_an_open_warehouse_while_another_process_holds_it(tmp_path: Pa
     summary = wh.import_deck(deck, "cust", "customer")
     assert summary.rows == 1
     assert wh.sql("SELECT count(*) AS n FROM rates")["n"][0] == 1
+
+
+def test_an_edited_migration_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    shutil.copy(MIGRATIONS_DIR / "001_initial.sql", migrations / "001_initial.sql")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        migrate(con, migrations)
+        verify(con, available(migrations))                 # unchanged: fine
+        edited = migrations / "001_initial.sql"
+        edited.write_text(edited.read_text().replace("\n", "\r\n"))
+        verify(con, available(migrations))                 # line endings alone do not count
+        edited.write_text(edited.read_text() + "\nCREATE TABLE sneaky (x INTEGER);\n")
+        with pytest.raises(SchemaError, match=r"001_initial\.sql has changed since this "
+                                              "warehouse applied it"):
+            migrate(con, migrations)
+    finally:
+        con.close()
+
+
+def test_a_warehouse_from_before_checksums_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    ratelab.connect(path)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("UPDATE schema_migrations SET checksum = NULL")
+    finally:
+        con.close()
+    assert ratelab.connect(path, read_only=True).schema_version() == 1
+    assert ratelab.connect(path).schema_version() == 1
+
+
+def test_a_read_only_open_checks_the_checksums_too(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    ratelab.connect(path)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("UPDATE schema_migrations SET checksum = 'not-this-file'")
+    finally:
+        con.close()
+    with pytest.raises(SchemaError, match="has changed since"):
+        ratelab.connect(path, read_only=True)

@@ -1,11 +1,15 @@
 """Versioned warehouse schema: numbered SQL files applied in order, each in its own transaction.
 
 A warehouse made by an older ratelab is upgraded in place; one made by a newer ratelab is refused
-rather than touched. Add a change as the next ``NNN_name.sql`` file; never edit an applied one.
+rather than touched. Add a change as the next ``NNN_name.sql`` file; never edit an applied one:
+each applied migration's checksum is recorded, and a warehouse whose migration file has changed
+since is refused with a SchemaError (it would otherwise fail later with a confusing binder error
+on a column that is not there).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["MIGRATIONS_DIR", "Migration", "SchemaError", "available", "current_version", "migrate"]
+__all__ = ["MIGRATIONS_DIR", "Migration", "SchemaError", "available", "current_version", "migrate",
+           "verify"]
 
 MIGRATIONS_DIR = Path(__file__).parent
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -28,6 +33,16 @@ class Migration:
     version: int
     name: str
     path: Path
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the file's text with line endings normalised (a checkout may change them).
+
+        >>> len(available()[0].checksum)
+        64
+        """
+        text = self.path.read_text(encoding="utf-8").replace("\r\n", "\n")
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -77,12 +92,15 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) ->
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
+    # Warehouses from before checksums were recorded get the column; their rows stay NULL.
+    con.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum VARCHAR")
     have = current_version(con)
     if have > newest:
         raise SchemaError(
             f"this warehouse has schema version {have}, newer than this ratelab knows ({newest}); "
             "upgrade ratelab instead of opening it with an older one"
         )
+    verify(con, migrations)
     applied = []
     for migration in migrations:
         if migration.version <= have:
@@ -91,8 +109,10 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) ->
         try:
             con.execute(migration.path.read_text())
             con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                [migration.version, migration.name, datetime.now(UTC).replace(tzinfo=None)],
+                "INSERT INTO schema_migrations (version, name, applied_at, checksum) "
+                "VALUES (?, ?, ?, ?)",
+                [migration.version, migration.name, datetime.now(UTC).replace(tzinfo=None),
+                 migration.checksum],
             )
             con.execute("COMMIT")
         except Exception:
@@ -100,3 +120,29 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) ->
             raise
         applied.append(migration)
     return applied
+
+
+def verify(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> None:
+    """Refuse a warehouse whose applied migration files have been edited since (SchemaError).
+
+    Rows recorded before checksums existed (NULL) cannot be checked and pass.
+
+    >>> con = duckdb.connect()
+    >>> _ = migrate(con)
+    >>> verify(con)
+    """
+    columns = con.execute(
+        "SELECT count(*) FROM duckdb_columns() "
+        "WHERE table_name = 'schema_migrations' AND column_name = 'checksum'").fetchall()
+    if not columns[0][0]:
+        return
+    recorded = dict(con.execute(
+        "SELECT version, checksum FROM schema_migrations WHERE checksum IS NOT NULL").fetchall())
+    for migration in migrations if migrations is not None else available():
+        stored = recorded.get(migration.version)
+        if stored is not None and stored != migration.checksum:
+            raise SchemaError(
+                f"migration {migration.path.name} has changed since this warehouse applied it: "
+                "applied migrations are never edited (add the change as a new NNN_name.sql). "
+                "A scratch warehouse can simply be deleted (make clean-data)."
+            )
