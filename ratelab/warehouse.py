@@ -185,6 +185,9 @@ class Warehouse:
             # laptop's reach (DuckDB spills to disk past it).
             con.execute("SET preserve_insertion_order = false")
             con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            # DuckDB's own progress bar would print into notebooks and cron logs; ratelab
+            # shows its own (ratelab.progress) where work is long.
+            con.execute("SET enable_progress_bar = false")
             yield con
         finally:
             con.close()

@@ -201,3 +201,14 @@ def test_matches_a_real_rerate(tmp_path: Path) -> None:
                      FROM rated GROUP BY ALL ORDER BY destination""")
     assert frame.select("destination", "cost_after", "unpriced_after").rows() == real.rows()
     assert real.filter(pl.col("destination") == "USA")["flagged"].item() > 0
+
+
+def test_a_change_with_more_than_six_places_is_refused() -> None:
+    from ratelab.examples import sample_warehouse
+    from ratelab.reports.common import ReportError as Refused
+    from ratelab.reports.whatif import what_if as run_what_if
+
+    wh = sample_warehouse(cdrs=5, rated=True)
+    with pytest.raises(Refused, match="more than 6 decimal places"):
+        run_what_if(wh, "2026-11-02", "2026-11-03", vendor="carrier_x",
+                    change_pct="1.0000001")

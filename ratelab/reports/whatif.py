@@ -36,7 +36,7 @@ import polars as pl
 
 from ratelab.db import scalar
 from ratelab.decks import DeckError, read_deck
-from ratelab.money import MoneyLike, money_context, quantize, to_decimal
+from ratelab.money import MoneyLike, money_context, to_decimal
 from ratelab.rates import import_rows, rebuild_index
 from ratelab.rating import rate_cdrs
 from ratelab.reports.common import ReportError, When, check_party, load_sql, period
@@ -58,6 +58,7 @@ def _scratch(wh: Any) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{wh.memory_limit}'")
+        con.execute("SET enable_progress_bar = false")  # as the warehouse's own connections
         path = str(wh.path).replace("'", "''")
         deadline = time.monotonic() + wh.lock_timeout
         while True:
@@ -96,6 +97,8 @@ def _factor(change_pct: MoneyLike | float) -> Decimal:
         raise ReportError(f"change_pct: {err}") from None
     if pct < -100:
         raise ReportError(f"change_pct {pct} would make rates negative (at least -100)")
+    if pct.as_tuple().exponent < -6:  # type: ignore[operator]
+        raise ReportError(f"change_pct {pct} has more than 6 decimal places")
     with money_context():
         return 1 + pct / 100
 
@@ -124,18 +127,17 @@ def _candidate(deck: str | Path, start: datetime, time_zone: str) -> list:
 
 
 def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal) -> None:
-    """Multiply first and next rates of the scratch ``rates`` by ``factor`` (half-up, 6 places)."""
-    rows = con.execute("SELECT rowid, first_rate, rate FROM rates").fetchall()
-    new = pl.DataFrame(
-        [(rid, quantize(first * factor), quantize(rate * factor)) for rid, first, rate in rows],
-        schema={"rid": pl.Int64, "first_rate": pl.Decimal(18, 6), "rate": pl.Decimal(18, 6)},
-        orient="row")
-    con.register("repriced", new)
-    try:
-        con.execute("""UPDATE rates r SET first_rate = n.first_rate, rate = n.rate
-                       FROM repriced n WHERE r.rowid = n.rid""")
-    finally:
-        con.unregister("repriced")
+    """Multiply first and next rates of the scratch ``rates`` by ``factor`` (half-up, 6 places).
+
+    In SQL: DECIMAL times DECIMAL is exact, and DuckDB's ROUND on a DECIMAL rounds half away
+    from zero, which is half-up for rates (never negative). ``factor`` has at most 8 places
+    (a percentage with 6), so the product fits DECIMAL(38, 14).
+    """
+    con.execute("""UPDATE rates SET
+                       first_rate = CAST(round(first_rate * CAST($f AS DECIMAL(20, 8)), 6)
+                                         AS DECIMAL(18, 6)),
+                       rate = CAST(round(rate * CAST($f AS DECIMAL(20, 8)), 6)
+                                   AS DECIMAL(18, 6))""", {"f": str(factor)})
 
 
 def what_if(
