@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from switch.sip import Headers, Request, Response, make_response
 
-__all__ = ["Ids", "Leg", "Peer", "ack_for_2xx", "cancel_for", "in_dialog", "peer_text", "respond",
+__all__ = ["Ids", "Leg", "Peer", "ack_for_2xx", "cancel_for", "in_dialog", "respond",
            "uri_of", "user_of"]
 
 #: Where a message goes or came from: (transport, host, port); transport is "udp" or "tcp".
@@ -69,15 +69,6 @@ def user_of(uri: str) -> str:
     rest = uri.split(":", 1)[1] if ":" in uri else uri
     user, at, _ = rest.partition("@")
     return user.split(";", 1)[0] if at else ""
-
-
-def peer_text(peer: Peer) -> str:
-    """``udp:host:port`` for logs.
-
-    >>> peer_text(("udp", "127.0.0.1", 5060))
-    'udp:127.0.0.1:5060'
-    """
-    return f"{peer[0]}:{peer[1]}:{peer[2]}"
 
 
 @dataclass(slots=True)
