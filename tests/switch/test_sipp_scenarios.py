@@ -6,13 +6,11 @@ must be installed (Debian package sip-tester): without it these tests fail, neve
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.switch.sipp_runner import (
-    INSTALL_HINT,
     SippResult,
     SippUas,
     digest_ok,
@@ -20,11 +18,7 @@ from tests.switch.sipp_runner import (
     run_uac,
 )
 
-
-@pytest.fixture(autouse=True)
-def _sipp_installed() -> None:
-    if shutil.which("sipp") is None:
-        pytest.fail(INSTALL_HINT)
+pytestmark = pytest.mark.usefixtures("sipp_installed")
 
 
 def _ok(result: SippResult | None, calls: int) -> None:

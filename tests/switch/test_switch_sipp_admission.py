@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.switch.live import LiveSwitch, vendor
-from tests.switch.sipp_runner import INSTALL_HINT, SippUas, free_port, run_uac
+from tests.switch.sipp_runner import SippUas, free_port, run_uac
 from tests.switch.test_switch_sipp_calls import ok, target
 
-
-@pytest.fixture(autouse=True)
-def _sipp_installed() -> None:
-    if shutil.which("sipp") is None:
-        pytest.fail(INSTALL_HINT)
+pytestmark = pytest.mark.usefixtures("sipp_installed")
 
 
 def test_ip_port_customers_are_told_apart_by_source_port(tmp_path: Path) -> None:

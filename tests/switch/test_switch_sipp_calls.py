@@ -7,19 +7,14 @@ Every test checks what SIPp saw and the CDRs the switch wrote.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.switch.live import LiveSwitch, vendor
-from tests.switch.sipp_runner import INSTALL_HINT, SippResult, SippUas, run_uac
+from tests.switch.sipp_runner import SippResult, SippUas, run_uac
 
-
-@pytest.fixture(autouse=True)
-def _sipp_installed() -> None:
-    if shutil.which("sipp") is None:
-        pytest.fail(INSTALL_HINT)
+pytestmark = pytest.mark.usefixtures("sipp_installed")
 
 
 def ok(result: SippResult | None, calls: int) -> None:

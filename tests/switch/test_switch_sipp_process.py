@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections import Counter
@@ -12,14 +11,10 @@ import pytest
 
 from ratelab import connect
 from tests.switch.live import LiveSwitch, vendor, wait_until
-from tests.switch.sipp_runner import INSTALL_HINT, SippResult, SippUas, run_uac
+from tests.switch.sipp_runner import SippResult, SippUas, run_uac
 from tests.switch.test_switch_sipp_calls import ok, target
 
-
-@pytest.fixture(autouse=True)
-def _sipp_installed() -> None:
-    if shutil.which("sipp") is None:
-        pytest.fail(INSTALL_HINT)
+pytestmark = pytest.mark.usefixtures("sipp_installed")
 
 
 def in_background(**kwargs) -> tuple[threading.Thread, list[SippResult]]:
