@@ -6,6 +6,11 @@
 * A last line without its newline is a CDR the switch was still writing when it stopped (or is
   writing now). It is held back as ``pending`` (and quarantined as ``truncated``) until the file
   grows; once the line is complete a later ingest takes it and clears that quarantine entry.
+* Text that was not UTF-8 on the wire arrives escaped, its fields listed in ``escaped``
+  (:mod:`switch.contract`); it is stored as written, with that list. A line that is itself not
+  UTF-8 is quarantined rather than read with replacement characters.
+* A switch's reject files (``rejects-*.jsonl``: records it could not write as CDRs) are not CDRs:
+  each of their lines is quarantined with the switch's reason, so the call is not lost from view.
 
 Clean files take the fast path: one strict, typed ``read_json`` per batch of files (about 1 GiB),
 a transaction per batch. A file that the strict read refuses, or whose rows break a contract
@@ -15,6 +20,7 @@ line can be named; its good lines are ingested with the rest.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ import pyarrow as pa
 
 from ratelab.db import scalar
 from ratelab.prefix import NUMBER_KEY_SQL
+from switch.contract import REJECT_FILE_GLOB
 
 __all__ = ["CDR_COLUMNS", "IngestSummary", "ingest_spool", "spool_files"]
 
@@ -55,6 +62,7 @@ CDR_COLUMNS: dict[str, str] = {
     "codec": "VARCHAR",
     "rtp_encryption": "INTEGER",
     "rtp": "JSON",
+    "escaped": "VARCHAR[]",
 }
 
 _COLUMNS_SQL = "{" + ", ".join(f"'{k}': '{v}'" for k, v in CDR_COLUMNS.items()) + "}"
@@ -186,6 +194,8 @@ def ingest_spool(
             continue
         todo.append((path, st))
     summary.files = len(todo)
+    rejects = [item for item in todo if item[0].match(REJECT_FILE_GLOB)]
+    todo = [item for item in todo if not item[0].match(REJECT_FILE_GLOB)]
     # One transaction per batch: a batch lands whole or not at all, and an interrupted run
     # resumes where it stopped (ingest is idempotent). One transaction for the whole spool
     # was measured twice as slow at 10M CDRs.
@@ -208,6 +218,18 @@ def ingest_spool(
         if on_file is not None:
             for path, _ in batch:
                 on_file(path)
+    for path, st in rejects:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _quarantine_rejects(con, path, summary, now)
+            con.execute("INSERT OR REPLACE INTO spool_files VALUES (?, ?, ?, ?)",
+                        [str(path), st.st_size, st.st_mtime_ns, now])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        if on_file is not None:
+            on_file(path)
     return summary
 
 
@@ -300,6 +322,32 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
     return int(scalar(con, sql, params) or 0)
 
 
+def _quarantine_rejects(
+    con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSummary, now: datetime
+) -> None:
+    """Quarantine each complete line of a switch's reject file, with the switch's reason."""
+    data = path.read_bytes()
+    rows = []
+    # the piece after the last newline is empty, or a line the switch is still writing
+    for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+        if not raw.strip():
+            continue
+        text = raw.decode("utf-8", "backslashreplace")
+        try:
+            reason = str(json.loads(text)["reason"])
+        except (ValueError, TypeError, KeyError, IndexError):
+            reason = "(no reason given)"
+        rows.append((str(path), number, f"rejected by the switch: {reason}", text, now))
+    summary.lines += len(rows)
+    summary.quarantined += len(rows)
+    con.executemany(
+        """INSERT INTO cdr_quarantine SELECT $1, $2, $3, $4, $5
+           WHERE NOT EXISTS (SELECT 1 FROM cdr_quarantine q
+                             WHERE q.file = $1 AND q.line = $2 AND q.content = $4)""",
+        rows,
+    )
+
+
 def _slow_path(
     con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSummary, now: datetime
 ) -> None:
@@ -309,18 +357,28 @@ def _slow_path(
     terminated = data.endswith(b"\n")
     if terminated:
         raw.pop()
-    numbers, texts = [], []
+    numbers, texts, utf8 = [], [], []
     for i, line in enumerate(raw, start=1):
         if line.strip():
             numbers.append(i)
-            texts.append(line.decode("utf-8", errors="replace"))
+            try:
+                texts.append(line.decode("utf-8"))
+                utf8.append(True)
+            except UnicodeDecodeError:
+                # Quarantined, not read with U+FFFD in place of the bytes: that would store a
+                # caller or Call-ID that never was. Kept with the bytes visible (\xff).
+                texts.append(line.decode("utf-8", errors="backslashreplace"))
+                utf8.append(False)
     summary.lines += len(numbers)
     last = numbers[-1] if numbers and not terminated else None
-    con.register("raw_lines", pa.table({"line": numbers, "text": texts}))
+    con.register("raw_lines", pa.table({"line": numbers, "text": texts, "utf8": utf8},
+                                       schema=pa.schema([("line", pa.int64()),
+                                                         ("text", pa.string()),
+                                                         ("utf8", pa.bool_())])))
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE parsed AS
-                SELECT line, text,
+                SELECT line, text, utf8,
                        CASE WHEN json_valid(text) AND json_type(text) = 'OBJECT'
                             THEN json_transform(text, '{_JSON_STRUCTURE}') END AS j
                 FROM raw_lines"""
@@ -330,6 +388,7 @@ def _slow_path(
                 SELECT line, text, j.*,
                        CASE WHEN j IS NULL AND line = $last
                                 THEN 'truncated last line (the writer stopped mid-line)'
+                            WHEN NOT utf8 THEN 'not valid UTF-8'
                             WHEN j IS NULL AND NOT json_valid(text) THEN 'not valid JSON'
                             WHEN j IS NULL THEN 'not a JSON object'
                             {_TYPE_CHECKS}

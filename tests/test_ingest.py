@@ -175,9 +175,13 @@ def _bad_lines() -> list[tuple[str, str]]:
         (broken("no-id", cdr_id=_DROP), "missing cdr_id"),
         (broken("bad-ts", start_ts="yesterday"), "start_ts"),
         (broken("neg", duration_ms=-1000), "negative duration_ms"),
+        (broken("unanswered", answer_ts=None), "duration_ms > 0 but answer_ts is null"),
+        (broken("backwards", end_ts="2026-03-01T09:59:59.999999Z"), "end_ts before start_ts"),
         (broken("no-cust", customer=_DROP), "missing customer"),
         (broken("sip42", sip_code=42), "sip_code"),
+        # a garbage port means a broken writer: quarantined, never stored as a null port
         (broken("port", src_port="abc"), 'invalid src_port: "abc"'),
+        (broken("flag", escaped="caller"), 'invalid escaped: "caller"'),
     ]
 
 
@@ -224,7 +228,8 @@ def test_bad_lines_are_quarantined_with_line_and_reason(warehouse, tmp_path: Pat
 
 @pytest.mark.parametrize(("text", "reason"), _bad_lines(),
                          ids=["invalid-json", "array", "no-id", "bad-ts", "neg-duration",
-                              "no-customer", "sip42", "port-type"])
+                              "duration-unanswered", "end-before-start", "no-customer", "sip42",
+                              "port-type", "escaped-type"])
 def test_each_bad_line_alone_in_the_middle_of_a_file(warehouse, tmp_path: Path, text: str,
                                                       reason: str) -> None:
     spool = tmp_path / "spool"
@@ -238,6 +243,46 @@ def test_each_bad_line_alone_in_the_middle_of_a_file(warehouse, tmp_path: Path, 
     q = warehouse.quarantine()
     assert q.select("file", "line").rows() == [(str(path), 2)]
     assert reason in q["reason"][0]
+
+
+def test_a_line_that_is_not_utf8_is_quarantined_not_read_with_replacements(
+    warehouse, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    path = spool / "raw.jsonl"
+    path.parent.mkdir(parents=True)
+    raw = json.dumps(cdrs("raw")[0]).replace("15551234567", "155@@").encode()
+    raw = raw.replace(b"@@", b"\xff\xfe")  # what a writer that does not escape would write
+    path.write_bytes(b"\n".join([json.dumps(cdrs("g1")[0]).encode(), raw,
+                                 json.dumps(cdrs("g2")[0]).encode()]) + b"\n")
+
+    summary = warehouse.ingest(spool)
+    assert (summary.added, summary.quarantined) == (2, 1)
+    assert cdr_ids(warehouse) == ["g1", "g2"]
+    q = warehouse.quarantine().row(0, named=True)
+    assert (q["line"], q["reason"]) == (2, "not valid UTF-8")
+    assert '"caller": "155\\xff\\xfe"' in q["content"], "the bytes stay visible"
+
+
+def test_a_last_line_cut_inside_a_utf8_character_is_still_pending(warehouse,
+                                                                   tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    path = spool / "live.jsonl"
+    record = cdrs("c2")[0]
+    record["caller"] = "caf\u00e9"
+    last = json.dumps(record, ensure_ascii=False).encode()
+    cut = last.index("\u00e9".encode()) + 1  # between the two bytes of the e-acute
+    write_jsonl(path, cdrs("c1"))
+    with path.open("ab") as fh:
+        fh.write(last[:cut])
+
+    summary = warehouse.ingest(spool)
+    assert (summary.added, summary.pending, summary.quarantined) == (1, 1, 0)
+    with path.open("ab") as fh:
+        fh.write(last[cut:] + b"\n")
+    summary = warehouse.ingest(spool)
+    assert (summary.added, summary.pending) == (1, 0)
+    assert warehouse.sql("SELECT caller FROM cdrs WHERE cdr_id = 'c2'")["caller"][0] == "caf\u00e9"
 
 
 def test_blank_lines_keep_physical_line_numbers(warehouse, tmp_path: Path) -> None:
@@ -296,6 +341,16 @@ def test_stored_cdr_keeps_its_fields(warehouse, tmp_path: Path) -> None:
     assert types["start_ts"] == "TIMESTAMP"
     assert types["attempts"].startswith("STRUCT(")
     assert types["attempts"].endswith("[]")
+
+
+def test_values_that_convert_to_their_type_are_converted(warehouse, tmp_path: Path) -> None:
+    record = cdrs("conv")[0]
+    record.update(duration_ms="61000", src_port="5070", codec=5)
+    write_jsonl(tmp_path / "spool" / "a.jsonl", [record])
+    summary = warehouse.ingest(tmp_path / "spool")
+    assert (summary.added, summary.quarantined) == (1, 0)
+    row = warehouse.sql("SELECT duration_ms, src_port, codec FROM cdrs").row(0)
+    assert row == (61_000, 5070, "5")
 
 
 def test_callee_keys_order_like_the_prefix_matcher(warehouse, tmp_path: Path) -> None:
