@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from ratelab.finance import auto_create_rate
 from ratelab.reports.autorates import auto_create_rates
 from ratelab.reports.common import ReportError
 
@@ -53,12 +52,41 @@ def test_golden(vendor_wh, case: dict) -> None:
             assert _plain(got[column]) == value, f"{want['prefix']}.{column}"
 
 
-def test_rates_are_finance_auto_create_rate(vendor_wh) -> None:
-    frame = auto_create_rates(vendor_wh, "vend", "0.3", at="2026-11-15", rounding="half_even",
+# Worked by hand from autorates_vendor.csv, in force on 2026-11-15 (rate, first_rate, fee):
+# 1 at 0.0121, 0.0121, 0; 44 at 0.0150, 0.0150, 0; 447 at 0.0240, 0.0300, 0.01.
+# Rows: (prefix, customer_rate, first_rate, connect_fee), 5 places.
+BY_HAND = {
+    # margin 0.3: price = cost / 0.7, no ties, so every half-rounding agrees
+    #   0.0121 / 0.7 = 0.0172857... -> 0.01729    0.0150 / 0.7 = 0.0214285... -> 0.02143
+    #   0.0240 / 0.7 = 0.0342857... -> 0.03429    0.0300 / 0.7 = 0.0428571... -> 0.04286
+    #   0.01 / 0.7 = 0.0142857... -> 0.01429      0 / 0.7 = 0
+    ("0.3", "half_even"): [("1", "0.01729", "0.01729", "0"), ("44", "0.02143", "0.02143", "0"),
+                           ("447", "0.03429", "0.04286", "0.01429")],
+    # margin 0.2: price = cost / 0.8 = cost * 1.25
+    #   0.0121 * 1.25 = 0.015125, an exact tie at 5 places: half_even 0.01512 (2 is even),
+    #   half_up and ceil 0.01513, floor 0.01512
+    #   0.0150 * 1.25 = 0.01875; 0.0240 * 1.25 = 0.03; 0.0300 * 1.25 = 0.0375;
+    #   0.01 * 1.25 = 0.0125 (all exact at 5 places, whatever the rounding)
+    ("0.2", "half_even"): [("1", "0.01512", "0.01512", "0"), ("44", "0.01875", "0.01875", "0"),
+                           ("447", "0.03000", "0.03750", "0.01250")],
+    ("0.2", "half_up"): [("1", "0.01513", "0.01513", "0"), ("44", "0.01875", "0.01875", "0"),
+                         ("447", "0.03000", "0.03750", "0.01250")],
+    ("0.2", "ceil"): [("1", "0.01513", "0.01513", "0"), ("44", "0.01875", "0.01875", "0"),
+                      ("447", "0.03000", "0.03750", "0.01250")],
+    ("0.2", "floor"): [("1", "0.01512", "0.01512", "0"), ("44", "0.01875", "0.01875", "0"),
+                       ("447", "0.03000", "0.03750", "0.01250")],
+}
+
+
+@pytest.mark.parametrize(("margin", "rounding"), BY_HAND, ids=[f"{m}-{r}" for m, r in BY_HAND])
+def test_rates_by_hand(vendor_wh, margin: str, rounding: str) -> None:
+    frame = auto_create_rates(vendor_wh, "vend", margin, at="2026-11-15", rounding=rounding,
                               places=5)
-    for row in frame.iter_rows(named=True):
-        assert row["customer_rate"] == auto_create_rate(row["vendor_rate"], margin="0.3",
-                                                        places=5, rounding="half_even")
+    assert frame.select("prefix", "vendor_rate").rows() == [
+        ("1", Decimal("0.0121")), ("44", Decimal("0.0150")), ("447", Decimal("0.0240"))]
+    assert frame.select("prefix", "customer_rate", "first_rate", "connect_fee").rows() == [
+        (prefix, Decimal(rate), Decimal(first), Decimal(fee))
+        for prefix, rate, first, fee in BY_HAND[margin, rounding]]
 
 
 def test_deck_round_trip(vendor_wh, tmp_path: Path) -> None:

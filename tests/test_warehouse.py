@@ -25,9 +25,10 @@ from tests.conftest import contract_cdr, write_jsonl
 
 DECK = "prefix,destination,rate,increment,effective_from\n44,UK,0.010,60/60,2026-01-01\n"
 
+# Holds the file read-write until the test closes its stdin (no timer that could run out first).
 HOLDER = (
-    "import duckdb, time, sys; c = duckdb.connect(sys.argv[1]); "
-    "print('ready', flush=True); time.sleep(30)"
+    "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+    "print('ready', flush=True); sys.stdin.read()"
 )
 
 
@@ -232,7 +233,7 @@ def test_read_only_refuses_writes(tmp_path: Path) -> None:
 
 def _hold(path: Path) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if line.strip() != "ready":
         proc.kill()
@@ -242,10 +243,15 @@ def _hold(path: Path) -> subprocess.Popen:
 
 
 def _release(proc: subprocess.Popen) -> None:
-    proc.kill()
-    proc.wait(timeout=10)
-    if proc.stdout:
-        proc.stdout.close()
+    try:
+        if proc.stdin:
+            proc.stdin.close()  # the holder's read returns: it exits and lets the file go
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
 
 
 def test_opening_a_file_another_process_holds(tmp_path: Path) -> None:
@@ -307,8 +313,8 @@ def test_a_warehouse_from_before_checksums_still_opens(tmp_path: Path) -> None:
         con.execute("UPDATE schema_migrations SET checksum = NULL")
     finally:
         con.close()
-    assert ratelab.connect(path, read_only=True).schema_version() == 1
-    assert ratelab.connect(path).schema_version() == 1
+    assert ratelab.connect(path, read_only=True).schema_version() == available()[-1].version
+    assert ratelab.connect(path).schema_version() == available()[-1].version
 
 
 def test_a_read_only_open_checks_the_checksums_too(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 import ratelab
-from ratelab import auto_create_rate, call_charge, quantize
 from ratelab.reports.common import ReportError
 from ratelab.widgets import (
     MarginExplorer,
@@ -145,28 +144,98 @@ def test_simulate_target_margin_hand_computed(wh):
     assert impact["margin_after"][0] == pytest.approx(0.049225 / 0.066)
 
 
-def test_simulate_matches_an_independent_python_computation(wh):
-    pct, target = Decimal("7.5"), Decimal("0.3")
-    before = wh.rated()
-    rates, impact = simulate(wh, vendor="carrier_x", change_pct=pct, target_margin=target,
-                             **DAY)
-    factor = 1 + pct / 100
-    expected = defaultdict(lambda: [Decimal(0)] * 4)
-    for row in before.filter(pl.col("start_ts").dt.day() == 2).iter_rows(named=True):
-        new_vendor = quantize(row["vendor_rate"] * factor, 6, "half_up")
-        new_rate = auto_create_rate(new_vendor, margin=target)
-        acc = expected[row["destination"]]
-        acc[0] += row["revenue"]
-        acc[1] += call_charge(row["billed_s_customer"], new_rate, 1, new_rate, 1)
-        acc[2] += row["cost"]
-        acc[3] += quantize(row["cost"] * factor, 6, "half_up")
-    got = {r[0]: list(r[1:]) for r in impact.select(
-        "destination", "revenue_before", "revenue_after", "cost_before", "cost_after").rows()}
-    assert got == {k: list(v) for k, v in expected.items()}
-    assert impact["destination"].to_list() == sorted(expected)
-    assert rates.height >= 3 and rates["new_customer_rate"].is_not_null().all()
+@pytest.fixture
+def sim_wh(warehouse, deck, tmp_path):
+    """acme -> carrier_x on 5 Nov, every amount worked by hand (see the test below)."""
+    warehouse.import_deck(deck(
+        "prefix,destination,rate,increment,connect_fee,effective_from\n"
+        "44,UK,0.020,60/60,0,2026-01-01\n447,UK Mobile,0.050,30/6,0.010,2026-01-01\n"
+        "1,USA,0.010,6/6,0,2026-01-01\n49,Germany,0.030,60/60,0,2026-01-01\n", "c.csv"),
+        "cust", "customer")
+    warehouse.import_deck(deck(
+        "prefix,destination,rate,increment,effective_from\n"
+        "44,UK,0.0150,1/1,2026-01-01\n447,UK Mobile,0.0331,1/1,2026-01-01\n"
+        "1,USA,0.0072,6/6,2026-01-01\n", "v.csv"), "vend", "vendor")
+    warehouse.assign("cust", customer="acme")
+    warehouse.assign("vend", vendor="carrier_x")
+    write_jsonl(tmp_path / "sim" / "cdrs.jsonl", [
+        contract_cdr(i, number, f"2026-11-05T12:00:0{k}Z", ms)
+        for k, (i, number, ms) in enumerate([
+            ("a1", "442071234567", 61000), ("a2", "442071234568", 30000),
+            ("a3", "447700900001", 45000), ("a4", "447700900002", 0),
+            ("a5", "12125550001", 7000), ("a6", "4930123456", 60000)])])
+    warehouse.ingest(tmp_path / "sim")
+    warehouse.rate()
+    return warehouse
+
+
+def test_simulate_hand_computed(sim_wh):
+    # As rated (customer | vendor), in millionths u where it helps:
+    #   a1 UK 61 s:        60/60 -> 120 s, 0.020*120/60 = 0.040000 | 1/1, 0.015*61/60 = 0.015250
+    #   a2 UK 30 s:        60 s, 0.020000                          | 0.015*30/60 = 0.007500
+    #   a3 UK Mobile 45 s: 30/6 -> 30 + ceil(15/6)*6 = 48 s, fee 0.010 + 0.050*48/60 = 0.050000
+    #                                                              | 0.0331*45/60 = 0.024825
+    #   a4 UK Mobile, unanswered: 0 | 0
+    #   a5 USA 7 s:        6/6 -> 12 s, 0.010*12/60 = 0.002000     | 12 s, 0.0072*12/60 = 0.001440
+    #   a6 Germany 60 s:   0.030000 | carrier_x has no 49: no vendor rate, cost null
+    before = sim_wh.rated()
+    assert before.sort("cdr_id").select("cdr_id", "revenue", "cost").rows() == [
+        ("a1", Decimal("0.040000"), Decimal("0.015250")),
+        ("a2", Decimal("0.020000"), Decimal("0.007500")),
+        ("a3", Decimal("0.050000"), Decimal("0.024825")),
+        ("a4", Decimal("0.000000"), Decimal("0.000000")),
+        ("a5", Decimal("0.002000"), Decimal("0.001440")),
+        ("a6", Decimal("0.030000"), None)]
+    rates, impact = simulate(sim_wh, vendor="carrier_x", change_pct="7.5", target_margin="0.3",
+                             **NOV5)
+    # New vendor rates: x 1.075, half up to 6 places.
+    #   44: 0.015 * 1.075 = 0.016125;  447: 0.0331 * 1.075 = 0.0355825, a tie -> 0.035583
+    #   (half even: 0.035582);  1: 0.0072 * 1.075 = 0.00774
+    # New customer rates: new vendor rate / (1 - 0.3), rounded up to 6 places.
+    #   44: 0.016125 / 0.7 = 0.0230357... -> 0.023036
+    #   447: 0.035583 / 0.7 = 0.0508328... -> 0.050833
+    #   1: 0.00774 / 0.7 = 0.0110571... -> 0.011058 (half up would be 0.011057)
+    assert rates.rows() == [
+        ("UK", "44", Decimal("0.015000"), 2, Decimal("0.016125"), Decimal("0.023036")),
+        ("UK Mobile", "447", Decimal("0.033100"), 2, Decimal("0.035583"), Decimal("0.050833")),
+        ("USA", "1", Decimal("0.007200"), 1, Decimal("0.007740"), Decimal("0.011058"))]
+    # Per call, cost after = cost x 1.075 half up; revenue after = (fee*60 + new rate * billed
+    # customer seconds) / 60 half up, the customer's increments and fee kept:
+    #   a1: 0.01525 * 1.075 = 0.01639375 -> 0.016394;  23036u * 120 / 60 = 46072u -> 0.046072
+    #   a2: 0.0075 * 1.075 = 0.0080625, a tie -> 0.008063;  23036u * 60 / 60 -> 0.023036
+    #   a3: 0.024825 * 1.075 = 0.026686875 -> 0.026687;
+    #       (10000u * 60 + 50833u * 48) / 60 = (600000 + 2439984) / 60 = 50666.4u -> 0.050666
+    #   a4: 0 -> 0;  unanswered -> 0
+    #   a5: 0.00144 * 1.075 = 0.001548;  11058u * 12 / 60 = 2211.6u -> 0.002212
+    #   a6: no vendor rate: revenue kept, 0.030000; cost null counts 0
+    # Sums per destination (revenue before, after; cost before, after):
+    #   Germany   0.030000, 0.030000; 0, 0
+    #   UK        0.040000 + 0.020000 = 0.060000, 0.046072 + 0.023036 = 0.069108;
+    #             0.015250 + 0.007500 = 0.022750, 0.016394 + 0.008063 = 0.024457
+    #   UK Mobile 0.050000, 0.050666; 0.024825, 0.026687
+    #   USA       0.002000, 0.002212; 0.001440, 0.001548
+    # Profit before, after, change:
+    #   Germany   0.030000, 0.030000, 0
+    #   UK        0.060000 - 0.022750 = 0.037250, 0.069108 - 0.024457 = 0.044651, +0.007401
+    #   UK Mobile 0.050000 - 0.024825 = 0.025175, 0.050666 - 0.026687 = 0.023979, -0.001196
+    #   USA       0.002000 - 0.001440 = 0.000560, 0.002212 - 0.001548 = 0.000664, +0.000104
+    assert impact.select(
+        "destination", "calls", "revenue_before", "revenue_after", "cost_before", "cost_after",
+        "profit_before", "profit_after", "profit_change").rows() == [
+        ("Germany", 1, *map(Decimal, ("0.030000", "0.030000", "0", "0",
+                                      "0.030000", "0.030000", "0"))),
+        ("UK", 2, *map(Decimal, ("0.060000", "0.069108", "0.022750", "0.024457",
+                                 "0.037250", "0.044651", "0.007401"))),
+        ("UK Mobile", 2, *map(Decimal, ("0.050000", "0.050666", "0.024825", "0.026687",
+                                        "0.025175", "0.023979", "-0.001196"))),
+        ("USA", 1, *map(Decimal, ("0.002000", "0.002212", "0.001440", "0.001548",
+                                  "0.000560", "0.000664", "0.000104")))]
+    assert impact["margin_before"].to_list() == pytest.approx(
+        [1.0, 0.037250 / 0.060000, 0.025175 / 0.050000, 0.000560 / 0.002000])
+    assert impact["margin_after"].to_list() == pytest.approx(
+        [1.0, 0.044651 / 0.069108, 0.023979 / 0.050666, 0.000664 / 0.002212])
     # nothing stored changed
-    assert wh.rated().equals(before)
+    assert sim_wh.rated().equals(before)
 
 
 def test_simulate_errors(wh):
