@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
@@ -70,10 +69,23 @@ def test_kill_is_a_crash(tmp_path):
 
 def test_cdr_files_rotate_by_age(tmp_path):
     live = LiveSwitch(tmp_path, switch_extra="cdr_rotate_seconds = 1\n")
+
+    def files():
+        return sorted(live.spool.glob("cdr-sw1-*.jsonl"))
+
     with live.process() as switch:
         host, port = switch.udp_address
-        assert invite_status(host, port, "447700900123", "t1") == 404
-        time.sleep(1.2)
-        assert invite_status(host, port, "447700900123", "t2") == 404
-    files = sorted(live.spool.glob("cdr-sw1-*.jsonl"))
-    assert len(files) == 2 and [f.read_text().count("\n") for f in files] == [1, 1]
+        calls = 0
+
+        def another_call_rotated() -> bool:
+            # each 404 comes once its CDR is on disk, so the files are up to date on return
+            nonlocal calls
+            calls += 1
+            assert invite_status(host, port, "447700900123", f"t{calls}") == 404
+            return len(files()) > 1
+
+        # The file in use is replaced at the first write once it is a second old (its size
+        # stays far below cdr_rotate_mb): place calls until that happens, not for a set time.
+        assert wait_until(another_call_rotated, timeout=30), "no rotation within 30 s"
+    assert calls >= 2
+    assert [f.read_text().count("\n") for f in files()] == [calls - 1, 1]

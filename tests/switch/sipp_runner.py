@@ -30,6 +30,21 @@ Quirks of SIPp 3.6.1 worth knowing (found while writing these scenarios):
 - Final codes are captured by <log message="final=NNN call=..."/> actions (-trace_logs),
   see uac_expect_fail.xml; an unexpected response shows up in the error log as
   "received 'SIP/2.0 NNN ...".
+- SIPp absorbs a retransmission of the last message it received before the scenario sees it
+  (a hash of the whole message): it only shows in the -trace_counts column <n>_<msg>_Retrans
+  (``SippResult.count("200", "Retrans")``), unless -nr turns the detection off.
+- SIPp sends nothing else while a message it sent with retrans= is still being
+  retransmitted: a <pause> followed by a <send> waits for the ACK or the retransmission limit.
+- A variable that is assigned but never used stops SIPp ("Variable $x is referenced 1
+  times!"): log it.
+
+Every run writes, in its workdir: stat.csv (-trace_stat, the cumulative counters, every
+200 ms and at exit), <scenario>_<pid>_counts.csv (-trace_counts: per scenario message Sent /
+Recv / Retrans / Timeout / Unexp, same rhythm; a retransmission SIPp absorbed counts as Retrans,
+not Recv), errors.log, logs.log (the <log> actions, written at once) and, with trace_msg=True,
+messages.log (every message, written at once).
+``SippUas.snapshot()`` reads them while the UAS runs, so a test can wait for an event (a
+message received, a log line) instead of sleeping.
 """
 
 from __future__ import annotations
@@ -129,7 +144,7 @@ def _listening(port: int, transport: str) -> bool:
     try:
         lines = Path(table).read_text().splitlines()[1:]
     except OSError:
-        return True  # no /proc: rely on the caller's short settle delay
+        return True  # no /proc (not Linux): nothing to wait on
     want = f"{port:04X}"
     for line in lines:
         parts = line.split()
@@ -161,13 +176,40 @@ def _read_text(path: Path) -> str:
 
 
 def parse_stat_csv(path: Path) -> dict[str, str]:
-    """The last row of a SIPp -trace_stat CSV (';'-separated) as {column: value}."""
+    """The last row of a SIPp -trace_stat or -trace_counts CSV (';'-separated) as {column: value}.
+
+    A last line still being written (no newline yet) is left out, so the file can be read
+    while SIPp runs.
+    """
     text = _read_text(path)
-    rows = [r for r in csv.reader(text.splitlines(), delimiter=";") if r]
+    lines = text.splitlines()
+    if text and not text.endswith("\n"):
+        lines = lines[:-1]
+    rows = [r for r in csv.reader(lines, delimiter=";") if r]
     if len(rows) < 2:
         return {}
     header, last = rows[0], rows[-1]
     return dict(zip(header, last, strict=False))
+
+
+def parse_counts_csv(path: Path | None) -> dict[str, int]:
+    """The last row of a -trace_counts CSV: {"<index>_<message>_<column>": count}.
+
+    Columns are named after the scenario's messages: "0_INVITE_Recv", "3_200_Retrans",
+    "7_ACK_Sent", ... (hidden ones left out).
+    """
+    if path is None:
+        return {}
+    out: dict[str, int] = {}
+    for name, value in parse_stat_csv(path).items():
+        if name.count("_") >= 2 and value.strip().isdigit():
+            out[name] = int(value)
+    return out
+
+
+def _counts_file(workdir: Path) -> Path | None:
+    found = sorted(workdir.glob("*_counts.csv"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 @dataclass
@@ -180,6 +222,7 @@ class SippResult:
     final_codes: Counter[int] = field(default_factory=Counter)
     unexpected_codes: Counter[int] = field(default_factory=Counter)
     bye_after_ms: list[float] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
     workdir: Path | None = None
     stat_file: Path | None = None
     error_file: Path | None = None
@@ -201,6 +244,21 @@ class SippResult:
     def logs(self) -> str:
         return _read_text(self.log_file) if self.log_file else ""
 
+    def count(self, message: str | int, column: str = "Recv") -> int:
+        """A -trace_counts counter summed over the scenario steps of one message.
+
+        ``message`` is a method ("INVITE", "ACK") or a status code (200); ``column`` is one of
+        Sent, Recv, Retrans, Timeout, Unexp. ``count(200, "Retrans")`` is how many copies of
+        an already received 200 SIPp absorbed as retransmissions.
+        """
+        suffix = f"_{message}_{column}"
+        return sum(v for k, v in self.counts.items()
+                   if k.endswith(suffix) and k[: -len(suffix)].isdigit())
+
+    def logged(self, event: str) -> list[str]:
+        """The lines a scenario's <log message="EVENT ..."/> actions wrote, in order."""
+        return [line for line in self.logs.splitlines() if line.split(" ", 1)[0] == event]
+
     def describe(self) -> str:
         """A multi-line summary for assertion messages (includes the error log)."""
         errors = self.errors.strip()
@@ -210,6 +268,7 @@ class SippResult:
             f"sipp exit {self.returncode} ({self.meaning}); successful={self.successful} "
             f"failed={self.failed} final_codes={dict(self.final_codes)} "
             f"unexpected={dict(self.unexpected_codes)}\n"
+            f"message counts: {({k: v for k, v in self.counts.items() if v}) or '(none)'}\n"
             f"command: {' '.join(self.command)}\nworkdir: {self.workdir}\n"
             f"error log:\n{errors or '(empty)'}"
         )
@@ -229,6 +288,7 @@ def _collect(returncode: int | None, workdir: Path, command: list[str], stdout: 
         final_codes=Counter(int(c) for c, _ in _FINAL_RE.findall(logs)),
         unexpected_codes=Counter(int(c) for c in _UNEXPECTED_RE.findall(_read_text(err))),
         bye_after_ms=[float(ms) for ms, _ in _BYE_AFTER_RE.findall(logs)],
+        counts=parse_counts_csv(_counts_file(workdir)),
         workdir=workdir,
         stat_file=stat,
         error_file=err,
@@ -239,12 +299,13 @@ def _collect(returncode: int | None, workdir: Path, command: list[str], stdout: 
     )
 
 
-def _common_args(workdir: Path, *, trace_msg: bool) -> list[str]:
+def _common_args(workdir: Path, *, trace_msg: bool, control_port: int | None = None) -> list[str]:
     args = [
         "-nostdin",
         "-mp", str(_free_media_port()),
-        "-cp", str(free_port()),
-        "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "1",
+        "-cp", str(control_port or free_port()),
+        "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "200ms",
+        "-trace_counts",
         "-trace_err", "-error_file", str(workdir / "errors.log"),
         "-trace_logs", "-log_file", str(workdir / "logs.log"),
     ]
@@ -353,6 +414,7 @@ class SippUas:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"sipp-{self.scenario.stem}-"))
+        self.control_port = free_port()
         self.proc: subprocess.Popen[str] | None = None
         self.result: SippResult | None = None
         self.command: list[str] = []
@@ -370,7 +432,8 @@ class SippUas:
             "-i", self.host, "-p", str(self.port),
             "-t", _transport_flag(self.transport),
             "-d", str(self.duration_ms),
-            *_common_args(self.workdir, trace_msg=self.trace_msg),
+            *_common_args(self.workdir, trace_msg=self.trace_msg,
+                          control_port=self.control_port),
             *_set_args(self.variables),
         ]
         if self.calls is not None:
@@ -379,8 +442,12 @@ class SippUas:
         self._out = open(self.workdir / "stdout.txt", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(self.command, cwd=self.workdir, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=subprocess.STDOUT, text=True)
+        # SIPp 3.6.1 binds the SIP socket, then the media ports, then the UDP control socket
+        # (-cp), and then enters its traffic loop: the control socket is the last sign of
+        # life before it reads SIP messages (earlier ones wait in the socket's buffer).
         deadline = time.monotonic() + self.start_timeout
-        while not _listening(self.port, self.transport):
+        while not (_listening(self.port, self.transport)
+                   and _listening(self.control_port, "udp")):
             if self.proc.poll() is not None:
                 self._finish()
                 raise RuntimeError(f"SIPp UAS exited at start:\n{self.describe()}")
@@ -388,7 +455,6 @@ class SippUas:
                 self.stop()
                 raise RuntimeError(f"SIPp UAS did not bind {self.address}:\n{self.describe()}")
             time.sleep(0.02)
-        time.sleep(0.05)  # bound is not quite ready to process: let it reach its main loop
         return self
 
     def stop(self) -> SippResult:
@@ -424,6 +490,15 @@ class SippUas:
         self.result = _collect(rc, self.workdir, self.command,
                                _read_text(self.workdir / "stdout.txt")[-20000:])
         return self.result
+
+    def snapshot(self) -> SippResult:
+        """What the running UAS has done so far (counters, logs, messages), without stopping it.
+
+        Counters (``successful``, ``count()``) are as of SIPp's last statistics dump (every
+        200 ms); logs (``logged()``) and messages.log as of now. Use it to wait for an event:
+        ``wait_until(lambda: uas.snapshot().count("ACK") >= 6)``.
+        """
+        return _collect(None, self.workdir, self.command, "")
 
     def describe(self) -> str:
         result = self.result or _collect(None, self.workdir, self.command, "")
@@ -481,6 +556,7 @@ __all__ = [
     "digest_ok",
     "free_port",
     "free_udp_port",
+    "parse_counts_csv",
     "parse_stat_csv",
     "proxy_authorizations",
     "run_uac",

@@ -20,8 +20,21 @@ async def _run(uas: Uas, **uac_args: object) -> tuple[Uac, Uas]:
             await uac.run()
         finally:
             uac.close()
-        await asyncio.sleep(0.15)  # let the last ACK / BYE land
+        await _acks_landed(uas)
     return uac, uas
+
+
+async def _acks_landed(uas: Uas, timeout: float = 5.0) -> None:
+    """Wait until the vendor has no final response waiting for its ACK, or ``timeout``.
+
+    The UAC's run ends once every call has its final answer (and every BYE its 200), but it
+    does not wait for its last ACKs to arrive. A test that expects an ACK to be missing sees
+    ``uas.pending_acks`` after the timeout.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while uas.pending_acks and loop.time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def test_answered_calls_are_hung_up_with_bye() -> None:

@@ -8,6 +8,7 @@ retransmitted 200s until the ACK, the last response for a retransmitted INVITE, 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from switch.loadgen import Uac, Uas
 from switch.sip import Message, Request, Response, cseq, parse_message, parse_sdp, tag
@@ -38,13 +39,37 @@ class Peer(asyncio.DatagramProtocol):
         return msg
 
     async def quiet(self, seconds: float) -> list[Message]:
-        """Everything that arrives within ``seconds``."""
+        """Everything that arrives until ``seconds`` pass without a message.
+
+        Only for checking that nothing (more) comes: to wait for something, use ``until``.
+        """
         out: list[Message] = []
         try:
             while True:
                 out.append(await self.recv(seconds))
         except TimeoutError:
             return out
+
+    async def until(self, done: Callable[[list[Message]], bool],
+                    timeout: float = 5.0) -> list[Message]:
+        """Collect messages until ``done(collected)`` holds; TimeoutError after ``timeout``."""
+        out: list[Message] = []
+
+        async def collect() -> list[Message]:
+            while not done(out):
+                out.append(await self.recv(timeout))
+            return out
+
+        return await asyncio.wait_for(collect(), timeout)
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (polling every 10 ms) until ``condition()`` holds; TimeoutError after ``timeout``."""
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
 
 
 async def _peer() -> Peer:
@@ -74,14 +99,14 @@ def test_uas_answer_retransmits_200_until_ack_and_handles_dialog_requests() -> N
             assert to_tag and ok.headers.get("contact")
             sdp = parse_sdp(ok.body)
             assert sdp.connection == "127.0.0.1" and sdp.media[0].formats[0] == "8"
-            again = await peer.quiet(0.2)  # no ACK yet: Timer G-style retransmissions
-            assert len(again) >= 2 and all(getattr(m, "status", 0) == 200 for m in again)
+            again = [await peer.recv(), await peer.recv()]  # no ACK yet: Timer G-style
+            assert all(getattr(m, "status", 0) == 200 for m in again)  # retransmissions
             peer.send(_req("INVITE", peer.port, "c1", 1, "i1"), dst)  # retransmitted INVITE
             assert (await peer.recv()).status == 200  # type: ignore[union-attr]
             peer.send(_req("ACK", peer.port, "c1", 1, "a1", to_tag), dst)
-            await peer.quiet(0.1)
-            assert await peer.quiet(0.3) == []  # the ACK stopped them
-            assert uas.pending_acks == 0
+            await _until(lambda: uas.pending_acks == 0)  # the ACK stopped them
+            await peer.quiet(0.1)  # copies sent before the ACK landed
+            assert await peer.quiet(0.3) == []  # and none after: T2 is 0.2 s
 
             peer.send(_req("OPTIONS", peer.port, "o1", 1, "o1"), dst)
             assert (await peer.recv()).status == 200  # type: ignore[union-attr]
@@ -107,18 +132,22 @@ def test_uas_cancel_gets_200_and_the_invite_487_even_when_silent() -> None:
             dst = uas.address
             for i in range(4):
                 peer.send(_req("INVITE", peer.port, f"n{i}", 1, f"i{i}"), dst)
-            await peer.quiet(0.1)
+            await _until(lambda: uas.stats.invites == 4)  # all four calls exist
             for i in range(4):
                 peer.send(_req("CANCEL", peer.port, f"n{i}", 1, f"i{i}"), dst)
-            got = await peer.quiet(0.2)
-            by = {(m.headers.get("call-id"), cseq(m)[1], m.status) for m in got  # type: ignore[union-attr]
-                  if isinstance(m, Response)}
-            for i in range(4):
-                assert (f"n{i}", "CANCEL", 200) in by and (f"n{i}", "INVITE", 487) in by
+            wanted = {(f"n{i}", method, status) for i in range(4)
+                      for method, status in (("CANCEL", 200), ("INVITE", 487))}
+
+            def seen(got: list[Message]) -> set[tuple[str | None, str, int]]:
+                return {(m.headers.get("call-id"), cseq(m)[1], m.status) for m in got
+                        if isinstance(m, Response)}
+
+            got = await peer.until(lambda got: wanted <= seen(got))
+            assert wanted <= seen(got)
             for i in range(4):
                 peer.send(_req("ACK", peer.port, f"n{i}", 1, f"i{i}"), dst)
-            await asyncio.sleep(0.1)
-            assert uas.stats.cancelled == 4 and uas.pending_acks == 0
+            await _until(lambda: uas.pending_acks == 0)  # the ACKs stopped the 487s
+            assert uas.stats.cancelled == 4
             peer.send(_req("CANCEL", peer.port, "unknown", 1, "x"), dst)
             assert (await peer.recv()).status == 481  # type: ignore[union-attr]
         peer.transport.close()  # type: ignore[union-attr]

@@ -133,3 +133,65 @@ def test_uas_answer_under_load(tmp_path: Path) -> None:
                       duration_ms=500, workdir=tmp_path / "uac", timeout=30)
     _ok(uac, 200)
     _ok(uas.result, 200)
+
+
+def test_late_ack_waits_for_the_200_retransmission(tmp_path: Path) -> None:
+    """uac_late_ack.xml (with -nr) ACKs only once uas_answer.xml has resent its 200."""
+    with SippUas("uas_answer.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_late_ack.xml", uas.address, calls=2, rate=20, duration_ms=100,
+                      extra=["-nr"], workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    _ok(uas.result, 2)
+    assert len(uac.logged("retransmitted_200")) == 2, uac.describe()
+    assert uas.result is not None and uas.result.count(200, "Retrans") >= 2, uas.result.counts
+
+
+def test_late_ack_without_nr_never_sees_the_retransmission(tmp_path: Path) -> None:
+    """Why uac_late_ack.xml needs -nr: SIPp absorbs the repeated 200 (counted as Retrans)."""
+    with SippUas("uas_answer.xml", workdir=tmp_path / "uas", stop_timeout=1) as uas:
+        # the global -timeout (2 s) ends the run; the scenario's own wait would be 10 s
+        uac = run_uac("uac_late_ack.xml", uas.address, calls=1, duration_ms=100,
+                      workdir=tmp_path / "uac", timeout=2)
+    assert uac.returncode != 0 and uac.successful == 0, uac.describe()
+    assert uac.logged("retransmitted_200") == [], uac.logs
+    assert uac.count(200, "Retrans") >= 1, uac.counts
+
+
+def test_no_ack_customer_gets_the_bye(tmp_path: Path) -> None:
+    with SippUas("uas_no_ack_bye.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_no_ack.xml", uas.address, calls=2, rate=20,
+                      workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    _ok(uas.result, 2)
+    assert len(uac.logged("bye")) == 2, uac.describe()
+    assert uac.count(200, "Retrans") == 2, uac.counts   # the one resent 200 of each call
+
+
+def test_no_ack_bye_fails_a_call_that_is_acked(tmp_path: Path) -> None:
+    with SippUas("uas_no_ack_bye.xml", workdir=tmp_path / "uas") as uas:
+        # the customer waits for a BYE that never comes: its run ends at the global -timeout
+        run_uac("uac_wait_bye.xml", uas.address, calls=1, workdir=tmp_path / "uac", timeout=2)
+    assert uas.result is not None and uas.result.failed == 1, uas.result.describe()
+    assert len(uas.result.logged("unexpected_ack")) == 1, uas.result.logs
+
+
+def test_reinvite_and_update_within_a_call(tmp_path: Path) -> None:
+    with SippUas("uas_reinvite.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_reinvite.xml", uas.address, calls=2, rate=20, duration_ms=100,
+                      workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 2)
+    _ok(uas.result, 2)
+    assert uas.result is not None
+    assert len(uas.result.logged("reinvite")) == 2 and len(uas.result.logged("update")) == 2
+    assert len(uac.logged("reinvite_ok")) == 2 and len(uac.logged("update_ok")) == 2
+
+
+def test_log_invite_records_the_request_uri(tmp_path: Path) -> None:
+    with SippUas("uas_log_invite.xml", workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_basic.xml", uas.address, calls=1, duration_ms=100,
+                      service="900447700900123", workdir=tmp_path / "uac", timeout=20)
+    _ok(uac, 1)
+    _ok(uas.result, 1)
+    assert uas.result is not None
+    [line] = uas.result.logged("invite")
+    assert f" ruri=sip:900447700900123@{uas.address} " in line, line
