@@ -2,10 +2,13 @@
 
 Thin on purpose: bytes from a socket go to :mod:`switch.sip` for parsing, parsed messages go to
 the switch's handler, and messages the handler sends go back out serialized. What the shells own
-is bad input: a malformed message gets a 400 (or the status the parser names) when enough of it
-was parsed to build a response, and is otherwise dropped and counted; nothing a peer sends can
-raise out of a shell or leave state behind. A TCP stream that turns malformed is answered (when
-possible) and closed, since its framing can no longer be trusted.
+is bad input: a malformed message gets a 400 (or the status the parser names) with the parser's
+reason phrase naming the header at fault ("400 Bad Max-Forwards") when enough of it was parsed
+to build a response, and is otherwise dropped; either way it is counted under the parser's
+``kind`` in ``Stats.malformed``. Nothing a peer sends can raise out of a shell or leave state
+behind. A TCP stream that turns malformed first delivers the messages framed before the bad
+one, then answers it (when possible) and is closed, since its framing can no longer be trusted.
+Size limits come from :class:`switch.sip.ParseLimits` (``listen(..., limits=...)``).
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from switch.config import Listen
 from switch.sip import (
     Message,
+    ParseLimits,
     Request,
     SipParseError,
     StreamParser,
@@ -42,21 +47,37 @@ Sender = Callable[[Message], None]
 
 @dataclass
 class Stats:
-    """What the listeners saw; the switch's admin page and the tests read it."""
+    """What the listeners saw; the switch's admin page and the tests read it.
+
+    ``malformed`` counts malformed messages (answered or dropped) per parser ``kind``
+    ("bad_via", "nul_byte", ...; docs/sip-parsing.md lists them).
+
+    >>> s = Stats(); s.malformed["bad_via"] += 1; s.malformed
+    Counter({'bad_via': 1})
+    """
 
     received: int = 0
     malformed_answered: int = 0
     malformed_dropped: int = 0
     sent: int = 0
     handler_errors: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)
 
 
 def _answer_malformed(err: SipParseError, send: Callable[[bytes], None], stats: Stats) -> None:
+    stats.malformed[err.kind] += 1
     if err.can_reply and err.request is not None and err.request.method != "ACK":
-        send(serialize(make_response(err.request, err.status)))
+        send(serialize(make_response(err.request, err.status, err.phrase)))
         stats.malformed_answered += 1
     else:
         stats.malformed_dropped += 1
+    log.debug("malformed message (%s): %s", err.kind, err.reason)
+
+
+def _limits(limits: ParseLimits | None, max_size: int | None) -> ParseLimits:
+    # max_size predates ParseLimits: it overrides max_message_bytes.
+    limits = limits if limits is not None else ParseLimits()
+    return limits if max_size is None else replace(limits, max_message_bytes=max_size)
 
 
 def _dispatch(handler: Handler, message: Message, source: Address, reply: Sender,
@@ -73,10 +94,11 @@ def _dispatch(handler: Handler, message: Message, source: Address, reply: Sender
 class UdpTransport(asyncio.DatagramProtocol):
     """One UDP socket: a datagram is one message."""
 
-    def __init__(self, handler: Handler, stats: Stats, *, max_size: int = 65535) -> None:
+    def __init__(self, handler: Handler, stats: Stats, *, limits: ParseLimits | None = None,
+                 max_size: int | None = None) -> None:
         self.handler = handler
         self.stats = stats
-        self.max_size = max_size
+        self.limits = _limits(limits, max_size)
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -92,7 +114,7 @@ class UdpTransport(asyncio.DatagramProtocol):
         self.stats.received += 1
         source: Address = (addr[0], addr[1])
         try:
-            message = parse_message(data, max_size=self.max_size)
+            message = parse_message(data, limits=self.limits)
         except SipParseError as err:
             assert self.transport is not None
             _answer_malformed(err, lambda raw: self.transport.sendto(raw, addr), self.stats)  # type: ignore[union-attr]
@@ -107,10 +129,11 @@ class UdpTransport(asyncio.DatagramProtocol):
 class TcpConnection(asyncio.Protocol):
     """One TCP connection: messages framed by Content-Length."""
 
-    def __init__(self, handler: Handler, stats: Stats, *, max_size: int = 65535) -> None:
+    def __init__(self, handler: Handler, stats: Stats, *, limits: ParseLimits | None = None,
+                 max_size: int | None = None) -> None:
         self.handler = handler
         self.stats = stats
-        self.parser = StreamParser(max_size=max_size)
+        self.parser = StreamParser(limits=_limits(limits, max_size))
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
 
@@ -131,8 +154,17 @@ class TcpConnection(asyncio.Protocol):
         try:
             messages = self.parser.feed(data)
         except SipParseError as err:
+            # Messages framed before the bad one were sent in good faith: handle them first
+            # (their answers go out before the 400), then answer the error and hang up.
+            for message in err.framed:
+                self.stats.received += 1
+                _dispatch(self.handler, message, self.peer, self.send, self.stats)
             self.stats.received += 1
-            _answer_malformed(err, self.transport.write, self.stats)
+            if not self.transport.is_closing():
+                _answer_malformed(err, self.transport.write, self.stats)
+            else:
+                self.stats.malformed[err.kind] += 1
+                self.stats.malformed_dropped += 1
             self.transport.close()
             return
         for message in messages:
@@ -154,10 +186,12 @@ class Listener:
 
 
 async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = None,
-                 *, max_size: int = 65535) -> tuple[list[Listener], Stats]:
+                 *, limits: ParseLimits | None = None,
+                 max_size: int | None = None) -> tuple[list[Listener], Stats]:
     """Bind every configured ``udp:``/``tcp:`` address; return the listeners and shared stats.
 
-    A port of 0 binds any free port; ``Listener.address`` says which.
+    A port of 0 binds any free port; ``Listener.address`` says which. ``limits`` bounds what
+    one message may hold (``max_size``, older, overrides its ``max_message_bytes``).
 
     >>> async def demo():
     ...     listeners, stats = await listen([Listen("udp", "127.0.0.1", 0)], lambda m, a, r: None)
@@ -168,13 +202,14 @@ async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = 
     (['udp:127.0.0.1:0'], 0)
     """
     stats = stats or Stats()
+    limits = _limits(limits, max_size)
     loop = asyncio.get_running_loop()
     listeners: list[Listener] = []
     try:
         for item in listens:
             if item.transport == "udp":
                 transport, protocol = await loop.create_datagram_endpoint(
-                    lambda: UdpTransport(handler, stats, max_size=max_size),
+                    lambda: UdpTransport(handler, stats, limits=limits),
                     local_addr=(item.host, item.port))
                 sock = transport.get_extra_info("socket")
                 if sock is not None:  # bursts at 1,000 calls/s overflow the default buffer
@@ -183,7 +218,7 @@ async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = 
                 listeners.append(Listener(item, (bound[0], bound[1]), transport.close, protocol))
             else:
                 server = await loop.create_server(
-                    lambda: TcpConnection(handler, stats, max_size=max_size),
+                    lambda: TcpConnection(handler, stats, limits=limits),
                     host=item.host, port=item.port)
                 bound = server.sockets[0].getsockname()
                 listeners.append(Listener(item, (bound[0], bound[1]), server.close))

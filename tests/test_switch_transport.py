@@ -1,16 +1,21 @@
-"""The UDP and TCP shells on real loopback sockets: messages in and out, bad input contained."""
+"""The UDP and TCP shells on real loopback sockets: messages in and out, bad input contained.
+
+Synchronisation is on events, never on sleeps: a test waits for the listener's counters to
+reach what it sent (``wait_until``) or for the bytes it expects to arrive.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 
 from switch.config import Listen
-from switch.sip import Message, Request, make_response, parse_message
+from switch.sip import Message, ParseLimits, Request, make_response, parse_message
 from switch.transport import Listener, Stats, listen
 
 OPTIONS = (
@@ -46,25 +51,42 @@ def run_loop(request: pytest.FixtureRequest):
 
 
 @asynccontextmanager
-async def serving(transport: str) -> AsyncIterator[tuple[Listener, Stats]]:
+async def serving(transport: str, *, limits: ParseLimits | None = None
+                  ) -> AsyncIterator[tuple[Listener, Stats]]:
     """A listener on a free loopback port answering OPTIONS, closed afterwards."""
-    (listener,), stats = await listen([Listen(transport, "127.0.0.1", 0)], answer_options)
+    (listener,), stats = await listen([Listen(transport, "127.0.0.1", 0)], answer_options,
+                                      limits=limits)
     try:
         yield listener, stats
     finally:
         listener.close()
 
 
-async def _udp_roundtrip(port: int, payloads: list[bytes], expect: int) -> list[bytes]:
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Yield to the event loop until ``condition()`` holds (the listener runs on this loop).
+
+    The 5 s bound only turns a hang into a failure; nothing is timed.
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + 5
+    while not condition():
+        assert loop.time() < give_up, f"still waiting for {what}"
+        await asyncio.sleep(0)
+
+
+async def _udp_roundtrip(listener: Listener, stats: Stats, payloads: list[bytes],
+                         expect: int) -> list[bytes]:
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     sock.bind(("127.0.0.1", 0))
+    before = stats.received
     try:
         for k, data in enumerate(payloads, start=1):
-            sock.sendto(data, ("127.0.0.1", port))  # uvloop has no loop.sock_sendto
-            if k % 50 == 0:  # let the listener drain: loopback UDP drops past its buffer
-                await asyncio.sleep(0.01)
+            sock.sendto(data, listener.address)  # uvloop has no loop.sock_sendto
+            if k % 50 == 0:  # loopback UDP drops past the socket buffer: let the listener drain
+                await wait_until(lambda k=k: stats.received >= before + k,
+                                 f"the listener to take datagram {k}")
         got = []
         for _ in range(expect):
             got.append(await asyncio.wait_for(loop.sock_recv(sock, 65535), 5))
@@ -76,18 +98,21 @@ async def _udp_roundtrip(port: int, payloads: list[bytes], expect: int) -> list[
 def test_udp_answers_valid_and_repliable_bad_messages_and_drops_garbage(run_loop) -> None:
     async def run() -> None:
         async with serving("udp") as (listener, stats):
-            port = listener.address[1]
-            [ok] = await _udp_roundtrip(port, [options(1)], 1)
+            [ok] = await _udp_roundtrip(listener, stats, [options(1)], 1)
             assert parse_message(ok).status == 200
-            [bad] = await _udp_roundtrip(port, [BAD_CSEQ.replace(b"{n}", b"2")], 1)
+            [bad] = await _udp_roundtrip(listener, stats, [BAD_CSEQ.replace(b"{n}", b"2")], 1)
             # (the reply copies the caller's CSeq as it came, so it is checked as bytes)
-            assert bad.startswith(b"SIP/2.0 400 ") and b"Call-ID: opt-2@127.0.0.1" in bad
+            assert bad.startswith(b"SIP/2.0 400 Bad CSeq\r\n")
+            assert b"Call-ID: opt-2@127.0.0.1" in bad
             # a flood of garbage: nothing answered, all counted, and the socket still serves
             garbage = [b"\x00\xff" * 40, b"", b"INVITE\r\n\r\n", b"SIP/2.0 999\r\n\r\n"] * 250
-            [after] = await _udp_roundtrip(port, [*garbage, options(3)], 1)
+            [after] = await _udp_roundtrip(listener, stats, [*garbage, options(3)], 1)
             assert parse_message(after).status == 200
             assert stats.malformed_dropped == len(garbage)
             assert stats.malformed_answered == 1
+            assert stats.malformed == Counter(
+                {"bad_cseq": 1, "nul_byte": 250, "empty": 250, "bad_request_line": 250,
+                 "bad_status_line": 250})
 
     run_loop(run())
 
@@ -96,7 +121,7 @@ def test_a_handler_bug_answers_500_and_the_listener_lives_on(run_loop) -> None:
     async def run() -> None:
         async with serving("udp") as (listener, stats):
             bye = options(4).replace(b"OPTIONS sip", b"BYE sip").replace(b"1 OPTIONS", b"1 BYE")
-            [failed, ok] = await _udp_roundtrip(listener.address[1], [bye, options(5)], 2)
+            [failed, ok] = await _udp_roundtrip(listener, stats, [bye, options(5)], 2)
             assert parse_message(failed).status == 500 and parse_message(ok).status == 200
             assert stats.handler_errors == 1
 
@@ -122,5 +147,99 @@ def test_tcp_frames_messages_and_closes_a_malformed_stream(run_loop) -> None:
             assert head.startswith(b"SIP/2.0 400")
             assert await asyncio.wait_for(reader.read(), 5) == b"", "the stream is closed"
             writer.close()
+
+    run_loop(run())
+
+
+def spoil(n: int, old: bytes, new: bytes) -> bytes:
+    raw = options(n)
+    assert old in raw
+    return raw.replace(old, new)
+
+
+def test_udp_malformed_answers_name_the_header_and_are_counted_by_kind(run_loop) -> None:
+    async def run() -> None:
+        async with serving("udp") as (listener, stats):
+            cases = [
+                (spoil(10, b"Max-Forwards: 70", b"Max-Forwards: abc"), b"400 Bad Max-Forwards"),
+                (spoil(11, b"Max-Forwards: 70", b"Max-Forwards: 70\r\nSubject: a\x00b"),
+                 b"400 Bad Header Subject"),
+                (spoil(12, b"Max-Forwards: 70", b"Max-Forwards: 70\r\nSubject: a\nb"),
+                 b"400 Bad Header Subject"),
+                (spoil(13, b"sip:sw1@127.0.0.1 SIP", b"<sip:sw1@127.0.0.1> SIP"),
+                 b"400 Bad Request-URI"),
+                (spoil(14, b"OPTIONS sip", b"OPTIONS  sip"), b"400 Bad Request Line"),
+            ]
+            for raw, status_line in cases:
+                [answer] = await _udp_roundtrip(listener, stats, [raw], 1)
+                assert answer.startswith(b"SIP/2.0 " + status_line + b"\r\n"), answer[:60]
+                assert parse_message(answer).headers.get("call-id") == parse_message(
+                    options(int(raw.split(b"opt-")[1].split(b"@")[0]))).headers.get("call-id")
+            # what cannot be answered safely is dropped: the next good message is answered
+            dropped = [
+                spoil(20, b"127.0.0.1:5999", b"127.0.0.1:65536"),       # bad Via port
+                spoil(21, b"SIP/2.0/UDP", b"garbage"),                    # Via not a Via
+                spoil(22, b"Call-ID: opt-22", b"Call-ID: opt-\x0022"),    # NUL in Call-ID
+                spoil(23, b"CSeq: 1 OPTIONS", b"CSeq: 1\rOPTIONS"),       # bare CR in CSeq
+            ]
+            [after] = await _udp_roundtrip(listener, stats, [*dropped, options(24)], 1)
+            assert parse_message(after).headers.get("call-id") == "opt-24@127.0.0.1"
+            await wait_until(lambda: stats.received == len(cases) + len(dropped) + 1,
+                             "every datagram")
+            assert stats.malformed == Counter({"bad_max_forwards": 1, "nul_byte": 2,
+                                               "bare_crlf": 2, "bad_request_uri": 1,
+                                               "bad_request_line": 1, "bad_via": 2})
+            assert (stats.malformed_answered, stats.malformed_dropped) == (5, 4)
+            assert stats.handler_errors == 0
+
+    run_loop(run())
+
+
+def test_udp_limits_are_the_listeners(run_loop) -> None:
+    async def run() -> None:
+        async with serving("udp", limits=ParseLimits(max_uri_bytes=30)) as (listener, stats):
+            long_uri = spoil(30, b"sip:sw1@127.0.0.1 SIP", b"sip:" + b"9" * 30 + b"@127.0.0.1 SIP")
+            [answer] = await _udp_roundtrip(listener, stats, [long_uri], 1)
+            assert answer.startswith(b"SIP/2.0 414 Request-URI Too Long\r\n")
+            assert stats.malformed == Counter({"uri_too_long": 1})
+
+    run_loop(run())
+
+
+async def _tcp_exchange(listener: Listener, data: bytes) -> list[bytes]:
+    """Write ``data`` in one go; read every answer until the switch closes the connection."""
+    reader, writer = await asyncio.open_connection(*listener.address)
+    try:
+        writer.write(data)
+        await writer.drain()
+        answers = []
+        while True:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            except asyncio.IncompleteReadError as eof:
+                assert eof.partial == b"", "a torn answer"
+                return answers
+            answers.append(head)
+    finally:
+        writer.close()
+
+
+def test_tcp_answers_what_it_framed_before_garbage_then_closes(run_loop) -> None:
+    async def run() -> None:
+        async with serving("tcp") as (listener, stats):
+            # a valid message and garbage in one segment: the message is answered, then close
+            answers = await _tcp_exchange(listener, options(40) + b"GARBAGE\r\n\r\n")
+            assert [a.split(b"\r\n")[0] for a in answers] == [b"SIP/2.0 200 OK"]
+            assert b"Call-ID: opt-40@127.0.0.1" in answers[0]
+            # two valid messages and an answerable bad one: 200, 200, 400 naming the header
+            bad = spoil(43, b"Max-Forwards: 70", b"Max-Forwards: 256")
+            answers = await _tcp_exchange(listener, options(41) + options(42) + bad)
+            assert [a.split(b"\r\n")[0] for a in answers] == [
+                b"SIP/2.0 200 OK", b"SIP/2.0 200 OK", b"SIP/2.0 400 Bad Max-Forwards"]
+            assert [parse_message(a).headers.get("call-id") for a in answers] == [
+                "opt-41@127.0.0.1", "opt-42@127.0.0.1", "opt-43@127.0.0.1"]
+            assert stats.malformed == Counter({"bad_request_line": 1, "bad_max_forwards": 1})
+            assert (stats.malformed_answered, stats.malformed_dropped) == (1, 1)
+            assert stats.received == 5
 
     run_loop(run())

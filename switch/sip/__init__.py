@@ -15,6 +15,7 @@ from switch.sip.digest import (
     verify,
 )
 from switch.sip.headers import Headers, header_param, split_values, tag
+from switch.sip.limits import ParseLimits
 from switch.sip.message import (
     REASONS,
     Message,
@@ -53,6 +54,7 @@ from switch.sip.transaction import (
     client_key,
     server_key,
 )
+from switch.sip.uri import SipUri, UriError, is_request_uri, parse_uri
 
 __all__ = [
     "REASONS",
@@ -64,6 +66,7 @@ __all__ = [
     "Message",
     "NonceFactory",
     "Output",
+    "ParseLimits",
     "Request",
     "Response",
     "SdpError",
@@ -71,6 +74,7 @@ __all__ = [
     "ServerTransaction",
     "SessionDescription",
     "SipParseError",
+    "SipUri",
     "StreamParser",
     "Terminated",
     "TimedOut",
@@ -79,16 +83,19 @@ __all__ = [
     "TransactionError",
     "TransactionTable",
     "TransportError",
+    "UriError",
     "Verdict",
     "authorization",
     "client_key",
     "cseq",
     "first_common_codec",
     "header_param",
+    "is_request_uri",
     "make_response",
     "parse_auth_params",
     "parse_message",
     "parse_sdp",
+    "parse_uri",
     "rewrite_for_relay",
     "serialize",
     "serialize_sdp",

@@ -132,10 +132,11 @@ class ClientTransaction(_Transaction):
             value = orig.get(name)
             if value is not None:
                 headers.add(name, value)
-        # To comes from the response: it carries the tag the far end chose.
+        # To comes from the response: it carries the tag the far end chose. A CR or LF in it
+        # (the peer's bytes) must not end the header early, nor make building the ACK fail.
         to = response.headers.get("To") or orig.get("To")
         if to is not None:
-            headers.add("To", to)
+            headers.add("To", to.replace("\r", " ").replace("\n", " "))
         call_id = orig.get("Call-ID")
         if call_id is not None:
             headers.add("Call-ID", call_id)

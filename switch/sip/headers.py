@@ -70,7 +70,8 @@ def _name_info(name: str) -> tuple[str, str]:
         # Imported here: message.py builds on this module, and this is only the error path.
         from switch.sip.message import SipParseError
 
-        raise SipParseError(f"invalid header name {bare!r}")
+        raise SipParseError(f"invalid header name {bare[:80]!r}", phrase="Bad Header Name",
+                            kind="bad_header_name")
     key = bare.lower()
     key = _COMPACT.get(key, key)
     info = (key, _CANON_BY_KEY.get(key, bare))

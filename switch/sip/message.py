@@ -1,8 +1,13 @@
 """SIP messages (RFC 3261 section 7): parse, hold and serialize, sans-IO.
 
 Bytes in, objects out; no sockets, no clock. The parser works on whole strings with
-split/partition/find (no per-character loops, no regex per header) because the switch has to
-carry at least 1,000 calls/s in one Python process and every call is a dozen messages.
+split/partition/find and C-level scans (no per-character loops; one compiled regex each for the
+few fields whose grammar it checks: Request-URI, Via, From, To, Contact) because the switch has
+to carry at least 1,000 calls/s in one Python process and every call is a dozen messages.
+
+It is strict where a lax reading would route on nonsense (numbers, Via, Request-URI, addresses,
+NUL/CR/LF in the header section) and says for each refusal whether it can be answered, with
+which status and reason phrase, and under which counter kind: docs/sip-parsing.md.
 
 >>> raw = (b"OPTIONS sip:sw1@127.0.0.1 SIP/2.0\\r\\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\\r\\n"
 ...        b"f: <sip:a@10.0.0.1>;tag=1\\r\\nt: <sip:sw1@127.0.0.1>\\r\\ni: c1\\r\\n"
@@ -16,7 +21,8 @@ b'SIP/2.0 200 OK'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from switch.sip.headers import (
     _CANON_BY_KEY,
@@ -28,11 +34,15 @@ from switch.sip.headers import (
     split_values,
     tag,
 )
+from switch.sip.limits import ParseLimits
+from switch.sip.syntax import digits_value, valid_address, valid_contact, valid_via
+from switch.sip.uri import is_request_uri
 
 __all__ = [
     "REASONS",
     "Headers",
     "Message",
+    "ParseLimits",
     "Request",
     "Response",
     "SipParseError",
@@ -52,23 +62,42 @@ __all__ = [
 class SipParseError(ValueError):
     """Malformed message.
 
-    ``reason`` says what is wrong; ``status`` is the response code to answer with (400 bad
-    request, 505 unsupported SIP version, 413 body too large for the stream limit, 513 message
-    too large or too many header fields); ``can_reply`` is True when enough was parsed to build
-    a response (a request line plus Via, From, To, Call-ID and CSeq), and then ``request`` holds
-    that partially checked request so the transport can answer with ``make_response``.
+    ``reason`` says what is wrong (for logs); ``status`` is the response code to answer with
+    (400 bad request, 414 Request-URI too long, 505 unsupported SIP version, 413 body too
+    large for the stream limit, 513 message too large or too many header fields); ``phrase``
+    is the reason phrase for that answer's status line, naming the header at fault ("Bad
+    Max-Forwards", "Bad Header Subject"); ``kind`` is a short stable key for counters
+    ("bad_max_forwards", "nul_byte", ...; see docs/sip-parsing.md).
+
+    ``can_reply`` is True when the message can be answered: a request whose request line
+    names a method and version, with Via, From, To, Call-ID and CSeq intact (a response copies
+    them). Then ``request`` holds that partially checked request (its Request-URI may be the
+    invalid one; header fields with NUL, CR or LF in their value are left out) so the
+    transport can answer with ``make_response(err.request, err.status, err.phrase)``.
+
+    ``framed`` holds, for :class:`StreamParser`, the messages completed in the same ``feed``
+    before the error: the caller handles them first, then answers the error.
 
     >>> err = SipParseError("missing CSeq")
-    >>> err.status, err.can_reply, str(err)
-    (400, False, 'missing CSeq')
+    >>> err.status, err.can_reply, str(err), err.phrase, err.kind, err.framed
+    (400, False, 'missing CSeq', 'Bad Request', 'malformed', [])
     """
 
-    def __init__(self, reason: str, status: int = 400, request: Request | None = None) -> None:
+    def __init__(self, reason: str, status: int = 400, request: Request | None = None, *,
+                 phrase: str | None = None, kind: str = "malformed",
+                 framed: list[Message] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.request = request
         self.can_reply = request is not None
+        default = REASONS.get(status) or _CLASS_REASONS.get(status // 100, "Bad Request")
+        # The phrase goes on a status line: printable ASCII only, whatever a caller passed.
+        if phrase is None or not (phrase.isascii() and phrase.isprintable()) or not phrase:
+            phrase = default
+        self.phrase = phrase
+        self.kind = kind
+        self.framed: list[Message] = framed if framed is not None else []
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -135,6 +164,30 @@ _CLASS_REASONS = {1: "Trying", 2: "OK", 3: "Redirect", 4: "Request Failure",
 
 _MANDATORY = ("via", "from", "to", "call-id", "cseq")
 _MANDATORY_SET = frozenset(_MANDATORY)
+# A response copies these (RFC 3261 8.2.6.2): when one of them is damaged the message cannot be
+# answered safely, so it is dropped.
+_COPIED = _MANDATORY_SET
+# Header fields that may appear once (RFC 3261 7.3.1 / 20): a second one makes the message
+# ambiguous (RFC 4475 multi01). Content-Length has its own rule (identical repeats are fine).
+_SINGLE = ("call-id", "cseq", "from", "to", "max-forwards")
+_MANDATORY_SINGLE = frozenset(("call-id", "cseq", "from", "to"))
+_CHECKED = frozenset(("via", "contact", "content-length", *_SINGLE))
+_CSEQ_MAX = 2**31 - 1  # RFC 3261 8.1.1.5: the sequence number is less than 2**31
+_CONTENT_LENGTH_MAX = 2**31 - 1
+# Controls a reason phrase may not hold (HTAB is allowed, RFC 3261 25.1).
+_REASON_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_DEFAULT_LIMITS = ParseLimits()
+
+
+def _limits(limits: ParseLimits | None, max_size: int | None,
+            max_headers: int | None) -> ParseLimits:
+    # The max_size/max_headers keywords predate ParseLimits; they override its fields.
+    limits = limits if limits is not None else _DEFAULT_LIMITS
+    if max_size is not None:
+        limits = replace(limits, max_message_bytes=max_size)
+    if max_headers is not None:
+        limits = replace(limits, max_headers=max_headers)
+    return limits
 
 
 def _check_version(version: str) -> str | None:
@@ -146,72 +199,191 @@ def _check_version(version: str) -> str | None:
     return f"unsupported SIP version {version!r}"
 
 
-def _parse_head(head: bytes, max_headers: int) -> tuple[Message, int | None]:
-    """Start line and header fields (no body) -> (message, Content-Length or None)."""
-    if b"\x00" in head:
-        raise SipParseError("NUL byte in start line or header section")
+def _taint(text: str) -> str:
+    return "nul_byte" if "\x00" in text else "bare_crlf"
+
+
+def _has_control(value: str) -> bool:
+    return "\x00" in value or "\r" in value or "\n" in value
+
+
+def _label(name: str) -> str:
+    # A header name as it goes into a reason phrase: canonical, token characters, bounded.
+    return name[:40]
+
+
+class _Deferred:
+    """A problem found before the request can be built; raised once we know it can be answered."""
+
+    __slots__ = ("kind", "phrase", "reason", "status")
+
+    def __init__(self, reason: str, status: int, phrase: str, kind: str) -> None:
+        self.reason, self.status, self.phrase, self.kind = reason, status, phrase, kind
+
+
+def _request_line(first: str, limits: ParseLimits) -> tuple[str, str, _Deferred | None]:
+    """(method, Request-URI, answerable problem or None); SipParseError when unanswerable."""
+    deferred: _Deferred | None = None
+    parts = first.split(" ")
+    if len(parts) == 3 and parts[1]:
+        method, uri, version = parts
+    else:
+        # Extra spaces (RFC 4475 lwsstart, trws) or a Request-URI with spaces in it (lwsruri):
+        # answerable when a method and a SIP version frame the rest.
+        words = first.split()
+        if (len(words) < 3 or not _is_token(words[0])
+                or not words[-1].upper().startswith("SIP/")):
+            raise SipParseError(f"malformed request line {first[:80]!r}",
+                                phrase="Bad Request Line", kind="bad_request_line")
+        method, uri, version = words[0], " ".join(words[1:-1]), words[-1]
+        if len(words) == 3:
+            deferred = _Deferred(f"extra whitespace in request line {first[:80]!r}", 400,
+                                 "Bad Request Line", "bad_request_line")
+        else:
+            deferred = _Deferred(f"whitespace in Request-URI {uri[:80]!r}", 400,
+                                 "Bad Request-URI", "bad_request_uri")
+    if not _is_token(method):
+        raise SipParseError(f"invalid method {method[:40]!r}", phrase="Bad Request Line",
+                            kind="bad_request_line")
+    bad = _check_version(version)
+    if bad is not None:
+        if not version.upper().startswith("SIP/"):
+            raise SipParseError(f"malformed request line {first[:80]!r}",
+                                phrase="Bad Request Line", kind="bad_request_line")
+        return method, uri, _Deferred(bad, 505, "Version Not Supported", "bad_version")
+    if deferred is None:
+        if len(uri) > limits.max_uri_bytes:
+            deferred = _Deferred(f"Request-URI of {len(uri)} bytes exceeds "
+                                 f"{limits.max_uri_bytes}", 414, "Request-URI Too Long",
+                                 "uri_too_long")
+        elif not is_request_uri(uri):
+            deferred = _Deferred(f"invalid Request-URI {uri[:80]!r}", 400, "Bad Request-URI",
+                                 "bad_request_uri")
+    return method, uri, deferred
+
+
+def _status_line(first: str) -> tuple[int, str]:
+    parts = first.split(" ", 2)
+    if len(parts) < 2:
+        raise SipParseError(f"malformed status line {first[:80]!r}", kind="bad_status_line")
+    bad = _check_version(parts[0])
+    if bad is not None:
+        raise SipParseError(bad, 505, kind="bad_version")
+    code = parts[1]
+    if len(code) != 3 or not code.isascii() or not code.isdigit():
+        raise SipParseError(f"invalid status code {code[:10]!r}", kind="bad_status_line")
+    status = int(code)
+    if not 100 <= status <= 699:
+        raise SipParseError(f"status code {status} out of range 100-699",
+                            kind="bad_status_line")
+    reason = parts[2] if len(parts) == 3 else ""
+    if _REASON_CONTROL.search(reason) is not None:
+        raise SipParseError("control character in reason phrase", kind="bad_status_line")
+    return status, reason
+
+
+def _parse_head(head: bytes, limits: ParseLimits) -> tuple[Message, int | None]:
+    """Start line and header fields (no body) -> (message, Content-Length or None).
+
+    Problems that leave a request answerable are raised with the request attached, in this
+    order: the request line, a damaged (NUL, CR, LF) or too long non-copied header field, a
+    repeated single header, CSeq, From, To, Contact, Max-Forwards, Content-Length.
+    """
     text = head.decode("utf-8", "surrogateescape")
-    first, _, rest = text.partition("\r\n")
-    # Errors found in the start line that still allow an answer wait until the headers are in.
-    deferred: tuple[str, int] | None = None
+    lines = text.split("\r\n")
+    # Common case: every CR and LF is part of a CRLF and there is no NUL (C-level scans).
+    crlf = len(lines) - 1
+    tainted = "\x00" in text or text.count("\r") != crlf or text.count("\n") != crlf
+    first = lines[0]
+    del lines[0]
+    if tainted and _has_control(first):
+        # A start line we cannot trust: nothing in the message can be (not even the method).
+        kind = _taint(first)
+        raise SipParseError(f"{'NUL byte' if kind == 'nul_byte' else 'bare CR or LF'} in the "
+                            "start line", kind=kind)
+
+    deferred: _Deferred | None = None
     is_request = not first.startswith("SIP/")
     if is_request:
-        parts = first.split(" ")
-        if len(parts) != 3:
-            raise SipParseError(f"malformed request line {first[:80]!r}")
-        method, uri, version = parts
-        if not _is_token(method):
-            raise SipParseError(f"invalid method {method[:40]!r}")
-        if not uri or "\t" in uri or not uri.isprintable():
-            raise SipParseError(f"invalid Request-URI {uri[:80]!r}")
-        bad = _check_version(version)
-        if bad is not None:
-            if not version.upper().startswith("SIP/"):
-                raise SipParseError(f"malformed request line {first[:80]!r}")
-            deferred = (bad, 505)
-        version = "SIP/2.0"
+        method, uri, deferred = _request_line(first, limits)
     else:
-        parts = first.split(" ", 2)
-        if len(parts) < 2:
-            raise SipParseError(f"malformed status line {first[:80]!r}")
-        bad = _check_version(parts[0])
-        if bad is not None:
-            raise SipParseError(bad)
-        code = parts[1]
-        if len(code) != 3 or not code.isascii() or not code.isdigit():
-            raise SipParseError(f"invalid status code {code[:10]!r}")
-        status = int(code)
-        if not 100 <= status <= 699:
-            raise SipParseError(f"status code {status} out of range 100-699")
-        reason = parts[2] if len(parts) == 3 else ""
-        if not reason.replace("\t", " ").isprintable():  # HTAB is allowed (RFC 3261 25.1)
-            raise SipParseError("control character in reason phrase")
+        status, reason = _status_line(first)
 
-    lines = rest.split("\r\n") if rest else []
+    max_headers = limits.max_headers
     if len(lines) > max_headers and not any(line[:1] in (" ", "\t") for line in lines):
-        raise SipParseError(f"more than {max_headers} header fields", 513)
+        raise SipParseError(f"more than {max_headers} header fields", 513,
+                            phrase="Too Many Headers", kind="too_many_headers")
     if "\r\n " in text or "\r\n\t" in text:
         lines = _unfold(lines)
     if len(lines) > max_headers:
-        raise SipParseError(f"more than {max_headers} header fields", 513)
+        raise SipParseError(f"more than {max_headers} header fields", 513,
+                            phrase="Too Many Headers", kind="too_many_headers")
+    too_long = -1
+    line_limit = limits.max_header_bytes
+    if len(head) > line_limit and lines and max(map(len, lines)) > line_limit:
+        too_long = next(i for i, line in enumerate(lines) if len(line) > line_limit)
     items: list[tuple[str, str, str]] = []
     append = items.append
     cache = _NAME_CACHE
+    checked = _CHECKED
+    # The fields checked below are picked out in the same pass; the rest are only carried.
+    vias: list[str] = []
+    contacts: list[str] = []
+    lengths: list[str] = []
+    single: dict[str, str] = {}
+    duplicate: str | None = None
+    # A NUL, CR or LF in a value: in a field a response copies, the message is dropped;
+    # elsewhere it is answered 400 naming the field, and the field is left out of the request.
+    damaged: tuple[str, str] | None = None  # (canonical name, kind)
     for line in lines:
         name, sep, value = line.partition(":")
         if not sep:
-            raise SipParseError(f"header line without colon {line[:80]!r}")
+            if tainted and _has_control(line):
+                raise SipParseError("NUL, CR or LF in a header name", kind=_taint(line))
+            raise SipParseError(f"header line without colon {line[:80]!r}",
+                                kind="bad_header_line")
         info = cache.get(name)
         if info is None:
+            if tainted and _has_control(name):
+                raise SipParseError("NUL, CR or LF in a header name", kind=_taint(name))
             info = _name_info(name)
-        append((info[0], info[1], value.strip(" \t")))
+        key = info[0]
+        value = value.strip(" \t")
+        if tainted and _has_control(value):
+            kind = _taint(value)
+            if key in _COPIED:
+                raise SipParseError(f"{'NUL byte' if kind == 'nul_byte' else 'bare CR or LF'}"
+                                    f" in {info[1]}", phrase=f"Bad {info[1]}", kind=kind)
+            if damaged is None:
+                damaged = (info[1], kind)
+            continue
+        append((key, info[1], value))
+        if key in checked:
+            if key == "via":
+                vias.append(value)
+            elif key == "contact":
+                contacts.append(value)
+            elif key == "content-length":
+                lengths.append(value)
+            elif key not in single:
+                single[key] = value
+            elif duplicate is None:
+                duplicate = info[1]
+    long_item = _name_info(lines[too_long].partition(":")[0]) if too_long >= 0 else None
+    if not vias or not _MANDATORY_SINGLE.issubset(single):
+        missing = [_CANON_BY_KEY[k] for k in _MANDATORY
+                   if (k not in single if k != "via" else not vias)]
+        raise SipParseError(f"missing mandatory header field: {', '.join(missing)}",
+                            phrase=f"Missing {missing[0]}", kind="missing_header")
+    if long_item is not None and long_item[0] in _COPIED:
+        raise SipParseError(f"{long_item[1]} longer than {limits.max_header_bytes} bytes",
+                            phrase=f"{_label(long_item[1])} Too Long", kind="header_too_long")
+    via_any_version = deferred is not None and deferred.kind == "bad_version"
+    for value in vias:
+        if not valid_via(value, any_version=via_any_version):
+            raise SipParseError(f"invalid Via {value[:80]!r}", phrase="Bad Via", kind="bad_via")
+
     headers = Headers._trusted(items)
-
-    keys = {item[0] for item in items}
-    if not keys.issuperset(_MANDATORY_SET):
-        missing = ", ".join(_CANON_BY_KEY[k] for k in _MANDATORY if k not in keys)
-        raise SipParseError(f"missing mandatory header field: {missing}")
-
     msg: Message
     if is_request:
         msg = Request(method, uri, headers)
@@ -219,30 +391,69 @@ def _parse_head(head: bytes, max_headers: int) -> tuple[Message, int | None]:
     else:
         msg = Response(status, reason, headers)
         reply_to = None  # a response is never answered
-    if deferred is not None:
-        raise SipParseError(deferred[0], deferred[1], reply_to)
 
-    cseq_value = headers.get("cseq") or ""
-    number, _, cseq_method = cseq_value.partition(" ")
-    cseq_method = cseq_method.strip(" \t")
-    if not (number.isascii() and number.isdigit()) or int(number) >= 2**31:
-        raise SipParseError(f"invalid CSeq number {cseq_value[:40]!r}", 400, reply_to)
-    if not _is_token(cseq_method):
-        raise SipParseError(f"invalid CSeq method {cseq_value[:40]!r}", 400, reply_to)
+    # From here on the message can be answered (when it is a request).
+    if deferred is not None:
+        raise SipParseError(deferred.reason, deferred.status, reply_to,
+                            phrase=deferred.phrase, kind=deferred.kind)
+    if damaged is not None:
+        name, kind = damaged
+        raise SipParseError(f"{'NUL byte' if kind == 'nul_byte' else 'bare CR or LF'} in {name}",
+                            400, reply_to, phrase=f"Bad Header {_label(name)}", kind=kind)
+    if long_item is not None:
+        name = long_item[1]
+        raise SipParseError(f"{name} longer than {limits.max_header_bytes} bytes", 400,
+                            reply_to, phrase=f"{_label(name)} Too Long", kind="header_too_long")
+    if duplicate is not None:
+        raise SipParseError(f"more than one {duplicate} header field", 400, reply_to,
+                            phrase=f"Duplicate {duplicate}", kind="duplicate_header")
+
+    cseq_value = single["cseq"]
+    cseq_parts = cseq_value.split(None, 1)
+    # Inline fast paths: fewer than 10 digits are always in range; digits_value() decides rest.
+    number = cseq_parts[0] if len(cseq_parts) == 2 else ""
+    if not (len(number) < 10 and number.isdigit() and number.isascii()) and (
+        not number or digits_value(number, _CSEQ_MAX) is None
+    ):
+        raise SipParseError(f"invalid CSeq number {cseq_value[:40]!r}", 400, reply_to,
+                            phrase="Bad CSeq", kind="bad_cseq")
+    cseq_method = cseq_parts[1]
+    # LWS between number and method is SP/HTAB only (str.split() takes any Unicode space).
+    gap = cseq_value[len(number) : len(cseq_value) - len(cseq_method)]
+    if not _is_token(cseq_method) or gap.strip(" \t"):
+        raise SipParseError(f"invalid CSeq method {cseq_value[:40]!r}", 400, reply_to,
+                            phrase="Bad CSeq", kind="bad_cseq")
     if is_request and cseq_method != method:
-        raise SipParseError(
-            f"CSeq method {cseq_method!r} does not match request method {method!r}", 400, reply_to
-        )
+        raise SipParseError(f"CSeq method {cseq_method[:40]!r} does not match request method "
+                            f"{method[:40]!r}", 400, reply_to, phrase="Bad CSeq",
+                            kind="bad_cseq")
+    for key, label in (("from", "From"), ("to", "To")):
+        if not valid_address(single[key]):
+            raise SipParseError(f"invalid {label} {single[key][:80]!r}", 400, reply_to,
+                                phrase=f"Bad {label}", kind=f"bad_{key}")
+    for value in contacts:
+        if not valid_contact(value):
+            raise SipParseError(f"invalid Contact {value[:80]!r}", 400, reply_to,
+                                phrase="Bad Contact", kind="bad_contact")
+    forwards = single.get("max-forwards")
+    if forwards is not None and not (
+        len(forwards) < 3 and forwards.isdigit() and forwards.isascii()
+    ) and digits_value(forwards, 255) is None:
+        raise SipParseError(f"invalid Max-Forwards {forwards[:20]!r} (0-255)", 400, reply_to,
+                            phrase="Bad Max-Forwards", kind="bad_max_forwards")
 
     length: int | None = None
-    if "content-length" in keys:
-        values = headers.get_all("content-length")
-        first_value = values[0]
-        if not (first_value.isascii() and first_value.isdigit()):
-            raise SipParseError(f"invalid Content-Length {first_value[:20]!r}", 400, reply_to)
-        if any(v != first_value for v in values[1:]):
-            raise SipParseError("conflicting Content-Length values", 400, reply_to)
-        length = int(first_value)
+    if lengths:
+        first_value = lengths[0]
+        length = (int(first_value)
+                  if len(first_value) < 10 and first_value.isdigit() and first_value.isascii()
+                  else digits_value(first_value, _CONTENT_LENGTH_MAX))
+        if length is None:
+            raise SipParseError(f"invalid Content-Length {first_value[:20]!r}", 400, reply_to,
+                                phrase="Bad Content-Length", kind="bad_content_length")
+        if any(v != first_value for v in lengths[1:]):
+            raise SipParseError("conflicting Content-Length values", 400, reply_to,
+                                phrase="Bad Content-Length", kind="bad_content_length")
     return msg, length
 
 
@@ -253,7 +464,8 @@ def _unfold(lines: list[str]) -> list[str]:
     for line in lines:
         if line[:1] in (" ", "\t"):
             if not out:
-                raise SipParseError("continuation line before the first header field")
+                raise SipParseError("continuation line before the first header field",
+                                    kind="bad_header_line")
             out[-1] = out[-1].rstrip(" \t") + " " + line.strip(" \t")
         else:
             out.append(line)
@@ -267,11 +479,18 @@ def _strip_leading_crlf(data: bytes) -> bytes:
     return data
 
 
-def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128) -> Message:
+def parse_message(data: bytes, *, limits: ParseLimits | None = None,
+                  max_size: int | None = None, max_headers: int | None = None) -> Message:
     """Parse one complete datagram (UDP) into a Request or Response.
 
-    Raises :class:`SipParseError` with a precise reason. Extra bytes after Content-Length are
-    ignored; without Content-Length the rest of the datagram is the body.
+    Raises :class:`SipParseError` with a precise reason, the status and phrase to answer with,
+    and a counter ``kind``. Extra bytes after Content-Length are ignored; without
+    Content-Length the rest of the datagram is the body. ``limits`` bounds sizes
+    (:class:`ParseLimits`); ``max_size`` and ``max_headers`` override its
+    ``max_message_bytes`` and ``max_headers``.
+
+    Every request returned has a start line and header fields free of NUL, CR and LF, so
+    ``serialize(make_response(request, status))`` cannot fail on it.
 
     >>> m = parse_message(b"SIP/2.0 180 Ringing\\r\\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\\r\\n"
     ...                   b"From: <sip:a@h>;tag=1\\r\\nTo: <sip:b@h>;tag=2\\r\\nCall-ID: c\\r\\n"
@@ -282,12 +501,21 @@ def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128)
     Traceback (most recent call last):
     ...
     switch.sip.message.SipParseError: empty message
+    >>> try:
+    ...     parse_message(b"OPTIONS sip:h SIP/2.0\\r\\nVia: SIP/2.0/UDP h;branch=z9hG4bKb\\r\\n"
+    ...                   b"From: <sip:a@h>;tag=1\\r\\nTo: <sip:h>\\r\\nCall-ID: c\\r\\n"
+    ...                   b"CSeq: 1 OPTIONS\\r\\nMax-Forwards: -1\\r\\n\\r\\n")
+    ... except SipParseError as err:
+    ...     print(err.status, err.phrase, err.kind, err.can_reply)
+    400 Bad Max-Forwards bad_max_forwards True
     """
-    if len(data) > max_size:
-        raise SipParseError(f"message of {len(data)} bytes exceeds {max_size}", 513)
+    limits = _limits(limits, max_size, max_headers)
+    if len(data) > limits.max_message_bytes:
+        raise SipParseError(f"message of {len(data)} bytes exceeds {limits.max_message_bytes}",
+                            513, kind="too_large")
     data = _strip_leading_crlf(data)
     if not data:
-        raise SipParseError("empty message")
+        raise SipParseError("empty message", kind="empty")
     end = data.find(b"\r\n\r\n")
     if end >= 0:
         head, rest = data[:end], data[end + 4 :]
@@ -296,15 +524,17 @@ def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 128)
         head, rest = data[:-2], b""
     else:
         head, rest = data, None
-    msg, length = _parse_head(head, max_headers)
+    msg, length = _parse_head(head, limits)
     reply_to = msg if isinstance(msg, Request) else None
     if rest is None:
-        raise SipParseError("no empty line after the header section", 400, reply_to)
+        raise SipParseError("no empty line after the header section", 400, reply_to,
+                            phrase="Missing Empty Line", kind="no_empty_line")
     if length is None:
         msg.body = rest
     elif len(rest) < length:
         raise SipParseError(
-            f"Content-Length {length} larger than the {len(rest)}-byte body", 400, reply_to
+            f"Content-Length {length} larger than the {len(rest)}-byte body", 400, reply_to,
+            phrase="Bad Content-Length", kind="bad_content_length",
         )
     else:
         msg.body = rest[:length] if len(rest) != length else rest
@@ -343,8 +573,11 @@ class StreamParser:
 
     ``feed(bytes)`` returns the complete messages so far and keeps partial data; CRLF keepalives
     between messages are skipped; a message without Content-Length is an error on a stream; a
-    message larger than ``max_size`` raises. After an error the parser refuses further input:
-    the caller closes the connection.
+    message larger than ``limits.max_message_bytes`` raises.
+
+    On an error ``feed`` raises :class:`SipParseError` whose ``framed`` lists the messages that
+    the same call completed before the bad one (handle them, then answer the error); the
+    parser then refuses further input: the caller closes the connection.
 
     >>> p = StreamParser()
     >>> raw = (b"BYE sip:b@h SIP/2.0\\r\\nVia: SIP/2.0/TCP h;branch=z9hG4bKb\\r\\n"
@@ -352,18 +585,32 @@ class StreamParser:
     ...        b"CSeq: 2 BYE\\r\\nContent-Length: 0\\r\\n\\r\\n")
     >>> p.feed(b"\\r\\n\\r\\n" + raw[:30]), [m.method for m in p.feed(raw[30:] + raw)]
     ([], ['BYE', 'BYE'])
+    >>> try:
+    ...     p.feed(raw + b"GARBAGE\\r\\n\\r\\n")
+    ... except SipParseError as err:
+    ...     print([m.method for m in err.framed], err.kind, err.can_reply)
+    ['BYE'] bad_request_line False
     """
 
-    __slots__ = ("_buf", "_error", "_head", "_max_headers", "_max_size", "_scan")
+    __slots__ = ("_buf", "_error", "_head", "_limits", "_scan")
 
-    def __init__(self, *, max_size: int = 65535, max_headers: int = 128) -> None:
-        self._max_size = max_size
-        self._max_headers = max_headers
+    def __init__(self, *, limits: ParseLimits | None = None, max_size: int | None = None,
+                 max_headers: int | None = None) -> None:
+        self._limits = _limits(limits, max_size, max_headers)
         self._buf = bytearray()
         self._scan = 0  # where to resume looking for the end of the header section
         # A message whose head is parsed but whose body is incomplete: (message, head size, total).
         self._head: tuple[Message, int, int] | None = None
         self._error: SipParseError | None = None
+
+    @property
+    def error(self) -> SipParseError | None:
+        """The error that ended the stream, or None while it is usable.
+
+        >>> StreamParser().error is None
+        True
+        """
+        return self._error
 
     def feed(self, data: bytes) -> list[Message]:
         """Add bytes from the stream; return every message completed by them.
@@ -373,18 +620,23 @@ class StreamParser:
         """
         if self._error is not None:
             raise SipParseError(f"stream unusable after error: {self._error.reason}",
-                                self._error.status)
+                                self._error.status, phrase=self._error.phrase,
+                                kind=self._error.kind)
         self._buf += data
+        out: list[Message] = []
         try:
-            return self._drain()
+            self._drain(out)
         except SipParseError as err:
+            err.framed = out
             self._error = err
             self._buf.clear()
+            self._head = None
             raise
+        return out
 
-    def _drain(self) -> list[Message]:
-        out: list[Message] = []
+    def _drain(self, out: list[Message]) -> None:
         buf = self._buf
+        max_size = self._limits.max_message_bytes
         while True:
             if self._head is None:
                 if buf[:1] in (b"\r", b"\n"):
@@ -393,32 +645,32 @@ class StreamParser:
                     del buf[:stripped]
                     self._scan = 0
                 if not buf:
-                    return out
+                    return
                 end = buf.find(b"\r\n\r\n", self._scan)
                 if end < 0:
-                    if len(buf) > self._max_size:
-                        raise SipParseError(
-                            f"header section exceeds {self._max_size} bytes", 513
-                        )
+                    if len(buf) > max_size:
+                        raise SipParseError(f"header section exceeds {max_size} bytes", 513,
+                                            kind="too_large")
                     self._scan = max(0, len(buf) - 3)  # the separator may straddle feeds
-                    return out
-                if end + 4 > self._max_size:
-                    raise SipParseError(f"header section exceeds {self._max_size} bytes", 513)
-                msg, length = _parse_head(bytes(buf[:end]), self._max_headers)
+                    return
+                if end + 4 > max_size:
+                    raise SipParseError(f"header section exceeds {max_size} bytes", 513,
+                                        kind="too_large")
+                msg, length = _parse_head(bytes(buf[:end]), self._limits)
                 reply_to = msg if isinstance(msg, Request) else None
                 if length is None:
                     raise SipParseError("missing Content-Length on a stream transport", 400,
-                                        reply_to)
+                                        reply_to, phrase="Missing Content-Length",
+                                        kind="missing_content_length")
                 total = end + 4 + length
-                if total > self._max_size:
-                    raise SipParseError(
-                        f"message of {total} bytes exceeds {self._max_size}", 413, reply_to
-                    )
+                if total > max_size:
+                    raise SipParseError(f"message of {total} bytes exceeds {max_size}", 413,
+                                        reply_to, kind="body_too_large")
                 self._head = (msg, end + 4, total)
                 self._scan = 0
             msg, head_len, total = self._head
             if len(buf) < total:
-                return out
+                return
             msg.body = bytes(buf[head_len:total])
             del buf[:total]
             self._head = None
@@ -460,12 +712,12 @@ def cseq(msg: Message) -> tuple[int, str]:
     """
     value = msg.headers.get("cseq")
     if value is None:
-        raise SipParseError("missing CSeq")
-    number, _, method = value.partition(" ")
-    method = method.strip(" \t")
-    if not (number.isascii() and number.isdigit()) or not _is_token(method):
-        raise SipParseError(f"malformed CSeq {value[:40]!r}")
-    return int(number), method
+        raise SipParseError("missing CSeq", phrase="Missing CSeq", kind="missing_header")
+    parts = value.split(None, 1)
+    number = digits_value(parts[0], _CSEQ_MAX) if len(parts) == 2 else None
+    if number is None or not _is_token(parts[1]):
+        raise SipParseError(f"malformed CSeq {value[:40]!r}", phrase="Bad CSeq", kind="bad_cseq")
+    return number, parts[1]
 
 
 def make_response(

@@ -5,17 +5,21 @@ The deliberate deviations and simplifications are listed in :mod:`switch.sip.tra
 
 from __future__ import annotations
 
+from switch.sip.headers import tag
 from switch.sip.message import Request, Response, make_response
 from switch.sip.transaction_common import (
+    RFC2543,
     Deliver,
     Output,
     Send,
+    ServerKey,
     State,
     TimedOut,
     TimerConfig,
     TransactionError,
     _Transaction,
     server_key,
+    without_to_tag,
 )
 
 __all__ = ["ServerTransaction"]
@@ -53,11 +57,11 @@ class ServerTransaction(_Transaction):
             raise ValueError("ACK never creates a server transaction")
         key = server_key(request)
         if key is None:
-            raise ValueError("request needs a top Via with sent-by and a z9hG4bK branch")
+            raise ValueError("request needs a top Via with a sent-by and a CSeq")
         self.request = request
         self.method = method
         self.is_invite = method == "INVITE"
-        self.key: tuple[str, str, str] = key
+        self.key: ServerKey = key
         self.state = State.PROCEEDING if self.is_invite else State.TRYING
         self.last_provisional: Response | None = None
         self.last_final: Response | None = None
@@ -78,11 +82,39 @@ class ServerTransaction(_Transaction):
             out.append(Send(trying))
         return out
 
+    def matches(self, request: Request) -> bool:
+        """Whether ``request`` belongs to this transaction (17.2.3).
+
+        An RFC 3261 request matches by branch, sent-by and method. An RFC 2543 one matches by
+        Request-URI, To tag, From tag, Call-ID, CSeq and top Via, except that the ACK of a
+        non-2xx final carries the To tag of that response rather than the INVITE's.
+
+        >>> from switch.sip.message import parse_message
+        >>> def req(method, to_tag=""):
+        ...     return parse_message(
+        ...         f"{method} sip:b@h SIP/2.0\\r\\nVia: SIP/2.0/UDP a.example\\r\\n"
+        ...         f"From: <sip:a@h>;tag=1\\r\\nTo: <sip:b@h>{to_tag}\\r\\nCall-ID: k\\r\\n"
+        ...         f"CSeq: 1 {method}\\r\\n\\r\\n".encode())
+        >>> tx = ServerTransaction(req("INVITE"), reliable=False, now=0.0)
+        >>> _ = tx.start(); _ = tx.respond(make_response(tx.request, 486, to_tag="s1"), 0.1)
+        >>> tx.matches(req("INVITE")), tx.matches(req("ACK", ";tag=s1")), tx.matches(req("BYE"))
+        (True, True, False)
+        """
+        key = server_key(request)
+        if key is None:
+            return False
+        if key[0] != RFC2543 or request.method.upper() != "ACK":
+            return key == self.key
+        final = self.last_final
+        return (self.is_invite and final is not None
+                and without_to_tag(key) == without_to_tag(self.key)
+                and key[2] == (tag(final.headers.get("to") or "") or ""))
+
     def receive_request(self, request: Request, now: float) -> list[Output]:
         """Feed a retransmitted request (or the ACK of an INVITE) matched to this transaction."""
-        key = server_key(request)
-        if key != self.key:
-            raise ValueError(f"request {key} does not match transaction {self.key}")
+        if not self.matches(request):
+            raise ValueError(f"request {server_key(request)} does not match transaction "
+                             f"{self.key}")
         method = request.method.upper()
         if method == "ACK":
             if not self.is_invite or self.state is not State.COMPLETED:

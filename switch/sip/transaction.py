@@ -38,10 +38,12 @@ Deviations from the brief and simplifications (all deliberate):
   allows either; immediately is simpler and suppresses retransmissions sooner).
 * Retransmission timers are re-armed relative to the ``now`` at which they fire, not to the
   deadline they had: a shell that wakes late sends one retransmission, not a burst.
-* :func:`server_key` / :func:`client_key` return ``None`` when the top Via has no RFC 3261 branch
-  (``z9hG4bK`` magic cookie missing) or no Via at all. The RFC 2543 fallback matching (Request-URI,
-  To tag, From tag, Call-ID, CSeq, top Via) is not implemented: such requests are rejected by the
-  constructors with ``ValueError`` and :meth:`TransactionTable.match_request` returns ``None``.
+* :func:`server_key` matches a request whose top Via has no RFC 3261 branch (``z9hG4bK`` magic
+  cookie missing) by the RFC 2543 rules of 17.2.3 (Request-URI, To tag, From tag, Call-ID, CSeq,
+  top Via; the ACK of a non-2xx by the To tag of our response); it returns ``None`` only when the
+  top Via has no sent-by. The Request-URI is compared as a string, not by the URI equality rules
+  of 19.1.4 (a retransmission repeats it byte for byte). :func:`client_key` still needs a branch
+  with the cookie: the switch's own requests always carry one.
 * Events the RFC calls a TU error (responding in the wrong state, ``start()`` twice) raise
   :class:`TransactionError`; a message whose key is not the transaction's, an ACK given to a
   constructor, or a client request whose CSeq method differs from its method raise

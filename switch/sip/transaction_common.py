@@ -13,13 +13,16 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from switch.sip.headers import tag
 from switch.sip.message import Request, Response, cseq, top_via, via_branch
 
 __all__ = [
     "MAGIC_COOKIE",
+    "RFC2543",
     "Deliver",
     "Output",
     "Send",
+    "ServerKey",
     "State",
     "Terminated",
     "TimedOut",
@@ -29,10 +32,19 @@ __all__ = [
     "client_key",
     "sent_by",
     "server_key",
+    "without_to_tag",
 ]
 
 #: Every RFC 3261 branch starts with this; without it we cannot match by branch (17.2.3).
 MAGIC_COOKIE = "z9hG4bK"
+#: First item of a server key built by the RFC 2543 rules of 17.2.3 (no RFC 3261 branch starts
+#: like this, and the two kinds of key differ in length anyway).
+RFC2543 = "rfc2543"
+
+#: A server transaction's matching key: ``(branch, sent-by, method)`` for an RFC 3261 request;
+#: ``(RFC2543, Request-URI, To tag, From tag, Call-ID, CSeq number, top Via, method)`` for an
+#: RFC 2543 one. The method of an ACK is INVITE in both.
+ServerKey = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -106,9 +118,9 @@ class TransactionError(RuntimeError):
 
 # "SIP/2.0/UDP host:port;params" with LWS allowed around the slashes and the colon (25.1).
 _VIA_RE = re.compile(
-    r"""^\s*SIP\s*/\s*[^/\s]+\s*/\s*[^\s;]+\s+   # sent-protocol
-        (?P<host>\[[^\]]+\]|[^\s:;,]+)           # host or [IPv6]
-        (?:\s*:\s*(?P<port>\d+))?                # optional port
+    r"""^\s*(?P<proto>SIP\s*/\s*[^/\s]+\s*/\s*[^\s;]+)\s+   # sent-protocol
+        (?P<host>\[[^\]]+\]|[^\s:;,]+)                      # host or [IPv6]
+        (?:\s*:\s*(?P<port>\d+))?                           # optional port
     """,
     re.VERBOSE,
 )
@@ -142,10 +154,67 @@ def _rfc3261_branch(msg: Request | Response) -> tuple[str, str] | None:
     return via, branch
 
 
-def server_key(request: Request) -> tuple[str, str, str] | None:
-    """The 17.2.3 matching key ``(branch, sent-by, method)``; ACK maps to INVITE.
+def _via_identity(via: str) -> str | None:
+    """One Via value in a canonical spelling, for the RFC 2543 "top Via matches" test.
 
-    Returns None when the top Via has no RFC 3261 branch (RFC 2543 peers: not supported).
+    LWS is dropped, the protocol and host are case-folded and the parameters sorted by name,
+    so two spellings of the same Via (20.42, 7.3.1) compare equal.
+
+    >>> _via_identity("SIP / 2.0 / udp PBX.example:5060 ; Received=10.0.0.1;ttl=1")
+    'SIP/2.0/UDP pbx.example:5060;received=10.0.0.1;ttl=1'
+    """
+    m = _VIA_RE.match(via)
+    if m is None:
+        return None
+    proto = "".join(m.group("proto").split()).upper()
+    host = m.group("host").lower()
+    where = f"{host}:{m.group('port')}" if m.group("port") else host
+    params = []
+    for param in via[m.end():].split(";"):
+        name, eq, value = param.partition("=")
+        name = name.strip(" \t").lower()
+        value = value.strip(" \t")
+        if name:
+            params.append(f"{name}={value}" if eq else name)
+    return ";".join([f"{proto} {where}", *sorted(params)])
+
+
+def _rfc2543_key(request: Request) -> ServerKey | None:
+    """17.2.3 for a request without an RFC 3261 branch: Request-URI, To tag, From tag,
+    Call-ID, CSeq number, top Via and method identify the transaction."""
+    via = top_via(request)
+    identity = _via_identity(via) if via is not None else None
+    if identity is None:
+        return None
+    try:
+        number, _ = cseq(request)
+    except ValueError:  # SipParseError
+        return None
+    headers = request.headers
+    method = request.method.upper()
+    return (RFC2543, request.uri, tag(headers.get("to") or "") or "",
+            tag(headers.get("from") or "") or "", headers.get("call-id") or "", str(number),
+            identity, "INVITE" if method == "ACK" else method)
+
+
+def without_to_tag(key: ServerKey) -> ServerKey:
+    """An RFC 2543 key with its To tag left out (an ACK carries the tag of the response, not the
+    one its INVITE had); an RFC 3261 key unchanged.
+
+    >>> without_to_tag(("rfc2543", "sip:b@h", "t1", "f1", "c1", "1", "SIP/2.0/UDP h", "INVITE"))
+    ('rfc2543', 'sip:b@h', '', 'f1', 'c1', '1', 'SIP/2.0/UDP h', 'INVITE')
+    """
+    if key[0] != RFC2543:
+        return key
+    return (*key[:2], "", *key[3:])
+
+
+def server_key(request: Request) -> ServerKey | None:
+    """The 17.2.3 matching key of a request; the method of an ACK is INVITE.
+
+    ``(branch, sent-by, method)`` when the top Via carries an RFC 3261 branch (the magic
+    cookie); otherwise the RFC 2543 key (see :data:`ServerKey`). None when the top Via has no
+    sent-by (or the request no usable CSeq): nothing can be matched to such a request.
 
     >>> from switch.sip.message import parse_message
     >>> ack = parse_message(
@@ -155,10 +224,15 @@ def server_key(request: Request) -> tuple[str, str, str] | None:
     ...     b"Call-ID: k1\\r\\nCSeq: 1 ACK\\r\\nContent-Length: 0\\r\\n\\r\\n")
     >>> server_key(ack)
     ('z9hG4bKx1', 'a.example:5060', 'INVITE')
+    >>> server_key(parse_message(
+    ...     b"BYE sip:bob@b.example SIP/2.0\\r\\nVia: SIP/2.0/UDP a.example\\r\\n"
+    ...     b"From: <sip:a@a.example>;tag=1\\r\\nTo: <sip:bob@b.example>;tag=2\\r\\n"
+    ...     b"Call-ID: k1\\r\\nCSeq: 2 BYE\\r\\n\\r\\n"))
+    ('rfc2543', 'sip:bob@b.example', '2', '1', 'k1', '2', 'SIP/2.0/UDP a.example', 'BYE')
     """
     found = _rfc3261_branch(request)
     if found is None:
-        return None
+        return _rfc2543_key(request)
     via, branch = found
     host = sent_by(via)
     if host is None:

@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from switch.sip.client_transaction import ClientTransaction
 from switch.sip.message import Request, Response
 from switch.sip.server_transaction import ServerTransaction
-from switch.sip.transaction_common import Output, client_key, server_key
+from switch.sip.transaction_common import (
+    RFC2543,
+    Output,
+    ServerKey,
+    client_key,
+    server_key,
+    without_to_tag,
+)
 
 __all__ = ["Transaction", "TransactionTable"]
 
@@ -31,7 +38,7 @@ class TransactionTable:
 
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
-        self._servers: dict[tuple[str, str, str], ServerTransaction] = {}
+        self._servers: dict[ServerKey, ServerTransaction] = {}
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
@@ -63,10 +70,21 @@ class TransactionTable:
         """The server transaction a request belongs to (17.2.3), or None for a new request.
 
         An ACK matches the INVITE transaction it acknowledges (non-2xx final); a CANCEL never
-        matches its INVITE (use :meth:`match_cancel` for that).
+        matches its INVITE (use :meth:`match_cancel` for that). Requests without an RFC 3261
+        branch are matched by the RFC 2543 rules (see :data:`ServerKey`).
         """
         key = server_key(request)
-        tx = self._servers.get(key) if key is not None else None
+        if key is None:
+            return None
+        if key[0] == RFC2543 and request.method.upper() == "ACK":
+            # The ACK carries the tag of our response: its INVITE had no To tag (a new call)
+            # or this same one (a re-INVITE).
+            for candidate in (without_to_tag(key), key):
+                tx = self._servers.get(candidate)
+                if tx is not None and not tx.terminated and tx.matches(request):
+                    return tx
+            return None
+        tx = self._servers.get(key)
         return tx if tx is not None and not tx.terminated else None
 
     def match_cancel(self, cancel: Request) -> ServerTransaction | None:
@@ -74,7 +92,7 @@ class TransactionTable:
         key = server_key(cancel)
         if key is None:
             return None
-        tx = self._servers.get((key[0], key[1], "INVITE"))
+        tx = self._servers.get((*key[:-1], "INVITE"))
         return tx if tx is not None and not tx.terminated else None
 
     def remove(self, tx: Transaction) -> None:

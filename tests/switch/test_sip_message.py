@@ -355,7 +355,8 @@ VALID: dict[str, dict] = {
 
 # file -> (status, can_reply, words in the reason, parse_message keyword arguments)
 INVALID: dict[str, tuple[int, bool, str]] = {
-    "bad_start_line": (400, False, "request line"),
+    # extra SP between the request line's elements: answerable since issue 8 ("Bad Request Line")
+    "bad_start_line": (400, True, "request line"),
     "start_line_two_tokens": (400, False, "request line"),
     "unknown_version": (505, True, "version"),
     "response_bad_version": (400, False, "method"),
