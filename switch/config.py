@@ -37,6 +37,15 @@ __all__ = [
 
 AUTH_MODES = ("ip", "ip_port", "password")
 TRANSPORTS = ("udp", "tcp")
+#: ``[sip]`` size limits: key -> (default, lowest, highest), all integers. 65535 is the most a
+#: UDP datagram can carry; the floors keep a legitimate INVITE with SDP acceptable.
+_SIP_LIMITS: dict[str, tuple[int, int, int]] = {
+    "max_number_digits": (32, 1, 128),
+    "max_message_bytes": (65535, 1024, 65535),
+    "max_headers": (128, 16, 1024),
+    "max_header_bytes": (8192, 256, 65535),
+    "max_uri_bytes": (4096, 128, 65535),
+}
 
 
 class ConfigError(ValueError):
@@ -63,12 +72,22 @@ class Listen:
 
 @dataclass(frozen=True)
 class SipSettings:
-    """``[sip]``: timers and failover behaviour."""
+    """``[sip]``: timers, failover behaviour and the limits on what a peer may send.
+
+    The ``max_*`` limits bound the work one message can cause: ``max_number_digits`` applies to
+    the dialled number after the tech prefix is stripped (the digits that are routed); the
+    others to a message as the transports parse it.
+    """
 
     invite_timeout: float = 8.0
     call_progress_timeout: float = 60.0
     stop_gateway_after_invite_timeout: bool = False
     stop_gateway_period: float = 60.0
+    max_number_digits: int = 32
+    max_message_bytes: int = 65535
+    max_headers: int = 128
+    max_header_bytes: int = 8192
+    max_uri_bytes: int = 4096
 
 
 @dataclass(frozen=True)
@@ -232,7 +251,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         check.fail("sip", "must be a table")
         sip = {}
     check.unknown(sip, {"invite_timeout", "call_progress_timeout",
-                        "stop_gateway_after_invite_timeout", "stop_gateway_period"}, "sip")
+                        "stop_gateway_after_invite_timeout", "stop_gateway_period",
+                        *_SIP_LIMITS}, "sip")
     settings = SipSettings(
         invite_timeout=check.number(sip, "invite_timeout", "sip", 8.0, low=1, high=300),
         call_progress_timeout=check.number(sip, "call_progress_timeout", "sip", 60.0,
@@ -241,6 +261,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
             sip, "stop_gateway_after_invite_timeout", "sip", False),
         stop_gateway_period=check.number(sip, "stop_gateway_period", "sip", 60.0,
                                          low=1, high=86400),
+        **{key: int(check.number(sip, key, "sip", default, low=low, high=high, integer=True))
+           for key, (default, low, high) in _SIP_LIMITS.items()},
     )
     customers = _tables(data, "mapping_gateway", check)
     vendors = _tables(data, "routing_gateway", check)
@@ -280,7 +302,7 @@ def _listen(text: str, key: str, check: _Checker) -> Listen | None:
 def _address(text: str, key: str, check: _Checker, *,
              allow_zero: bool = False) -> tuple[str, int] | None:
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit():
+    if not sep or not (port_text.isascii() and port_text.isdigit()):
         check.fail(key, f"expected host:port, got {text!r}")
         return None
     host = host.strip("[]")
@@ -318,7 +340,7 @@ def _mapping(t: dict[str, Any], where: str, check: _Checker) -> MappingGateway |
     if auth == "password" and not password:
         check.fail(f"{where}.password", "is required when auth = \"password\"")
     tech = check.string(t, "tech_prefix", where, "", empty=True)
-    if tech and not tech.isdigit():
+    if tech and not (tech.isascii() and tech.isdigit()):
         check.fail(f"{where}.tech_prefix", f"must be digits, got {tech!r}")
     return MappingGateway(
         name=name, addresses=tuple(addresses), auth=auth if auth in AUTH_MODES else "ip",
@@ -347,7 +369,7 @@ def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway |
         _address(address, f"{where}.address", check)
     prefixes = check.strings(t, "prefixes", where)
     for k, prefix in enumerate(prefixes):
-        if not prefix.isdigit():
+        if not (prefix.isascii() and prefix.isdigit()):
             check.fail(f"{where}.prefixes[{k}]", f"must be digits, got {prefix!r}")
     profit = t.get("lowest_profit_per_second", 0)
     if isinstance(profit, bool) or not isinstance(profit, int | float | str) \

@@ -11,23 +11,28 @@ so every routing rule is tested without a network. For a number (tech prefix alr
 
 A number the customer has no rate for is not routed: the call could not be billed.
 
-The switch never imports ratelab, so the longest-prefix lookup here is its own (a dict probe
-per number length, fast for the one number a call has).
+The switch never imports ratelab, so the longest-prefix lookup here is its own: a
+:class:`PrefixTable` (a dict plus the length of its longest key) built once per snapshot and per
+configuration, probed only at lengths up to that longest key. A lookup therefore costs at most
+"longest key" dict probes whatever the length of the number (a 60,000-digit INVITE used to cost
+60,000 probes of up to 60,000 characters each, per table).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from switch.config import RoutingGateway
 
 __all__ = [
     "Candidate",
+    "GatewayTable",
+    "PrefixTable",
     "RoutePlan",
     "RoutingSnapshot",
     "SnapshotError",
@@ -45,13 +50,67 @@ class SnapshotError(ValueError):
     """The routing snapshot cannot be used (the switch keeps the one it has)."""
 
 
+class PrefixTable(Mapping[str, T], Generic[T]):
+    """A read-only prefix -> value map whose longest-prefix lookup probes at most
+    ``max_len`` keys, however long the number.
+
+    A ``dict`` passed in is adopted, not copied (a snapshot holds many prefixes, and
+    :func:`parse_snapshot` builds each dict for its table alone); do not change it afterwards.
+
+    >>> table = PrefixTable({"34": 1, "346": 2, "3463": 3})
+    >>> table.max_len, table.longest("34621234"), table["34"], len(table)
+    (4, ('346', 2), 1, 3)
+    >>> table.longest("9" * 60_000) is None
+    True
+    """
+
+    __slots__ = ("_entries", "max_len")
+
+    def __init__(self, entries: Mapping[str, T] | None = None) -> None:
+        self._entries: dict[str, T] = entries if isinstance(entries, dict) \
+            else dict(entries or {})
+        self.max_len = max(map(len, self._entries), default=0)
+
+    def __getitem__(self, key: str) -> T:
+        return self._entries[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"PrefixTable({self._entries!r})"
+
+    def longest(self, number: str) -> tuple[str, T] | None:
+        """The entry whose key is the longest prefix of ``number`` (see :func:`longest_match`).
+
+        >>> PrefixTable({"44": "uk"}).longest("447700"), PrefixTable().longest("44")
+        (('44', 'uk'), None)
+        """
+        return _longest(number, self._entries, self.max_len)
+
+
+def _longest(number: str, entries: Mapping[str, T], max_len: int) -> tuple[str, T] | None:
+    # Only lengths a key can have are probed, each slice at most max_len long: the cost does
+    # not grow with the number.
+    get = entries.get
+    for end in range(min(len(number), max_len), 0, -1):
+        key = number[:end]
+        hit = get(key)
+        if hit is not None:
+            return key, hit
+    return None
+
+
 @dataclass(frozen=True)
 class RoutingSnapshot:
     """Per-minute rates per prefix for customers and vendors, in force at ``rates_at``."""
 
     rates_at: str
-    customers: Mapping[str, Mapping[str, Decimal]]
-    vendors: Mapping[str, Mapping[str, Decimal]]
+    customers: Mapping[str, PrefixTable[Decimal]]
+    vendors: Mapping[str, PrefixTable[Decimal]]
 
 
 def parse_snapshot(data: Mapping[str, Any]) -> RoutingSnapshot:
@@ -67,24 +126,26 @@ def parse_snapshot(data: Mapping[str, Any]) -> RoutingSnapshot:
     if data.get("version") != 1:
         raise SnapshotError(f"snapshot version {data.get('version')!r} is not supported (1 is)")
 
-    def book(key: str) -> dict[str, dict[str, Decimal]]:
+    def book(key: str) -> dict[str, PrefixTable[Decimal]]:
         parties = data.get(key)
         if not isinstance(parties, dict):
             raise SnapshotError(f"{key} must be an object")
-        out: dict[str, dict[str, Decimal]] = {}
+        out: dict[str, PrefixTable[Decimal]] = {}
         for party, rates in parties.items():
             if not isinstance(rates, dict):
                 raise SnapshotError(f"{key}.{party} must be an object of prefix: rate")
-            table = {}
+            table: dict[str, Decimal] = {}
             for prefix, rate in rates.items():
                 try:
                     value = Decimal(rate) if isinstance(rate, str) else None
                 except InvalidOperation:
                     value = None
-                if not prefix.isdigit() or value is None or not value.is_finite() or value < 0:
+                # ASCII digits only: normalize_number keeps no other kind, so no call could match
+                if not (prefix.isascii() and prefix.isdigit()) or value is None \
+                        or not value.is_finite() or value < 0:
                     raise SnapshotError(f"{key}.{party}.{prefix}: bad prefix or rate {rate!r}")
                 table[prefix] = value
-            out[party] = table
+            out[party] = PrefixTable(table)
         return out
 
     return RoutingSnapshot(str(data.get("rates_at", "")), book("customers"), book("vendors"))
@@ -112,16 +173,17 @@ def load_snapshot(path: str | Path) -> RoutingSnapshot:
 def longest_match(number: str, table: Mapping[str, T]) -> tuple[str, T] | None:
     """The entry of ``table`` whose key is the longest prefix of ``number``.
 
+    A :class:`PrefixTable` answers from its own bound; any other mapping is measured first
+    (one pass over its keys), so either way at most "longest key" lengths are probed.
+
     >>> longest_match("34621234", {"34": 1, "346": 2, "3463": 3})
     ('346', 2)
     >>> longest_match("44", {"440": 1}) is None
     True
     """
-    for end in range(len(number), 0, -1):
-        hit = table.get(number[:end])
-        if hit is not None:
-            return number[:end], hit
-    return None
+    if isinstance(table, PrefixTable):
+        return table.longest(number)
+    return _longest(number, table, max(map(len, table), default=0))
 
 
 @dataclass(frozen=True)
@@ -132,6 +194,29 @@ class Candidate:
     gateway_prefix: str
     vendor_prefix: str
     vendor_rate: Decimal
+
+
+class GatewayTable:
+    """The routing gateways with their prefix tables, built once per configuration (not per
+    call); :func:`plan_route` takes it in place of a list of gateways.
+
+    >>> from switch.config import RoutingGateway
+    >>> table = GatewayTable([RoutingGateway("v1", "127.0.0.1:5070", ("44", "1"))])
+    >>> [(gw.name, prefixes.longest("447700")) for gw, prefixes in table]
+    [('v1', ('44', True))]
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, gateways: Iterable[RoutingGateway]) -> None:
+        self._items: tuple[tuple[RoutingGateway, PrefixTable[bool]], ...] = tuple(
+            (gw, PrefixTable(dict.fromkeys(gw.prefixes, True))) for gw in gateways)
+
+    def __iter__(self) -> Iterator[tuple[RoutingGateway, PrefixTable[bool]]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass
@@ -162,12 +247,15 @@ class RoutePlan:
 def plan_route(
     number: str,
     customer: str,
-    gateways: Iterable[RoutingGateway],
+    gateways: GatewayTable | Iterable[RoutingGateway],
     snapshot: RoutingSnapshot,
     *,
     down: Collection[str] = (),
 ) -> RoutePlan:
     """Plan the vendor attempts for a call from ``customer`` to ``number``.
+
+    ``gateways`` is best a :class:`GatewayTable` built once per configuration; a plain list is
+    indexed on each call.
 
     >>> from switch.config import RoutingGateway
     >>> snap = parse_snapshot({"format": "ratelab-routing", "version": 1, "rates_at": "t",
@@ -178,11 +266,12 @@ def plan_route(
     >>> [c.gateway.name for c in plan_route("447700900001", "acme", gws, snap).candidates]
     ['cheap', 'dear']
     """
+    table = gateways if isinstance(gateways, GatewayTable) else GatewayTable(gateways)
     customer_hit = longest_match(number, snapshot.customers.get(customer, {}))
     plan = RoutePlan(customer_hit[1] if customer_hit else None)
     ranked: list[tuple[int, int, Decimal, str, Candidate]] = []
-    for gateway in gateways:
-        gw_hit = longest_match(number, dict.fromkeys(gateway.prefixes, True))
+    for gateway, prefixes in table:
+        gw_hit = prefixes.longest(number)
         if gw_hit is None:
             continue
         if gateway.name in down:

@@ -25,10 +25,10 @@ from switch.b2bua import Action, Engine, Finish, Peer, Transmit
 from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
 from switch.routing import SnapshotError, load_snapshot
-from switch.sip import Message
+from switch.sip import Message, ParseLimits
 from switch.transport import Address, Listener, Stats, listen
 
-__all__ = ["Switch", "run"]
+__all__ = ["Switch", "parse_limits", "run"]
 
 log = logging.getLogger("switch")
 
@@ -67,8 +67,10 @@ class Switch:
                          rotate_bytes=int(config.cdr_rotate_mb * (1 << 20)))
         self.writer = CdrWriter(cdr_log)
         local: dict[str, Peer] = {}
+        limits = parse_limits(config)
         for item in config.sip_listen:
-            found, _ = await listen([item], self._handler(item.transport), self.stats)
+            found, _ = await listen([item], self._handler(item.transport), self.stats,
+                                    limits=limits)
             listener = found[0]
             self.listeners.append(listener)
             local.setdefault(item.transport, (item.transport, *listener.address))
@@ -198,6 +200,20 @@ class Switch:
         where = " ".join(f"{item.listen.transport}:{item.address[0]}:{item.address[1]}"
                          for item in self.listeners)
         return f"switch {self.config.id} ready: {where}"
+
+
+def parse_limits(config: SwitchConfig) -> ParseLimits:
+    r"""The parser's size limits from ``[sip]`` (fixed at start, like the listeners).
+
+    >>> from switch.config import load_config_text
+    >>> config = load_config_text('[switch]\nid = "s"\nsip_listen = ["udp:127.0.0.1:0"]\n'
+    ...                           '[sip]\nmax_uri_bytes = 256\n')
+    >>> parse_limits(config).max_uri_bytes, parse_limits(config).max_headers
+    (256, 128)
+    """
+    sip = config.sip
+    return ParseLimits(max_message_bytes=sip.max_message_bytes, max_headers=sip.max_headers,
+                       max_header_bytes=sip.max_header_bytes, max_uri_bytes=sip.max_uri_bytes)
 
 
 async def run(config_path: str | Path, *, on_ready: Callable[[Switch], None] | None = None) -> int:

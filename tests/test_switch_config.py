@@ -35,6 +35,39 @@ def test_defaults() -> None:
     config = load_config_text(MINIMAL)
     assert config.sip.call_progress_timeout == 60 and config.spool_dir == Path("data/spool")
     assert config.mapping_gateways == () and config.routing_gateways == ()
+    sip = config.sip
+    assert (sip.max_number_digits, sip.max_message_bytes, sip.max_headers,
+            sip.max_header_bytes, sip.max_uri_bytes) == (32, 65535, 128, 8192, 4096)
+
+
+def test_sip_size_limits_load_and_are_range_checked() -> None:
+    sip = load_config_text(MINIMAL + "[sip]\nmax_number_digits = 15\nmax_message_bytes = 1024\n"
+                           "max_headers = 16\nmax_header_bytes = 256\nmax_uri_bytes = 128\n").sip
+    assert (sip.max_number_digits, sip.max_message_bytes, sip.max_headers,
+            sip.max_header_bytes, sip.max_uri_bytes) == (15, 1024, 16, 256, 128)
+    found = problems(MINIMAL + "[sip]\nmax_number_digits = 129\nmax_message_bytes = 65536\n"
+                     "max_headers = 15\nmax_header_bytes = 255\nmax_uri_bytes = 127\n")
+    assert found == [
+        "sip.max_number_digits: must be between 1 and 128, got 129",
+        "sip.max_message_bytes: must be between 1024 and 65535, got 65536",
+        "sip.max_headers: must be between 16 and 1024, got 15",
+        "sip.max_header_bytes: must be between 256 and 65535, got 255",
+        "sip.max_uri_bytes: must be between 128 and 65535, got 127",
+    ]
+    assert problems(MINIMAL + "[sip]\nmax_number_digits = 0\nmax_headers = 20.5\n") == [
+        "sip.max_number_digits: must be between 1 and 128, got 0",
+        "sip.max_headers: must be an integer",
+    ]
+
+
+@pytest.mark.parametrize("digits", ["\u00b2", "\u0664"])   # "²" and ARABIC-INDIC FOUR: isdigit()
+def test_prefixes_are_ascii_digits(digits: str) -> None:
+    gateway = '[[routing_gateway]]\nname = "v"\naddress = "127.0.0.1:5070"\n'
+    assert problems(MINIMAL + gateway + f'prefixes = ["4{digits}"]\n') == [
+        f"routing_gateway[0].prefixes[0]: must be digits, got '4{digits}'"]
+    customer = '[[mapping_gateway]]\nname = "c"\naddresses = ["127.0.0.1"]\n'
+    assert problems(MINIMAL + customer + f'tech_prefix = "9{digits}"\n') == [
+        f"mapping_gateway[0].tech_prefix: must be digits, got '9{digits}'"]
 
 
 @pytest.mark.parametrize(("text", "expected"), [

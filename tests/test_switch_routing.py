@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from switch.config import RoutingGateway
-from switch.routing import SnapshotError, load_snapshot, parse_snapshot, plan_route
+from switch.routing import (
+    GatewayTable,
+    PrefixTable,
+    SnapshotError,
+    load_snapshot,
+    longest_match,
+    parse_snapshot,
+    plan_route,
+)
 
 
 def snapshot(customers: dict, vendors: dict):
@@ -92,9 +100,90 @@ def test_the_exported_snapshot_loads(warehouse, deck, tmp_path: Path) -> None:
       "vendors": {}}, "customers.a.44: bad prefix or rate"),
     ({"format": "ratelab-routing", "version": 1, "customers": {}, "vendors": {"v": {"4x": "1"}}},
      "vendors.v.4x"),
+    # "²".isdigit() is True, but no normalized number can hold it
+    ({"format": "ratelab-routing", "version": 1, "customers": {}, "vendors": {"v": {"4²": "1"}}},
+     "vendors.v.4²"),
 ])
 def test_bad_snapshots_are_refused(data: dict, problem: str, tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text(json.dumps(data))
     with pytest.raises(SnapshotError, match=problem):
         load_snapshot(path)
+
+
+# --- longest-prefix lookup: bounded by the table's longest key, not by the number ----------------
+
+
+class CountingDict(dict):
+    """A dict that counts lookups: the probe count is the cost measure, no clock involved."""
+
+    probes = 0
+
+    def get(self, key, default=None):
+        self.probes += 1
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.probes += 1
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.probes += 1
+        return super().__contains__(key)
+
+
+HUGE = "4" * 60_000   # what one INVITE can carry; every prefix of it is all 4s
+
+
+def test_a_60000_digit_number_costs_at_most_longest_key_probes() -> None:
+    rates = CountingDict({"1": 1, "44": 2, "4477": 3, "3312345": 4})   # longest key: 7
+    assert longest_match(HUGE, rates) == ("44", 2)
+    assert 0 < rates.probes <= 7
+
+    adopted = CountingDict({"1": 1, "44": 2, "4477": 3, "3312345": 4})
+    table = PrefixTable(adopted)   # a dict is adopted, not copied
+    assert table.max_len == 7
+    assert table.longest(HUGE) == ("44", 2)
+    assert table.longest("9" * 60_000) is None
+    assert longest_match(HUGE, table) == ("44", 2)   # answered from the table's own bound
+    assert 0 < adopted.probes <= 3 * 7               # three lookups, each within the bound
+
+
+def test_plan_route_probes_each_table_within_its_bound() -> None:
+    snap = snapshot({"acme": {"44": "0.0600", "4478": "0.0900"}},
+                    {"a": {"44": "0.0100"}, "b": {"4": "0.0200", "44777": "0.0250"}})
+    counting = {}
+    for book in (snap.customers, snap.vendors):
+        for name in list(book):
+            counting[name] = CountingDict(book[name])
+            book[name] = PrefixTable(counting[name])   # type: ignore[index]
+    gateways = GatewayTable([gw("a"), gw("b", ("4", "44777"))])
+    plan = plan_route("44" + "7" * 60_000, "acme", gateways, snap)
+    assert names(plan) == ["b", "a"] and plan.customer_rate == Decimal("0.0600")
+    assert [c.vendor_prefix for c in plan.candidates] == ["44777", "44"]
+    longest_key = {"acme": 4, "a": 2, "b": 5}
+    assert all(0 < counting[n].probes <= longest_key[n] for n in longest_key), counting
+
+
+def test_prefix_table_gives_the_same_answers_as_trying_every_length() -> None:
+    import random
+
+    rng = random.Random(8)
+    for _ in range(200):
+        keys = {"".join(rng.choice("0123") for _ in range(rng.randint(1, 6)))
+                for _ in range(rng.randint(0, 30))}
+        entries = {k: i for i, k in enumerate(sorted(keys))}
+        table = PrefixTable(entries)
+        number = "".join(rng.choice("0123") for _ in range(rng.randint(0, 12)))
+        brute = next(((number[:end], entries[number[:end]])
+                      for end in range(len(number), 0, -1) if number[:end] in entries), None)
+        assert table.longest(number) == brute == longest_match(number, entries)
+
+
+def test_the_snapshot_holds_prefix_tables_and_a_gateway_table_plans_like_a_list() -> None:
+    assert isinstance(SNAP.customers["acme"], PrefixTable)
+    assert SNAP.customers["acme"]["447"] == Decimal("0.0900")   # still a mapping
+    gateways = [gw("a", priority=2), gw("b", priority=1), gw("c", ("447",), priority=9)]
+    by_list = plan_route("447700900001", "acme", gateways, SNAP)
+    by_table = plan_route("447700900001", "acme", GatewayTable(gateways), SNAP)
+    assert names(by_list) == names(by_table) == ["c", "b", "a"]

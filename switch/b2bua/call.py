@@ -7,6 +7,7 @@ answer means.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from switch.b2bua.build import Leg, Peer
@@ -21,15 +22,22 @@ _BUSY = frozenset({486, 600})
 _NO_ANSWER = frozenset({408, 480, 487})
 
 
+_NOT_DIGITS = re.compile(r"[^0-9]+")
+
+
 def normalize_number(callee: str, tech_prefix: str) -> str:
-    """The number that is routed and rated: digits only, the customer's tech prefix stripped.
+    """The number that is routed and rated: ASCII digits only, the customer's tech prefix
+    stripped (``str.isdigit`` would let through digits such as "²" or "٤" that no prefix or
+    rate table can match).
 
     >>> normalize_number("900+44 7700-900123", "900"), normalize_number("anonymous", "")
     ('447700900123', '')
+    >>> normalize_number("44²٤7", "")
+    '447'
     """
     if tech_prefix and callee.startswith(tech_prefix):
         callee = callee[len(tech_prefix):]
-    return "".join(ch for ch in callee if ch.isdigit())
+    return _NOT_DIGITS.sub("", callee)
 
 
 def reason_for_status(status: int) -> str:

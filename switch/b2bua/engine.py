@@ -36,9 +36,12 @@ from switch.b2bua.build import (
     Peer,
     ack_for_2xx,
     cancel_for,
+    check_request,
     in_dialog,
     respond,
+    sip_uri,
     uri_of,
+    uri_user,
     user_of,
 )
 from switch.b2bua.call import Call, Owner, normalize_number, reason_for_status
@@ -47,7 +50,7 @@ from switch.b2bua.customers import CustomerDirectory
 from switch.b2bua.limits import CallLimits
 from switch.b2bua.tu import Action, Finish, TransactionUser, Transmit
 from switch.config import SwitchConfig
-from switch.routing import RoutingSnapshot, plan_route
+from switch.routing import GatewayTable, RoutingSnapshot, plan_route
 from switch.sip import (
     ClientTransaction,
     Message,
@@ -59,6 +62,7 @@ from switch.sip import (
     TimerConfig,
     Transaction,
     parse_sdp,
+    server_key,
     tag,
 )
 from switch.sip.sdp import codecs
@@ -68,8 +72,11 @@ __all__ = ["Engine"]
 _ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 _RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
 #: How long a finished call stays findable, to re-ACK a vendor's retransmitted 2xx and absorb
-#: late messages on its dialogs.
+#: late messages on its dialogs (and at least until 64*T1 after its INVITE, see _finish).
 REAP_AFTER = 10.0
+#: How long a relayed re-INVITE may go on with provisional answers only before it is cancelled
+#: (timer C of RFC 3261 16.6 step 11: more than three minutes).
+RELAY_RINGING_LIMIT = 181.0
 
 
 class Engine(TransactionUser):
@@ -104,6 +111,7 @@ class Engine(TransactionUser):
         """Use a new configuration and snapshot for new calls; calls in progress keep theirs."""
         self.config = config
         self.snapshot = snapshot
+        self.gateways = GatewayTable(config.routing_gateways)  # prefix tables, once per config
         self.customers = CustomerDirectory(config.mapping_gateways, realm=config.id,
                                            nonces=self.nonces)
 
@@ -134,6 +142,12 @@ class Engine(TransactionUser):
         out: list[Action] = []
         if isinstance(message, Response):
             self._on_response(message, now, out)
+        elif (problem := check_request(message)) is not None:
+            status, phrase, counter = problem
+            self.stats[counter] += 1
+            if message.method != "ACK":  # answered statelessly (8.2.7); an ACK never is
+                out.append(Transmit(respond(message, status, self.ids.tag(), reason=phrase),
+                                    peer))
         elif message.method == "ACK":
             self._on_ack(message, peer, now, out)
         else:
@@ -155,6 +169,11 @@ class Engine(TransactionUser):
         if tag(headers.get("to") or "") is not None:
             call = self._calls_b.get(call_id)
             side = "b"
+            if call is not None and (call.b is None or call.b.call_id != call_id):
+                # The dialog of an attempt the call moved on from (a late answer we ACKed and
+                # hung up): it may neither end nor re-negotiate the call that went on elsewhere.
+                out.append(Transmit(respond(req, 481, None), peer))
+                return
             if call is None:
                 call = self._calls_a.get((call_id, tag(headers.get("from") or "") or ""))
                 side = "a"
@@ -178,9 +197,12 @@ class Engine(TransactionUser):
             self._after_tx(tx, tx.receive(resp, now), now, out)
             return
         # A 2xx retransmitted after its INVITE transaction ended: our ACK was lost (13.2.2.4).
-        call = self._calls_b.get(resp.headers.get("call-id") or "")
+        # Only the answered leg's: call.b_ack belongs to that dialog and no other attempt's.
+        call_id = resp.headers.get("call-id") or ""
+        call = self._calls_b.get(call_id)
         if call is not None and 200 <= resp.status < 300 and call.b_ack is not None \
-                and call.b is not None and (resp.headers.get("cseq") or "").endswith("INVITE"):
+                and call.b is not None and call.b.call_id == call_id \
+                and (resp.headers.get("cseq") or "").endswith("INVITE"):
             out.append(Transmit(call.b_ack, call.b.peer))
 
     def _on_ack(self, ack: Request, peer: Peer, now: float, out: list[Action]) -> None:
@@ -210,6 +232,11 @@ class Engine(TransactionUser):
             self._fail_call(call, 487, "no_answer", now, out)
 
     def _new_call(self, req: Request, peer: Peer, now: float, out: list[Action]) -> None:
+        known = self._calls_a.get((req.headers.get("call-id") or "",
+                                   tag(req.headers.get("from") or "") or ""))
+        if known is not None:
+            self._known_call(known, req, peer, now, out)
+            return
         tx = ServerTransaction(req, reliable=peer[0] == "tcp", now=now, timers=self.timer_config)
         self._start_tx(tx, Owner(peer, None, "a_invite"), now, out)
         headers = req.headers
@@ -227,23 +254,27 @@ class Engine(TransactionUser):
         rec = CallRecord(self._cdr_id(), self.config.id, headers.get("call-id") or "",
                          user_of(uri_of(from_value)), callee, number, gw.name, peer[1], peer[2],
                          start=now)
-        contact = headers.get("contact")
+        # check_request passed a Contact only if it is a SIP URI; without one, the From URI or
+        # the source address is where in-dialog requests go.
+        target = sip_uri(headers.get("contact") or from_value) or f"sip:{peer[1]}:{peer[2]}"
         leg = Leg(peer, self.local[peer[0]], headers.get("call-id") or "",
-                  f"{headers.get('to') or ''};tag={a_tag}", from_value,
-                  uri_of(contact) if contact else uri_of(from_value))
+                  f"{headers.get('to') or ''};tag={a_tag}", from_value, target)
         plan = None
         if ident.status:
             failure: tuple[int, str] | None = (403, "auth_failed")
         elif (headers.get("max-forwards") or "70").strip() == "0":
             failure = (483, "error")
+        elif len(number) > self.config.sip.max_number_digits:
+            # Before any routing work: the contract's reasons are fixed, so no_route with 484.
+            self.stats["number_too_long"] += 1
+            failure = (484, "no_route")
         elif self.draining:
             failure = (503, "shutdown")
         elif (limit := self.limits.admit(gw, now)) is not None:
             failure = (503, limit)
         else:
             down = {name for name, until in self.down.items() if until > now}
-            plan = plan_route(number, gw.name, self.config.routing_gateways, self.snapshot,
-                              down=down)
+            plan = plan_route(number, gw.name, self.gateways, self.snapshot, down=down)
             failure = plan.failure
             if failure is not None:
                 self.limits.release(gw.name)
@@ -263,6 +294,28 @@ class Engine(TransactionUser):
         if not self._next_attempt(call, now, out):  # every candidate went down meanwhile
             self._fail_call(call, 503, "no_route", now, out)
 
+    def _known_call(self, call: Call, req: Request, peer: Peer, now: float,
+                    out: list[Action]) -> None:
+        """An INVITE without To tag for a call we already have (same Call-ID and From tag).
+
+        The call's own transaction (same branch and sent-by, or the same RFC 2543 key) is a
+        retransmission whose transaction our 2xx ended (17.2.1): the 2xx is the call's to
+        repeat (13.3.1.4), so it is re-sent until the ACK and nothing is started. Anything else,
+        even with the same CSeq, is another transaction that would take over the call's dialog:
+        482, as for a merged request (8.2.2.2).
+        """
+        if server_key(req) == call.a_tx.key:
+            self.stats["invite_retransmission"] += 1
+            if call.a_ok is not None and not call.a_acked and call.state == "answered":
+                out.append(Transmit(call.a_ok, peer))
+            return
+        self.stats["merged_request"] += 1
+        # Through a transaction: its retransmissions must get this 482 again, not become a new
+        # call once the old one is gone.
+        tx = ServerTransaction(req, reliable=peer[0] == "tcp", now=now, timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, None, "a_invite"), now, out)
+        self._reply(tx, respond(req, 482, self.ids.tag()), now, out)
+
     # --- vendor attempts ----------------------------------------------------------------------
 
     def _next_attempt(self, call: Call, now: float, out: list[Action]) -> bool:
@@ -276,9 +329,9 @@ class Engine(TransactionUser):
             local = self.local["udp"]
             number = call.rec.callee_e164
             target = f"sip:{number}@{cand.gateway.address}"
+            caller = uri_user(call.rec.caller) or "anonymous"
             leg = Leg(peer, local, self.ids.call_id(local[1]),
-                      f"<sip:{call.rec.caller or 'anonymous'}@{local[1]}>;tag={self.ids.tag()}",
-                      f"<{target}>", target)
+                      f"<sip:{caller}@{local[1]}>;tag={self.ids.tag()}", f"<{target}>", target)
             invite = in_dialog(leg, "INVITE", self.ids, body=call.offer,
                                content_type=call.a_invite.headers.get("content-type"),
                                contact=leg.contact(self.config.id))
@@ -300,21 +353,28 @@ class Engine(TransactionUser):
         self._disarm(call, "invite", "progress")
         if tx is None:
             return
+        if call.attempt is not None and not call.attempt.sip_code:
+            # No answer recorded (the invite timer would have set 408): we cancel it, and 487
+            # is what the vendor answers a CANCEL with (9.2), whether or not it gets to.
+            call.attempt.sip_code = 487
         call.b_tx = None
         owner = self._owners.get(tx)
         if owner is None:
             return
         owner.role = "b_stale"
         if tx.state == "proceeding":
-            self._send_cancel(owner, now, out)
+            self._send_cancel(tx, owner, now, out)
 
-    def _send_cancel(self, owner: Owner, now: float, out: list[Action]) -> None:
+    def _send_cancel(self, invite_tx: Transaction, owner: Owner, now: float,
+                     out: list[Action]) -> None:
         if owner.cancelled or owner.request is None:
             return
         owner.cancelled = True
         tx = ClientTransaction(cancel_for(owner.request), reliable=False, now=now,
                                timers=self.timer_config)
         self._start_tx(tx, Owner(owner.peer, owner.call, "cancel"), now, out)
+        # A provisional stopped timer B: only this guard ends the INVITE if no final comes.
+        self._guard(invite_tx, "cancelled", now + 64 * self.timer_config.t1)
 
     def _on_tx_response(self, owner: Owner, tx: Transaction, resp: Response, now: float,
                         out: list[Action]) -> None:
@@ -323,9 +383,12 @@ class Engine(TransactionUser):
             assert owner.call is not None
             self._vendor_answer(owner.call, owner, resp, now, out)
         elif role == "b_stale":
-            self._stale_answer(owner, resp, now, out)
+            self._stale_answer(tx, owner, resp, now, out)
         elif role == "relay":
             self._relay_answer(owner, resp, now, out)
+            if resp.status < 200 and isinstance(tx, ClientTransaction) and tx.is_invite \
+                    and not owner.cancelled:
+                self._guard(tx, "relay", now + RELAY_RINGING_LIMIT)
 
     def _on_tx_failure(self, owner: Owner, tx: Transaction, now: float,
                        out: list[Action]) -> None:
@@ -361,7 +424,7 @@ class Engine(TransactionUser):
         if status < 300:
             contact = resp.headers.get("contact")
             if contact:
-                leg.remote_target = uri_of(contact)
+                leg.remote_target = sip_uri(contact) or leg.remote_target
             call.b_ack = ack_for_2xx(leg, 1, self.ids)
             out.append(Transmit(call.b_ack, leg.peer))
             self._answer(call, resp, now, out)
@@ -392,10 +455,11 @@ class Engine(TransactionUser):
         self._arm(call, "ack_wait", now + 64 * t1)
         self._arm(call, "max_duration", now + call.gateway.max_duration)
 
-    def _stale_answer(self, owner: Owner, resp: Response, now: float, out: list[Action]) -> None:
+    def _stale_answer(self, tx: Transaction, owner: Owner, resp: Response, now: float,
+                      out: list[Action]) -> None:
         """A response for an attempt we abandoned: cancel it, or take down a late answer."""
         if resp.status < 200:
-            self._send_cancel(owner, now, out)
+            self._send_cancel(tx, owner, now, out)
         elif resp.status < 300 and owner.leg is not None:
             leg = owner.leg
             to_value = resp.headers.get("to")
@@ -403,7 +467,7 @@ class Engine(TransactionUser):
                 leg.remote_party = to_value
             contact = resp.headers.get("contact")
             if contact:
-                leg.remote_target = uri_of(contact)
+                leg.remote_target = sip_uri(contact) or leg.remote_target
             out.append(Transmit(ack_for_2xx(leg, 1, self.ids), leg.peer))
             self._send_bye(leg, owner.call, now, out)
 
@@ -496,8 +560,24 @@ class Engine(TransactionUser):
         self.stats[call.rec.reason] += 1
         self.limits.release(call.gateway.name)
         self._disarm_all(call)
-        self._arm(call, "reap", now + REAP_AFTER)
+        # Never before the customer's INVITE client transaction is over (timer B, 64*T1): until
+        # then a retransmission of that INVITE must find this call, not start another.
+        reap_at = max(now + REAP_AFTER, call.rec.start + 64 * self.timer_config.t1)
+        self._arm(call, "reap", reap_at)
         out.append(Finish(call.rec.as_dict(), then))
+
+    # --- transaction guards (named _guard_<name>, see TransactionUser._guard) -------------------
+
+    def _guard_cancelled(self, tx: Transaction, owner: Owner, now: float,
+                         out: list[Action]) -> None:
+        """9.1: no final answer 64*T1 after our CANCEL; the INVITE transaction is destroyed
+        (as a transport failure: a relay's waiting request gets its 408)."""
+        self.stats["cancel_unanswered"] += 1
+        self._after_tx(tx, tx.transport_failed("no final answer after CANCEL"), now, out)
+
+    def _guard_relay(self, tx: Transaction, owner: Owner, now: float, out: list[Action]) -> None:
+        """A relayed re-INVITE still without a final answer: cancel it (timer C, 16.6)."""
+        self._send_cancel(tx, owner, now, out)
 
     # --- call timers (named _timer_<name>) -----------------------------------------------------
 

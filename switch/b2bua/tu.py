@@ -4,6 +4,12 @@
 (an :class:`~switch.b2bua.call.Owner`), and keeps every timer, transaction timers and call timers
 alike, in one heap ordered by deadline, so the shell has one ``next_deadline`` to sleep until and
 one ``handle_timers`` to call. The call logic lives in :class:`switch.b2bua.engine.Engine`.
+
+Besides the transactions' own timers and the call timers, the TU can put one *guard* on a
+transaction (:meth:`TransactionUser._guard`): a deadline of its own that calls
+``_guard_<name>(tx, owner, now, out)`` unless the transaction ended first. An INVITE client
+transaction that has had a provisional answer has no timer left (17.1.1.2: timer B only guards
+Calling), so without a guard a peer that goes silent would keep it, and its call, forever.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ class TransactionUser:
         self._heap: list[tuple[float, int, Any, str]] = []
         self._seq = itertools.count()
         self._dead = 0  # heap entries known to be cancelled (see _compact)
+        self._guards: dict[Transaction, tuple[str, int]] = {}  # tx -> (name, seq) of its guard
 
     def _on_tx_response(self, owner: Owner, tx: Transaction, resp: Response, now: float,
                         out: list[Action]) -> None:
@@ -94,12 +101,18 @@ class TransactionUser:
                 if tx.terminated or deadline is None or deadline > now:
                     continue
                 self._after_tx(tx, tx.handle_timer(now), now, out)
-            else:
-                call: Call = obj
-                if call.timers.get(name) != seq:
+            elif isinstance(obj, Call):
+                if obj.timers.get(name) != seq:
                     continue  # cancelled or re-armed
-                del call.timers[name]
-                getattr(self, f"_timer_{name}")(call, now, out)
+                del obj.timers[name]
+                getattr(self, f"_timer_{name}")(obj, now, out)
+            else:
+                if self._guards.get(obj) != (name, seq):
+                    continue  # replaced, or its transaction ended
+                del self._guards[obj]
+                owner = self._owners.get(obj)
+                if owner is not None and not obj.terminated:
+                    getattr(self, f"_guard_{name}")(obj, owner, now, out)
         return out
 
     def _start_tx(self, tx: Transaction, owner: Owner, now: float, out: list[Action],
@@ -123,6 +136,8 @@ class TransactionUser:
                 self._on_tx_failure(owner, tx, now, out)
         if tx.terminated:
             self._dead += 1  # its pending timer entries
+            if self._guards.pop(tx, None) is not None:
+                self._dead += 1
             self.table.remove(tx)
             self._owners.pop(tx, None)
             return
@@ -138,6 +153,15 @@ class TransactionUser:
         heapq.heappush(self._heap, (at, seq, call, name))
         if self._dead > COMPACT_AFTER and 2 * self._dead > len(self._heap):
             self._compact()
+
+    def _guard(self, tx: Transaction, name: str, at: float) -> None:
+        """Call ``_guard_<name>`` at ``at`` unless ``tx`` has ended by then; replaces the guard
+        ``tx`` had."""
+        seq = next(self._seq)
+        if self._guards.get(tx) is not None:
+            self._dead += 1
+        self._guards[tx] = (name, seq)
+        heapq.heappush(self._heap, (at, seq, tx, name))
 
     def _disarm(self, call: Call, *names: str) -> None:
         for name in names:
@@ -158,9 +182,11 @@ class TransactionUser:
         """
         def alive(entry: tuple[float, int, Any, str]) -> bool:
             _, seq, obj, name = entry
-            if name:
+            if not name:
+                return not obj.terminated and obj.next_deadline() is not None
+            if isinstance(obj, Call):
                 return obj.timers.get(name) == seq
-            return not obj.terminated and obj.next_deadline() is not None
+            return self._guards.get(obj) == (name, seq)
 
         self._heap = [entry for entry in self._heap if alive(entry)]
         heapq.heapify(self._heap)

@@ -63,6 +63,28 @@ def config(extra: str = "", base: str = BASE_CONFIG) -> SwitchConfig:
     return load_config_text(base + extra)
 
 
+def response_bytes(request: Request, status: int, *, to_tag: str | None = None,
+                   contact: str | None = None, body: bytes = b"",
+                   reason: str = "Whatever") -> bytes:
+    """What a peer answers to ``request`` (a message the switch sent): its Vias, From, To (with
+    ``to_tag`` added when the To has none and the status is not 100), Call-ID and CSeq."""
+    h = request.headers
+    to = h.get("to") or ""
+    if to_tag is not None and status != 100 and tag(to) is None:
+        to = f"{to};tag={to_tag}"
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"Via: {v}" for v in h.get_all("via")]
+    lines += [f"From: {h.get('from')}", f"To: {to}", f"Call-ID: {h.get('call-id')}",
+              f"CSeq: {h.get('cseq')}"]
+    if contact is not None:
+        lines.append(f"Contact: {contact}")
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body)}")
+    # Lone surrogates are the bytes that were not UTF-8 when the switch parsed them.
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body
+
+
 @dataclass
 class Harness:
     """An engine plus what it sent, sorted by destination."""
@@ -105,6 +127,26 @@ class Harness:
     def advance(self, seconds: float) -> list[Transmit]:
         self.now += seconds
         return self._take(self.engine.handle_timers(self.now))
+
+    def deliver(self, raw: bytes, peer: tuple = CUSTOMER) -> list[Transmit]:
+        """Feed ``raw`` from ``peer`` as the transport would: parsed first."""
+        return self._take(self.engine.receive(parse_message(raw), peer, self.now))
+
+    def run_timers_out(self, max_rounds: int = 100_000) -> float:
+        """With every peer silent, fire timers until none is left; return the time it took.
+
+        Raises AssertionError when timers keep re-arming past ``max_rounds`` firings (a call
+        that never lets go of its timers).
+        """
+        start = self.now
+        for _ in range(max_rounds):
+            deadline = self.engine.next_deadline()
+            if deadline is None:
+                return self.now - start
+            self.now = max(self.now, deadline)
+            self._take(self.engine.handle_timers(self.now))
+        raise AssertionError(f"timers still armed after {max_rounds} rounds "
+                             f"({self.now - start:.1f} s)")
 
     # --- the customer's side ----------------------------------------------------------------------
 

@@ -151,10 +151,17 @@ def test_options_register_and_strays():
     assert h.from_customer("ACK", call="nobody", to_tag="x", cseq=1) == []
 
 
-def test_max_forwards_zero_is_483():
+def test_max_forwards_zero_is_483_with_an_error_cdr():
     h = Harness.make()
     sent = h.invite(max_forwards=0)
-    assert _statuses(sent)[-1] == 483
+    assert _statuses(sent) == [100, 483]
+    record = h.cdr()
+    assert (record["sip_code"], record["disconnect_reason"]) == (483, "error")
+    assert record["customer"] == "acme" and record["attempts"] == []
+    assert h.requests_to(5070) == [] and h.engine.active_calls == 0
+    assert h.engine.stats["error"] == 1
+    # the 483 goes out only once its CDR is durable
+    assert [t.message.status for t in h.finished[-1].then] == [483]
 
 
 def test_tcp_customer_gets_answers_on_tcp_and_a_tcp_contact():

@@ -204,6 +204,24 @@ def test_200_is_retransmitted_to_the_customer_until_its_ack():
     assert h.responses_to().count(200) == 3
 
 
+def test_a_customer_that_never_acks_the_200_is_hung_up_as_error_after_64_t1():
+    h = Harness.make()
+    h.invite()
+    h.vendor_reply(h.requests_to(5070)[0], 200, body=ANSWER_SDP)
+    t1 = h.engine.timer_config.t1
+    for _ in range(63):                      # up to 63*T1: retransmissions only
+        h.advance(t1)
+    assert h.finished == [] and h.requests_to(5070, "BYE") == []
+    assert h.responses_to().count(200) > 5   # 13.3.1.4: retransmitted, T1 doubling up to T2
+    h.advance(t1 + 0.01)                     # just past 64*T1 without an ACK
+    record = h.cdr()
+    assert (record["sip_code"], record["disconnect_reason"]) == (200, "error")
+    assert record["answer_ts"] is not None
+    then = sorted((t.peer[2], t.message.method) for t in h.finished[-1].then)
+    assert then == [(5070, "BYE"), (5071, "BYE")]   # both legs, once the CDR is durable
+    assert h.engine.stats["error"] == 1 and h.engine.active_calls == 0
+
+
 def test_a_vendor_2xx_retransmission_is_acked_again():
     h = Harness.make()
     h.invite()
