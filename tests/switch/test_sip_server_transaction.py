@@ -125,12 +125,16 @@ def test_invite_server_2xx_terminates_and_further_responses_are_errors() -> None
         tx.respond(ok, 1.5)
 
 
-def test_server_transaction_rejects_ack_and_rfc2543_requests() -> None:
+def test_server_transaction_rejects_ack_and_a_via_without_sent_by() -> None:
     ack = ack_for(invite(), to_tag="x")
     with pytest.raises(ValueError):
         ServerTransaction(ack, reliable=False, now=0.0)
+    no_sent_by = invite()
+    no_sent_by.headers.set("Via", "garbage")
     with pytest.raises(ValueError):
-        ServerTransaction(invite(branch="1234"), reliable=False, now=0.0)
+        ServerTransaction(no_sent_by, reliable=False, now=0.0)
+    # An RFC 2543 request (no magic cookie) is matched by its other fields (17.2.3).
+    assert ServerTransaction(invite(branch="1234"), reliable=False, now=0.0).key[0] == "rfc2543"
 
 
 # --- non-INVITE server (17.2.2) ------------------------------------------------------------

@@ -28,7 +28,8 @@ from tests.switch.sip_traces import ack_for, invite, non_invite, req, response_t
 def test_keys() -> None:
     request = invite(host="PC33.Atlanta.Example.com:5060")
     assert server_key(request) == ("z9hG4bK776asdhds", "pc33.atlanta.example.com:5060", "INVITE")
-    assert server_key(invite(branch="nocookie")) is None
+    # No magic cookie: the RFC 2543 key (17.2.3), not None
+    assert server_key(invite(branch="nocookie"))[0] == "rfc2543"
     assert client_key(response_to(request, 180, "Ringing")) == ("z9hG4bK776asdhds", "INVITE")
     assert client_key(response_to(invite(branch="nocookie"), 180, "Ringing")) is None
     assert sent_by("SIP/2.0/TLS h.example.com ;branch=z9hG4bK1") == "h.example.com"
