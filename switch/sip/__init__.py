@@ -22,7 +22,6 @@ from switch.sip.message import (
     Request,
     Response,
     SipParseError,
-    StreamParser,
     cseq,
     make_response,
     parse_message,
@@ -38,6 +37,7 @@ from switch.sip.sdp import (
     rewrite_for_relay,
     serialize_sdp,
 )
+from switch.sip.stream import StreamParser
 from switch.sip.transaction import (
     ClientTransaction,
     Deliver,
