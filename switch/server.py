@@ -195,6 +195,24 @@ class Switch:
         for listener in self.listeners:
             listener.close()
 
+    def counters(self) -> dict[str, int]:
+        """What the switch refused, repaired and carried, by reason (zero counts left out).
+
+        ``malformed.<kind>`` are messages the parser refused (docs/sip-parsing.md), the rest the
+        engine's counters (calls, CDR reasons, requests it refused), and ``cdr.*`` the writer's.
+        """
+        out: dict[str, int] = {"received": self.stats.received, "sent": self.stats.sent}
+        out.update({f"malformed.{kind}": n for kind, n in self.stats.malformed.items()})
+        if self.stats.handler_errors:
+            out["handler_errors"] = self.stats.handler_errors
+        if self.engine is not None:
+            out.update(self.engine.stats)
+        if self.writer is not None:
+            out.update({"cdr.repaired": self.writer.log.repaired,
+                        "cdr.rejected": self.writer.log.rejected})
+        out["cdr.errors"] = self.cdr_errors
+        return {key: n for key, n in sorted(out.items()) if n}
+
     def ready_line(self) -> str:
         """What the switch prints once it takes calls (SwitchProcess waits for it)."""
         where = " ".join(f"{item.listen.transport}:{item.address[0]}:{item.address[1]}"
@@ -233,6 +251,7 @@ async def run(config_path: str | Path, *, on_ready: Callable[[Switch], None] | N
     if on_ready is not None:
         on_ready(switch)
     await switch.serve()
+    log.info("counters: %s", " ".join(f"{key}={n}" for key, n in switch.counters().items()))
     print(f"switch {config.id} stopped: {switch.engine.stats['calls'] if switch.engine else 0} "
           f"calls carried", flush=True)
     return 0

@@ -325,6 +325,10 @@ def test_malformed_corpus_gets_no_500_and_strict_answers(tmp_path: Path) -> None
             for client in clients:
                 client.close()
         vendor_saw = far.from_users()
+    # The operator sees why messages were refused: the stop log counts them by kind.
+    counters = switch.log_text().split("counters: ", 1)[-1]
+    assert "malformed.bad_max_forwards=" in counters and "malformed.bad_via=" in counters, \
+        counters[:2000]
 
     answers: dict[bytes, list[Sip]] = {}
     unattributed: list[Sip] = []
