@@ -93,6 +93,9 @@ def _key(name: str) -> str:
     return info[0] if info is not None else _name_info(name)[0]
 
 
+_object_new = object.__new__  # cls.__new__ is a lookup per message
+
+
 class Headers:
     """Ordered multi-map of header fields with case-insensitive names.
 
@@ -119,7 +122,7 @@ class Headers:
     @classmethod
     def _trusted(cls, items: list[tuple[str, str, str]]) -> Headers:
         # The parser has already validated and normalized names; skip add()'s checks.
-        obj = cls.__new__(cls)
+        obj = _object_new(cls)
         obj._items = items
         return obj
 

@@ -100,7 +100,7 @@ class StreamParser:
                 if end + 4 > max_size:
                     raise SipParseError(f"header section exceeds {max_size} bytes", 513,
                                         kind="too_large")
-                msg, length = _parse_head(bytes(buf[:end]), self._limits)
+                msg, length = _parse_head(buf[:end], self._limits)
                 reply_to = msg if isinstance(msg, Request) else None
                 if length is None:
                     raise SipParseError("missing Content-Length on a stream transport", 400,

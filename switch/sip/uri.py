@@ -73,14 +73,30 @@ _HNAME = _many(rf"{_UNRESERVED}\[\]/?:+$")
 _HVALUE = _many(rf"{_UNRESERVED}\[\]/?:+$", empty=True)
 _URIC = _many(rf"{_UNRESERVED};/?:@&=+$,\[\]")
 
-_SIP_URI = re.compile(
-    r"(?P<scheme>[Ss][Ii][Pp][Ss]?):"
-    rf"(?:(?P<user>{_USER})(?::(?P<password>{_PASSWORD}))?@)?"
-    rf"(?P<host>{IPV4}|{HOSTNAME}|\[(?P<v6>[0-9A-Fa-f:.]++)\])"
-    rf"(?::(?P<port>{PORT}))?"
-    rf"(?P<params>(?:;{_PARAMCHAR}(?:={_PARAMCHAR})?)*+)"
-    rf"(?:\?(?P<headers>{_HNAME}={_HVALUE}(?:&{_HNAME}={_HVALUE})*+))?"
-)
+
+def _sip_uri(group: str, *, ipv6: bool = True) -> str:
+    # The SIP-URI grammar; ``group`` is "?P<{}>" for named groups or "?:" for none (captures
+    # cost a sixth of a match, and checks need none); ``ipv6=False`` leaves out the IPv6
+    # reference, the one host form the regex cannot decide alone.
+    def g(name: str) -> str:
+        return group.format(name)
+
+    v6 = rf"|\[({g('v6')}[0-9A-Fa-f:.]++)\]" if ipv6 else ""
+    return (
+        rf"({g('scheme')}[Ss][Ii][Pp][Ss]?):"
+        rf"(?:({g('user')}{_USER})(?::({g('password')}{_PASSWORD}))?@)?"
+        rf"({g('host')}{IPV4}|{HOSTNAME}{v6})"
+        rf"(?::({g('port')}{PORT}))?"
+        rf"({g('params')}(?:;{_PARAMCHAR}(?:={_PARAMCHAR})?)*+)"
+        rf"(?:\?({g('headers')}{_HNAME}={_HVALUE}(?:&{_HNAME}={_HVALUE})*+))?"
+    )
+
+
+_SIP_URI = re.compile(_sip_uri("?P<{}>"))
+# A SIP/SIPS URI with any host but an IPv6 reference, no captures: what it matches is valid as
+# it stands (the parser's request-line regex embeds it).
+SIP_URI_PLAIN = _sip_uri("?:", ipv6=False)
+_SIP_URI_PLAIN = re.compile(SIP_URI_PLAIN)
 _ABSOLUTE_URI = re.compile(rf"(?P<scheme>{SCHEME}):(?P<rest>{_URIC})")
 
 
@@ -115,11 +131,11 @@ def is_request_uri(text: str) -> bool:
     [False, False, False, False]
     """
     if _scheme_is_sip(text):
-        match = _SIP_URI.fullmatch(text)
-        if match is None:
-            return False
+        if "[" not in text:
+            return _SIP_URI_PLAIN.fullmatch(text) is not None
         # The regex only checks an IPv6 reference's characters; "[" elsewhere is rare too.
-        return "[" not in text or match.group("v6") is None or valid_ipv6(match.group("v6"))
+        match = _SIP_URI.fullmatch(text)
+        return match is not None and (match.group("v6") is None or valid_ipv6(match.group("v6")))
     return _ABSOLUTE_URI.fullmatch(text) is not None
 
 
