@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from switch.sip.errors import SipParseError
+
 __all__ = ["Headers", "header_param", "split_values", "tag"]
 
 
@@ -67,9 +69,6 @@ def _name_info(name: str) -> tuple[str, str]:
         return info
     bare = name.rstrip(" \t")  # RFC 3261 7.3.1 allows whitespace before the colon
     if not _is_token(bare):
-        # Imported here: message.py builds on this module, and this is only the error path.
-        from switch.sip.message import SipParseError
-
         raise SipParseError(f"invalid header name {bare[:80]!r}", phrase="Bad Header Name",
                             kind="bad_header_name")
     key = bare.lower()

@@ -25,6 +25,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from switch.sip.errors import REASONS, SipParseError, default_reason
+from switch.sip.fields import (
+    _CSEQ_MAX,
+    _check_cseq,
+    _Deferred,
+    _has_control,
+    _label,
+    _request_line,
+    _status_line,
+    _taint,
+    _unfold,
+)
 from switch.sip.headers import (
     _CANON_BY_KEY,
     _NAME_CACHE,
@@ -46,7 +58,7 @@ from switch.sip.syntax import (
     valid_address,
     valid_via,
 )
-from switch.sip.uri import SIP_URI_PLAIN, TOKEN, is_request_uri
+from switch.sip.uri import SIP_URI_PLAIN, TOKEN
 
 __all__ = [
     "REASONS",
@@ -66,47 +78,6 @@ __all__ = [
     "top_via",
     "via_branch",
 ]
-
-
-class SipParseError(ValueError):
-    """Malformed message.
-
-    ``reason`` says what is wrong (for logs); ``status`` is the response code to answer with
-    (400 bad request, 414 Request-URI too long, 505 unsupported SIP version, 413 body too
-    large for the stream limit, 513 message too large or too many header fields); ``phrase``
-    is the reason phrase for that answer's status line, naming the header at fault ("Bad
-    Max-Forwards", "Bad Header Subject"); ``kind`` is a short stable key for counters
-    ("bad_max_forwards", "nul_byte", ...; see docs/sip-parsing.md).
-
-    ``can_reply`` is True when the message can be answered: a request whose request line
-    names a method and version, with Via, From, To, Call-ID and CSeq intact (a response copies
-    them). Then ``request`` holds that partially checked request (its Request-URI may be the
-    invalid one; header fields with NUL, CR or LF in their value are left out) so the
-    transport can answer with ``make_response(err.request, err.status, err.phrase)``.
-
-    ``framed`` holds, for :class:`StreamParser`, the messages completed in the same ``feed``
-    before the error: the caller handles them first, then answers the error.
-
-    >>> err = SipParseError("missing CSeq")
-    >>> err.status, err.can_reply, str(err), err.phrase, err.kind, err.framed
-    (400, False, 'missing CSeq', 'Bad Request', 'malformed', [])
-    """
-
-    def __init__(self, reason: str, status: int = 400, request: Request | None = None, *,
-                 phrase: str | None = None, kind: str = "malformed",
-                 framed: list[Message] | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.request = request
-        self.can_reply = request is not None
-        default = REASONS.get(status) or _CLASS_REASONS.get(status // 100, "Bad Request")
-        # The phrase goes on a status line: printable ASCII only, whatever a caller passed.
-        if phrase is None or not (phrase.isascii() and phrase.isprintable()) or not phrase:
-            phrase = default
-        self.phrase = phrase
-        self.kind = kind
-        self.framed: list[Message] = framed if framed is not None else []
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -143,33 +114,6 @@ class Response:
 
 
 Message = Request | Response
-
-REASONS: dict[int, str] = {
-    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
-    183: "Session Progress", 199: "Early Dialog Terminated",
-    200: "OK", 202: "Accepted", 204: "No Notification",
-    300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
-    305: "Use Proxy", 380: "Alternative Service",
-    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
-    412: "Conditional Request Failed", 413: "Request Entity Too Large",
-    414: "Request-URI Too Long", 415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required",
-    422: "Session Interval Too Small", 423: "Interval Too Brief",
-    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
-    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
-    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
-    489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
-    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
-    513: "Message Too Large", 580: "Precondition Failure",
-    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
-    606: "Not Acceptable",
-}
-
-_CLASS_REASONS = {1: "Trying", 2: "OK", 3: "Redirect", 4: "Request Failure",
-                  5: "Server Failure", 6: "Global Failure"}
 
 _MANDATORY = ("via", "from", "to", "call-id", "cseq")
 _MANDATORY_SET = frozenset(_MANDATORY)
@@ -209,10 +153,7 @@ _METHODS = frozenset(("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "
 # A request line _request_line() would pass as it stands: method token, a SIP URI that needs no
 # further check, SIP/2.0, single spaces. One regex instead of split and three checks.
 _PLAIN_REQUEST_LINE = re.compile(rf"({TOKEN}) ({SIP_URI_PLAIN}) SIP/2\.0").fullmatch
-_CSEQ_MAX = 2**31 - 1  # RFC 3261 8.1.1.5: the sequence number is less than 2**31
 _CONTENT_LENGTH_MAX = 2**31 - 1
-# Controls a reason phrase may not hold (HTAB is allowed, RFC 3261 25.1).
-_REASON_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DEFAULT_LIMITS = ParseLimits()
 
 
@@ -225,98 +166,6 @@ def _limits(limits: ParseLimits | None, max_size: int | None,
     if max_headers is not None:
         limits = replace(limits, max_headers=max_headers)
     return limits
-
-
-def _check_version(version: str) -> str | None:
-    # RFC 3261 7.1: the version string is case-insensitive; anything else is "not 2.0".
-    if version == "SIP/2.0":
-        return None
-    if version.upper() == "SIP/2.0":
-        return None
-    return f"unsupported SIP version {version!r}"
-
-
-def _taint(text: str) -> str:
-    return "nul_byte" if "\x00" in text else "bare_crlf"
-
-
-def _has_control(value: str) -> bool:
-    return "\x00" in value or "\r" in value or "\n" in value
-
-
-def _label(name: str) -> str:
-    # A header name as it goes into a reason phrase: canonical, token characters, bounded.
-    return name[:40]
-
-
-class _Deferred:
-    """A problem found before the request can be built; raised once we know it can be answered."""
-
-    __slots__ = ("kind", "phrase", "reason", "status")
-
-    def __init__(self, reason: str, status: int, phrase: str, kind: str) -> None:
-        self.reason, self.status, self.phrase, self.kind = reason, status, phrase, kind
-
-
-def _request_line(first: str, limits: ParseLimits) -> tuple[str, str, _Deferred | None]:
-    """(method, Request-URI, answerable problem or None); SipParseError when unanswerable."""
-    deferred: _Deferred | None = None
-    parts = first.split(" ")
-    if len(parts) == 3 and parts[1]:
-        method, uri, version = parts
-    else:
-        # Extra spaces (RFC 4475 lwsstart, trws) or a Request-URI with spaces in it (lwsruri):
-        # answerable when a method and a SIP version frame the rest.
-        words = first.split()
-        if (len(words) < 3 or not _is_token(words[0])
-                or not words[-1].upper().startswith("SIP/")):
-            raise SipParseError(f"malformed request line {first[:80]!r}",
-                                phrase="Bad Request Line", kind="bad_request_line")
-        method, uri, version = words[0], " ".join(words[1:-1]), words[-1]
-        if len(words) == 3:
-            deferred = _Deferred(f"extra whitespace in request line {first[:80]!r}", 400,
-                                 "Bad Request Line", "bad_request_line")
-        else:
-            deferred = _Deferred(f"whitespace in Request-URI {uri[:80]!r}", 400,
-                                 "Bad Request-URI", "bad_request_uri")
-    if not _is_token(method):
-        raise SipParseError(f"invalid method {method[:40]!r}", phrase="Bad Request Line",
-                            kind="bad_request_line")
-    bad = _check_version(version)
-    if bad is not None:
-        if not version.upper().startswith("SIP/"):
-            raise SipParseError(f"malformed request line {first[:80]!r}",
-                                phrase="Bad Request Line", kind="bad_request_line")
-        return method, uri, _Deferred(bad, 505, "Version Not Supported", "bad_version")
-    if deferred is None:
-        if len(uri) > limits.max_uri_bytes:
-            deferred = _Deferred(f"Request-URI of {len(uri)} bytes exceeds "
-                                 f"{limits.max_uri_bytes}", 414, "Request-URI Too Long",
-                                 "uri_too_long")
-        elif not is_request_uri(uri):
-            deferred = _Deferred(f"invalid Request-URI {uri[:80]!r}", 400, "Bad Request-URI",
-                                 "bad_request_uri")
-    return method, uri, deferred
-
-
-def _status_line(first: str) -> tuple[int, str]:
-    parts = first.split(" ", 2)
-    if len(parts) < 2:
-        raise SipParseError(f"malformed status line {first[:80]!r}", kind="bad_status_line")
-    bad = _check_version(parts[0])
-    if bad is not None:
-        raise SipParseError(bad, 505, kind="bad_version")
-    code = parts[1]
-    if len(code) != 3 or not code.isascii() or not code.isdigit():
-        raise SipParseError(f"invalid status code {code[:10]!r}", kind="bad_status_line")
-    status = int(code)
-    if not 100 <= status <= 699:
-        raise SipParseError(f"status code {status} out of range 100-699",
-                            kind="bad_status_line")
-    reason = parts[2] if len(parts) == 3 else ""
-    if _REASON_CONTROL.search(reason) is not None:
-        raise SipParseError("control character in reason phrase", kind="bad_status_line")
-    return status, reason
 
 
 def _parse_head(head: bytes | bytearray, limits: ParseLimits) -> tuple[Message, int | None]:
@@ -518,42 +367,6 @@ def _parse_head(head: bytes | bytearray, limits: ParseLimits) -> tuple[Message, 
     return msg, length
 
 
-def _check_cseq(value: str, method: str | None, reply_to: Request | None) -> None:
-    # The exact CSeq check (``method`` is the request's; None for a response): raises.
-    parts = value.split(None, 1)
-    number = parts[0] if len(parts) == 2 else ""
-    if not (len(number) < 10 and number.isdigit() and number.isascii()) and (
-        not number or digits_value(number, _CSEQ_MAX) is None
-    ):
-        raise SipParseError(f"invalid CSeq number {value[:40]!r}", 400, reply_to,
-                            phrase="Bad CSeq", kind="bad_cseq")
-    cseq_method = parts[1]
-    # LWS between number and method is SP/HTAB only (str.split() takes any Unicode space).
-    gap = value[len(number) : len(value) - len(cseq_method)]
-    if not _is_token(cseq_method) or gap.strip(" \t"):
-        raise SipParseError(f"invalid CSeq method {value[:40]!r}", 400, reply_to,
-                            phrase="Bad CSeq", kind="bad_cseq")
-    if method is not None and cseq_method != method:
-        raise SipParseError(f"CSeq method {cseq_method[:40]!r} does not match request method "
-                            f"{method[:40]!r}", 400, reply_to, phrase="Bad CSeq",
-                            kind="bad_cseq")
-
-
-def _unfold(lines: list[str]) -> list[str]:
-    # RFC 3261 7.3.1: a line starting with SP/HT continues the previous field; the line break
-    # and surrounding whitespace are equivalent to one SP.
-    out: list[str] = []
-    for line in lines:
-        if line[:1] in (" ", "\t"):
-            if not out:
-                raise SipParseError("continuation line before the first header field",
-                                    kind="bad_header_line")
-            out[-1] = out[-1].rstrip(" \t") + " " + line.strip(" \t")
-        else:
-            out.append(line)
-    return out
-
-
 def parse_message(data: bytes, *, limits: ParseLimits | None = None,
                   max_size: int | None = None, max_headers: int | None = None) -> Message:
     """Parse one complete datagram (UDP) into a Request or Response.
@@ -575,7 +388,7 @@ def parse_message(data: bytes, *, limits: ParseLimits | None = None,
     >>> parse_message(b"")
     Traceback (most recent call last):
     ...
-    switch.sip.message.SipParseError: empty message
+    switch.sip.errors.SipParseError: empty message
     >>> try:
     ...     parse_message(b"OPTIONS sip:h SIP/2.0\\r\\nVia: SIP/2.0/UDP h;branch=z9hG4bKb\\r\\n"
     ...                   b"From: <sip:a@h>;tag=1\\r\\nTo: <sip:h>\\r\\nCall-ID: c\\r\\n"
@@ -729,5 +542,5 @@ def make_response(
         for name, value in headers:
             out.add(name, value)
     if reason is None:
-        reason = REASONS.get(status) or _CLASS_REASONS.get(status // 100, "Unknown")
+        reason = default_reason(status)
     return Response(status, reason, out, body)
