@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ratelab import SwitchProcess  # noqa: E402
+from switch.contract import SNAPSHOT_FORMAT, SNAPSHOT_VERSION  # noqa: E402
 
 
 def free_port() -> int:
@@ -59,7 +60,7 @@ class BenchSwitch:
         root = Path(tempfile.mkdtemp(prefix="ratelab-bench-switch-"))
         bench = cls(root, free_port())
         (root / "routing.json").write_text(json.dumps({
-            "format": "ratelab-routing", "version": 1, "rates_at": "bench",
+            "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "rates_at": "bench",
             "customers": {"bench": {"44": "0.0300"}}, "vendors": {"v1": {"44": "0.0100"}}}))
         (root / "switch.toml").write_text(
             f'[switch]\nid = "bench"\nsip_listen = ["udp:127.0.0.1:0"]\n'

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from switch_common import SwitchProcess, free_port, machine
+from switch_common import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SwitchProcess, free_port, machine
 
 #: How long to wait for any one OPTIONS answer before calling the switch stalled for good.
 PROBE_TIMEOUT = 120.0
@@ -47,7 +47,7 @@ class Bench:
     def create(cls) -> Bench:
         root = Path(tempfile.mkdtemp(prefix="ratelab-bench-hostile-"))
         (root / "routing.json").write_text(json.dumps({
-            "format": "ratelab-routing", "version": 1, "rates_at": "bench",
+            "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "rates_at": "bench",
             "customers": {"bench": {"44": "0.0300"}}, "vendors": {"v1": {"44": "0.0100"}}}))
         (root / "switch.toml").write_text(
             '[switch]\nid = "bench"\nsip_listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]\n'

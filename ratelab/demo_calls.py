@@ -12,7 +12,8 @@ proportions. What the traffic shows, on purpose:
   margin, which the standard price list does not leave on New York (1212), London (4420) and
   Madrid (3491): those calls of atlas_telecom and bluewave_voip get 503 ``profit_limit``.
 
-ratelab never imports the switch: both run as subprocesses and talk through files and SIP.
+The switch and the load generator run as subprocesses and talk through files and SIP; ratelab
+imports only the switch's contract and its config writer (DESIGN.md, dependency direction).
 
 >>> [c.name for c in TRAFFIC], sum(c.share for c in TRAFFIC)
 (['atlas_telecom', 'bluewave_voip', 'cobalt_mobile'], 1.0)
@@ -20,7 +21,6 @@ ratelab never imports the switch: both run as subprocesses and talk through file
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -32,6 +32,15 @@ from pathlib import Path
 
 from ratelab.progress import progress
 from ratelab.switch_process import SwitchProcess
+from switch.config import (
+    Listen,
+    MappingGateway,
+    RoutingGateway,
+    SipSettings,
+    SwitchConfig,
+    dump_config,
+)
+from switch.contract import CDR_FILE_GLOB
 
 __all__ = ["TRAFFIC", "VENDOR_BEHAVIOUR", "CallsRun", "carry_calls"]
 
@@ -104,29 +113,50 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def switch_config(spool: Path, snapshot: Path, customer_ports: dict[str, int],
+                  vendor_ports: dict[str, int]) -> SwitchConfig:
+    """The demo switch's configuration: the demo's customers and vendors on 127.0.0.1.
+
+    >>> config = switch_config(Path("spool"), Path("routing.json"),
+    ...                        {t.name: 5000 + k for k, t in enumerate(TRAFFIC)},
+    ...                        {v.name: 6000 + k for k, v in enumerate(VENDOR_BEHAVIOUR)})
+    >>> [g.addresses for g in config.mapping_gateways][0], config.routing_gateways[1].address
+    (('127.0.0.1:5000',), '127.0.0.1:6001')
+    """
+    return SwitchConfig(
+        id="demo", sip_listen=(Listen("udp", "127.0.0.1", 0),), spool_dir=spool,
+        routing_snapshot=snapshot, shutdown_grace=10,
+        sip=SipSettings(invite_timeout=2, call_progress_timeout=20),
+        mapping_gateways=tuple(
+            MappingGateway(traffic.name, (f"127.0.0.1:{customer_ports[traffic.name]}",),
+                           auth="ip_port", cps_limit=traffic.cps_limit, max_concurrent=500,
+                           max_duration=600)
+            for traffic in TRAFFIC),
+        routing_gateways=tuple(
+            RoutingGateway(vendor.name, f"127.0.0.1:{vendor_ports[vendor.name]}",
+                           COUNTRY_CODES, priority=vendor.priority,
+                           lowest_profit_per_second=PROFIT_LIMIT, huntstop_codes=(486,))
+            for vendor in VENDOR_BEHAVIOUR),
+    )
+
+
 def write_switch_config(folder: Path, spool: Path, snapshot: Path,
                         customer_ports: dict[str, int], vendor_ports: dict[str, int]) -> Path:
-    """The demo switch's TOML (every key documented in docs/config.md)."""
-    lines = [
-        "# Written by the ratelab demo: the demo's customers and vendors on 127.0.0.1.",
-        "[switch]", 'id = "demo"', 'sip_listen = ["udp:127.0.0.1:0"]',
-        f"spool_dir = {json.dumps(str(spool))}", f"routing_snapshot = {json.dumps(str(snapshot))}",
-        "shutdown_grace = 10", "", "[sip]", "invite_timeout = 2", "call_progress_timeout = 20",
-        "",
-    ]
-    for traffic in TRAFFIC:
-        lines += ["[[mapping_gateway]]", f'name = "{traffic.name}"', 'auth = "ip_port"',
-                  f'addresses = ["127.0.0.1:{customer_ports[traffic.name]}"]',
-                  f"cps_limit = {traffic.cps_limit}", "max_concurrent = 500",
-                  "max_duration = 600", ""]
-    for vendor in VENDOR_BEHAVIOUR:
-        prefixes = ", ".join(f'"{p}"' for p in COUNTRY_CODES)
-        lines += ["[[routing_gateway]]", f'name = "{vendor.name}"',
-                  f'address = "127.0.0.1:{vendor_ports[vendor.name]}"',
-                  f"prefixes = [{prefixes}]", f"priority = {vendor.priority}",
-                  f'lowest_profit_per_second = "{PROFIT_LIMIT}"', "huntstop_codes = [486]", ""]
+    """The demo switch's TOML, written by :func:`switch.config.dump_config` (the one writer;
+    every key documented in docs/config.md).
+
+    >>> import tempfile
+    >>> from switch.config import load_config
+    >>> ports = {t.name: 5000 for t in TRAFFIC}, {v.name: 6000 for v in VENDOR_BEHAVIOUR}
+    >>> path = write_switch_config(Path(tempfile.mkdtemp()), Path("s"), Path("r.json"), *ports)
+    >>> load_config(path) == switch_config(Path("s"), Path("r.json"), *ports)
+    True
+    """
     path = folder / "switch.toml"
-    path.write_text("\n".join(lines))
+    config = switch_config(spool, snapshot, customer_ports, vendor_ports)
+    path.write_text(dump_config(config, comment="Written by the ratelab demo: the demo's "
+                                               "customers and vendors on 127.0.0.1."),
+                    encoding="utf-8")
     return path
 
 
@@ -152,7 +182,7 @@ def write_plan(folder: Path, target: tuple[str, int], calls: int,
 
 
 def _spool_lines(spool: Path) -> int:
-    return sum(p.read_bytes().count(b"\n") for p in spool.glob("cdr-*.jsonl"))
+    return sum(p.read_bytes().count(b"\n") for p in spool.glob(CDR_FILE_GLOB))
 
 
 def carry_calls(folder: str | Path, spool: str | Path, snapshot: str | Path, calls: int,

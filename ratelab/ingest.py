@@ -32,38 +32,44 @@ import pyarrow as pa
 
 from ratelab.db import scalar
 from ratelab.prefix import NUMBER_KEY_SQL
-from switch.contract import REJECT_FILE_GLOB
+from switch.contract import REJECT_FILE_GLOB, CdrField, FieldKind, all_cdr_fields, split_complete
 
 __all__ = ["CDR_COLUMNS", "IngestSummary", "ingest_spool", "spool_files"]
 
-#: The CDR contract (v1) as DuckDB types, in contract order. Times are read with their offset
-#: (TIMESTAMPTZ) and stored as naive UTC, so "+02:00" is converted rather than silently dropped.
-CDR_COLUMNS: dict[str, str] = {
-    "cdr_id": "VARCHAR",
-    "switch_id": "VARCHAR",
-    "call_id": "VARCHAR",
-    "caller": "VARCHAR",
-    "callee": "VARCHAR",
-    "callee_e164": "VARCHAR",
-    "customer": "VARCHAR",
-    "vendor": "VARCHAR",
-    "src_ip": "VARCHAR",
-    "src_port": "INTEGER",
-    "start_ts": "TIMESTAMPTZ",
-    "answer_ts": "TIMESTAMPTZ",
-    "end_ts": "TIMESTAMPTZ",
-    "duration_ms": "BIGINT",
-    "pdd_ms": "BIGINT",
-    "sip_code": "INTEGER",
-    "disconnect_reason": "VARCHAR",
-    "attempts": (
-        "STRUCT(vendor VARCHAR, start_ts TIMESTAMPTZ, sip_code INTEGER, pdd_ms BIGINT)[]"
-    ),
-    "codec": "VARCHAR",
-    "rtp_encryption": "INTEGER",
-    "rtp": "JSON",
-    "escaped": "VARCHAR[]",
+# DuckDB's type for each kind of CDR value. Times are read with their offset (TIMESTAMPTZ) and
+# stored as naive UTC, so "+02:00" is converted rather than silently dropped.
+_KIND_TYPES: dict[FieldKind, str] = {
+    FieldKind.STRING: "VARCHAR",
+    FieldKind.INT: "BIGINT",
+    FieldKind.TIMESTAMP: "TIMESTAMPTZ",
+    FieldKind.OBJECT: "JSON",
 }
+# Integers the warehouse stores as INTEGER (a port, a SIP code, a 0-3 mode), read as stored so
+# a value that does not fit is named on its line instead of failing the batch's insert.
+_INTEGER_FIELDS = frozenset({"src_port", "sip_code", "rtp_encryption"})
+
+
+def _duckdb_type(field: CdrField) -> str:
+    """The DuckDB type ingest reads a contract field as.
+
+    >>> from switch.contract import ATTEMPT_FIELDS, CDR_FIELDS
+    >>> _duckdb_type(CDR_FIELDS[0]), _duckdb_type(ATTEMPT_FIELDS[2])
+    ('VARCHAR', 'INTEGER')
+    """
+    if field.kind is FieldKind.LIST:
+        if isinstance(field.items, tuple):
+            parts = ", ".join(f"{item.name} {_duckdb_type(item)}" for item in field.items)
+            return f"STRUCT({parts})[]"
+        assert field.items is not None, f"the contract's list {field.name} names its items"
+        return f"{_KIND_TYPES[field.items]}[]"
+    if field.kind is FieldKind.INT and field.name in _INTEGER_FIELDS:
+        return "INTEGER"
+    return _KIND_TYPES[field.kind]
+
+
+#: The CDR contract (v1, :mod:`switch.contract`) as DuckDB types, in contract order, with the
+#: optional ``escaped`` last.
+CDR_COLUMNS: dict[str, str] = {field.name: _duckdb_type(field) for field in all_cdr_fields()}
 
 _COLUMNS_SQL = "{" + ", ".join(f"'{k}': '{v}'" for k, v in CDR_COLUMNS.items()) + "}"
 _JSON_STRUCTURE = "{" + ", ".join(f'"{k}": "{v}"' for k, v in CDR_COLUMNS.items()) + "}"
@@ -326,10 +332,9 @@ def _quarantine_rejects(
     con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSummary, now: datetime
 ) -> None:
     """Quarantine each complete line of a switch's reject file, with the switch's reason."""
-    data = path.read_bytes()
+    complete, _torn = split_complete(path.read_bytes())  # a torn line waits for its newline
     rows = []
-    # the piece after the last newline is empty, or a line the switch is still writing
-    for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+    for number, raw in enumerate(complete.split(b"\n")[:-1], start=1):
         if not raw.strip():
             continue
         text = raw.decode("utf-8", "backslashreplace")
@@ -352,11 +357,12 @@ def _slow_path(
     con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSummary, now: datetime
 ) -> None:
     """Stage a file line by line so every bad line is quarantined with its number and reason."""
-    data = path.read_bytes()
-    raw = data.split(b"\n")
-    terminated = data.endswith(b"\n")
-    if terminated:
-        raw.pop()
+    complete, torn = split_complete(path.read_bytes())
+    raw = complete.split(b"\n")[:-1]
+    terminated = not torn
+    if torn:
+        # read too, so the line is named: quarantined as truncated until its newline arrives
+        raw.append(torn)
     numbers, texts, utf8 = [], [], []
     for i, line in enumerate(raw, start=1):
         if line.strip():

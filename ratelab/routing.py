@@ -1,7 +1,8 @@
 """The routing snapshot: the rates the switch routes on, exported from the warehouse.
 
 The switch never opens the warehouse. ``ratelab routing export`` writes what it needs into one
-JSON file (format version 1), which the switch loads at start and on SIGHUP:
+JSON file (``SNAPSHOT_FORMAT`` and ``SNAPSHOT_VERSION`` from :mod:`switch.contract`), which
+the switch loads at start and on SIGHUP:
 
 .. code-block:: json
 
@@ -27,10 +28,10 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "routing_snapshot", "write_snapshot"]
+# The format and version are the switch's to define (it reads the file): one home, the contract.
+from switch.contract import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
-SNAPSHOT_FORMAT = "ratelab-routing"
-SNAPSHOT_VERSION = 1
+__all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "routing_snapshot", "write_snapshot"]
 
 _RATES_SQL = """
 SELECT a.side, a.party, r.prefix,

@@ -6,7 +6,8 @@ writer.write(cdr)`` returns once the line has been written and ``fsync``-ed. Wri
 while a sync is running are committed together by the next one (group commit), so throughput
 holds while every acknowledged CDR is durable.
 
-Files are named ``cdr-{switch}-{boot}-{n:06d}.jsonl`` and rotate by age and size; the active
+Files are named ``cdr-{switch}-{boot}-{n:06d}.jsonl`` (:mod:`switch.contract` holds the spool's
+names and its torn-last-line rule) and rotate by age and size; the active
 file has its final name from the start, so ``ratelab ingest`` can read the spool as it is (a
 half-written last line is held back until complete). After ``kill -9`` the next start repairs
 the files of earlier boots: a half-written last line is cut off, through a copy renamed over
@@ -33,7 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from switch.contract import REJECT_FILE_GLOB, escape_record, escape_text, reject_file_name
+from switch.contract import (
+    CDR_FILE_GLOB,
+    REJECT_FILE_GLOB,
+    cdr_file_name,
+    escape_record,
+    escape_text,
+    reject_file_name,
+    split_complete,
+)
 
 __all__ = ["CdrLog", "CdrWriter", "Outcome", "Recovery", "recover_spool"]
 
@@ -69,20 +78,19 @@ def recover_spool(spool_dir: str | Path) -> Recovery:
     """
     repaired = cut = 0
     spool = Path(spool_dir)
-    for path in sorted([*spool.glob("cdr-*.jsonl"), *spool.glob(REJECT_FILE_GLOB)]):
-        data = path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end == len(data):
+    for path in sorted([*spool.glob(CDR_FILE_GLOB), *spool.glob(REJECT_FILE_GLOB)]):
+        complete, torn = split_complete(path.read_bytes())
+        if not torn:
             continue
         tmp = path.with_suffix(".jsonl.repair")
         with tmp.open("wb") as fh:
-            fh.write(data[:end])
+            fh.write(complete)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _sync_dir(path.parent)
         repaired += 1
-        cut += len(data) - end
+        cut += len(torn)
     return Recovery(repaired, cut)
 
 
@@ -226,7 +234,7 @@ class CdrLog:
     def _rotate(self) -> None:
         self.close()
         self._file_no += 1
-        self.path = self.dir / f"cdr-{self.switch_id}-{self.boot}-{self._file_no:06d}.jsonl"
+        self.path = self.dir / cdr_file_name(self.switch_id, self.boot, self._file_no)
         self._fh = self.path.open("ab", buffering=0)
         _sync_dir(self.dir)  # the new name must survive a crash too
         self._opened_at = self._clock()

@@ -1,7 +1,14 @@
-r"""What the switch and ratelab share: the CDR contract's rules, defined once (docs/cdr.md).
+r"""What the switch and ratelab share, defined once: the switch never imports ratelab, and
+ratelab imports this module (standard library only). docs/cdr.md is the prose.
 
-The switch never imports ratelab; ratelab imports this module. For now it holds how text that
-is not UTF-8 appears in a CDR, and the name of the spool's reject files.
+* **The CDR, v1**: :data:`CDR_VERSION`, the fields with their kinds (:data:`CDR_FIELDS`, the
+  optional :data:`ESCAPED_FIELD`), the attempt and RTP sub-fields, and the disconnect reasons
+  (:class:`DisconnectReason`).
+* **The spool**: file names (:func:`cdr_file_name`, :data:`CDR_FILE_GLOB`,
+  :func:`reject_file_name`) and the torn-last-line rule (:func:`split_complete`).
+* **The routing snapshot**: :data:`SNAPSHOT_FORMAT`, :data:`SNAPSHOT_VERSION`, and the
+  longest-prefix lookup the switch routes with (:class:`PrefixTable`, :func:`longest_match`).
+* **Text that is not UTF-8** in a CDR (below).
 
 **Non-UTF-8 text.** The SIP parser decodes header bytes as UTF-8 with ``surrogateescape``, so a
 byte that is not valid UTF-8 (``0xff`` in a From user or a Call-ID) reaches the CDR as a lone
@@ -34,25 +41,285 @@ True
 
 from __future__ import annotations
 
+import enum
 import re
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "ATTEMPT_FIELDS",
+    "CDR_FIELDS",
+    "CDR_FILE_GLOB",
+    "CDR_VERSION",
+    "ESCAPED",
     "ESCAPED_FIELD",
     "REJECT_FILE_GLOB",
+    "RTP_COUNTERS",
+    "RTP_LEGS",
+    "SNAPSHOT_FORMAT",
+    "SNAPSHOT_VERSION",
+    "CdrField",
+    "DisconnectReason",
+    "FieldKind",
+    "PrefixTable",
+    "all_cdr_fields",
+    "cdr_file_name",
     "escape_record",
     "escape_text",
+    "longest_match",
     "needs_escape",
     "reject_file_name",
+    "split_complete",
     "unescape_record",
     "unescape_text",
 ]
 
+T = TypeVar("T")
+
+# --- the CDR, v1 -----------------------------------------------------------------------------
+
+#: The CDR contract's version. Changing the fields below means a bump and an ingest path for
+#: the old version (DESIGN.md); an optional field may be added within a version (``escaped``).
+CDR_VERSION = 1
+
+
+class FieldKind(enum.StrEnum):
+    """The JSON kind of a CDR field's value (a timestamp is a string: UTC RFC 3339, µs, ``Z``)."""
+
+    STRING = "string"
+    INT = "int"
+    TIMESTAMP = "timestamp"
+    LIST = "list"
+    OBJECT = "object"
+
+
+@dataclass(frozen=True)
+class CdrField:
+    """One field of the CDR: its name, its kind, whether ingest refuses a CDR without it, and
+    for a list what its items are (a kind, or the fields of an object).
+
+    >>> CDR_FIELDS[0]
+    CdrField(name='cdr_id', kind=<FieldKind.STRING: 'string'>, required=True, items=None)
+    """
+
+    name: str
+    kind: FieldKind
+    required: bool = False
+    items: FieldKind | tuple[CdrField, ...] | None = None
+
+
+#: One vendor attempt, as listed in ``attempts`` in the order tried.
+ATTEMPT_FIELDS: tuple[CdrField, ...] = (
+    CdrField("vendor", FieldKind.STRING),
+    CdrField("start_ts", FieldKind.TIMESTAMP),
+    CdrField("sip_code", FieldKind.INT),
+    CdrField("pdd_ms", FieldKind.INT),
+)
+
+#: ``rtp`` holds, per leg, these counters (all integers).
+RTP_LEGS = ("customer", "vendor")
+RTP_COUNTERS = ("packets_in", "packets_out", "bytes_in", "bytes_out")
+
+_S, _I, _T = FieldKind.STRING, FieldKind.INT, FieldKind.TIMESTAMP
+#: Every field a v1 CDR has, in contract order (a value may be null where docs/cdr.md says so).
+CDR_FIELDS: tuple[CdrField, ...] = (
+    CdrField("cdr_id", _S, required=True),
+    CdrField("switch_id", _S),
+    CdrField("call_id", _S),
+    CdrField("caller", _S),
+    CdrField("callee", _S),
+    CdrField("callee_e164", _S),
+    CdrField("customer", _S, required=True),
+    CdrField("vendor", _S),
+    CdrField("src_ip", _S),
+    CdrField("src_port", _I),
+    CdrField("start_ts", _T, required=True),
+    CdrField("answer_ts", _T),
+    CdrField("end_ts", _T),
+    CdrField("duration_ms", _I, required=True),
+    CdrField("pdd_ms", _I),
+    CdrField("sip_code", _I, required=True),
+    CdrField("disconnect_reason", _S),
+    CdrField("attempts", FieldKind.LIST, items=ATTEMPT_FIELDS),
+    CdrField("codec", _S),
+    CdrField("rtp_encryption", _I),
+    CdrField("rtp", FieldKind.OBJECT),
+)
+
 #: The CDR field listing the paths of the strings that were escaped (absent when none was).
 ESCAPED_FIELD = "escaped"
+#: ``escaped`` as a field: optional, only in a record that needed escaping (see below).
+ESCAPED = CdrField(ESCAPED_FIELD, FieldKind.LIST, items=FieldKind.STRING)
 
+
+def all_cdr_fields() -> tuple[CdrField, ...]:
+    """Every field a v1 CDR may hold: :data:`CDR_FIELDS`, then the optional ``escaped``.
+
+    >>> [f.name for f in all_cdr_fields()][-3:]
+    ['rtp_encryption', 'rtp', 'escaped']
+    >>> [f.name for f in CDR_FIELDS if f.required]
+    ['cdr_id', 'customer', 'start_ts', 'duration_ms', 'sip_code']
+    """
+    return (*CDR_FIELDS, ESCAPED)
+
+
+class DisconnectReason(enum.StrEnum):
+    """The CDR's ``disconnect_reason``: why the call ended (docs/cdr.md). A ``StrEnum``, so a
+    member is the string the CDR holds.
+
+    >>> DisconnectReason("no_route") is DisconnectReason.NO_ROUTE, f"{DisconnectReason.BUSY}"
+    (True, 'busy')
+    """
+
+    NORMAL_CLEARING = "normal_clearing"
+    CALLER_BYE = "caller_bye"
+    CALLEE_BYE = "callee_bye"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    REJECTED = "rejected"
+    NO_ROUTE = "no_route"
+    CPS_LIMIT = "cps_limit"
+    CONCURRENCY_LIMIT = "concurrency_limit"
+    MAX_DURATION = "max_duration"
+    PROFIT_LIMIT = "profit_limit"
+    AUTH_FAILED = "auth_failed"
+    INVITE_TIMEOUT = "invite_timeout"
+    MEDIA_TIMEOUT = "media_timeout"
+    SHUTDOWN = "shutdown"
+    ERROR = "error"
+
+
+# --- the spool -------------------------------------------------------------------------------
+
+#: The spool's CDR files (see :func:`cdr_file_name`).
+CDR_FILE_GLOB = "cdr-*.jsonl"
 #: Spool files holding what the writer could not write as a CDR (see :func:`reject_file_name`).
 REJECT_FILE_GLOB = "rejects-*.jsonl"
+
+
+def cdr_file_name(switch_id: str, boot: str, n: int) -> str:
+    """The ``n``-th CDR file of a switch's boot (numbered from 1, rotating by age and size).
+
+    The active file has its final name from the start: a reader takes its complete lines.
+
+    >>> cdr_file_name("sw1", "b1", 7)
+    'cdr-sw1-b1-000007.jsonl'
+    """
+    return f"cdr-{switch_id}-{boot}-{n:06d}.jsonl"
+
+
+def reject_file_name(switch_id: str, boot: str) -> str:
+    """The spool file where a switch's boot puts the records it could not write as CDRs.
+
+    One JSON object per line: ``cdr_id`` (when known), ``reason`` and ``record`` (a ``repr``).
+    Ingest quarantines each line (docs/cdr.md).
+
+    >>> reject_file_name("sw1", "b1")
+    'rejects-sw1-b1.jsonl'
+    """
+    return f"rejects-{switch_id}-{boot}.jsonl"
+
+def split_complete(data: bytes) -> tuple[bytes, bytes]:
+    r"""``data`` as (its complete lines, the torn tail): the torn-last-line rule.
+
+    A line is complete once its ``\n`` is written. What follows the last newline is a line the
+    writer is still writing, or was writing when it stopped: a reader holds it back until it is
+    complete (ingest quarantines it as ``truncated`` meanwhile), and the switch's crash
+    recovery cuts it off a file of an earlier boot. The first part is empty or ends in ``\n``.
+
+    >>> split_complete(b'{"a": 1}\n{"b"')
+    (b'{"a": 1}\n', b'{"b"')
+    >>> split_complete(b"x\n"), split_complete(b"")
+    ((b'x\n', b''), (b'', b''))
+    """
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
+
+
+# --- the routing snapshot --------------------------------------------------------------------
+
+#: The snapshot file's ``format`` and ``version`` (``ratelab routing export`` writes it, the
+#: switch loads it; docs/switch.md).
+SNAPSHOT_FORMAT = "ratelab-routing"
+SNAPSHOT_VERSION = 1
+
+
+class PrefixTable(Mapping[str, T], Generic[T]):
+    """A read-only prefix -> value map whose longest-prefix lookup probes at most
+    ``max_len`` keys, however long the number.
+
+    Built once per snapshot and per configuration: a lookup costs at most "longest key" dict
+    probes whatever the length of the number (a 60,000-digit INVITE used to cost 60,000 probes
+    of up to 60,000 characters each, per table).
+
+    A ``dict`` passed in is adopted, not copied (a snapshot holds many prefixes, and the
+    snapshot parser builds each dict for its table alone); do not change it afterwards.
+
+    >>> table = PrefixTable({"34": 1, "346": 2, "3463": 3})
+    >>> table.max_len, table.longest("34621234"), table["34"], len(table)
+    (4, ('346', 2), 1, 3)
+    >>> table.longest("9" * 60_000) is None
+    True
+    """
+
+    __slots__ = ("_entries", "max_len")
+
+    def __init__(self, entries: Mapping[str, T] | None = None) -> None:
+        self._entries: dict[str, T] = entries if isinstance(entries, dict) \
+            else dict(entries or {})
+        self.max_len = max(map(len, self._entries), default=0)
+
+    def __getitem__(self, key: str) -> T:
+        return self._entries[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"PrefixTable({self._entries!r})"
+
+    def longest(self, number: str) -> tuple[str, T] | None:
+        """The entry whose key is the longest prefix of ``number`` (see :func:`longest_match`).
+
+        >>> PrefixTable({"44": "uk"}).longest("447700"), PrefixTable().longest("44")
+        (('44', 'uk'), None)
+        """
+        return _longest(number, self._entries, self.max_len)
+
+
+def _longest(number: str, entries: Mapping[str, T], max_len: int) -> tuple[str, T] | None:
+    # Only lengths a key can have are probed, each slice at most max_len long: the cost does
+    # not grow with the number.
+    get = entries.get
+    for end in range(min(len(number), max_len), 0, -1):
+        key = number[:end]
+        hit = get(key)
+        if hit is not None:
+            return key, hit
+    return None
+
+
+def longest_match(number: str, table: Mapping[str, T]) -> tuple[str, T] | None:
+    """The entry of ``table`` whose key is the longest prefix of ``number``.
+
+    A :class:`PrefixTable` answers from its own bound; any other mapping is measured first
+    (one pass over its keys), so either way at most "longest key" lengths are probed.
+
+    >>> longest_match("34621234", {"34": 1, "346": 2, "3463": 3})
+    ('346', 2)
+    >>> longest_match("44", {"440": 1}) is None
+    True
+    """
+    if isinstance(table, PrefixTable):
+        return table.longest(number)
+    return _longest(number, table, max(map(len, table), default=0))
+
+
+# --- text that is not UTF-8 ------------------------------------------------------------------
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TO_ESCAPE = re.compile("[\\\\\ud800-\udfff]")
@@ -189,14 +456,3 @@ def unescape_record(record: dict[str, Any]) -> dict[str, Any]:
         holder[key] = unescape_text(holder[key])
     return out
 
-
-def reject_file_name(switch_id: str, boot: str) -> str:
-    """The spool file where a switch's boot puts the records it could not write as CDRs.
-
-    One JSON object per line: ``cdr_id`` (when known), ``reason`` and ``record`` (a ``repr``).
-    Ingest quarantines each line (docs/cdr.md).
-
-    >>> reject_file_name("sw1", "b1")
-    'rejects-sw1-b1.jsonl'
-    """
-    return f"rejects-{switch_id}-{boot}.jsonl"

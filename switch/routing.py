@@ -11,11 +11,9 @@ so every routing rule is tested without a network. For a number (tech prefix alr
 
 A number the customer has no rate for is not routed: the call could not be billed.
 
-The switch never imports ratelab, so the longest-prefix lookup here is its own: a
-:class:`PrefixTable` (a dict plus the length of its longest key) built once per snapshot and per
-configuration, probed only at lengths up to that longest key. A lookup therefore costs at most
-"longest key" dict probes whatever the length of the number (a 60,000-digit INVITE used to cost
-60,000 probes of up to 60,000 characters each, per table).
+The longest-prefix lookup (:class:`PrefixTable`, :func:`longest_match`) and the snapshot's
+format and version live in :mod:`switch.contract`, shared with ratelab; they are re-exported
+here for the code that imported them from this module.
 """
 
 from __future__ import annotations
@@ -25,9 +23,16 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from switch.config import RoutingGateway
+from switch.contract import (
+    SNAPSHOT_FORMAT,
+    SNAPSHOT_VERSION,
+    DisconnectReason,
+    PrefixTable,
+    longest_match,
+)
 
 __all__ = [
     "Candidate",
@@ -42,66 +47,11 @@ __all__ = [
     "plan_route",
 ]
 
-T = TypeVar("T")
 _SECONDS = Decimal(60)
 
 
 class SnapshotError(ValueError):
     """The routing snapshot cannot be used (the switch keeps the one it has)."""
-
-
-class PrefixTable(Mapping[str, T], Generic[T]):
-    """A read-only prefix -> value map whose longest-prefix lookup probes at most
-    ``max_len`` keys, however long the number.
-
-    A ``dict`` passed in is adopted, not copied (a snapshot holds many prefixes, and
-    :func:`parse_snapshot` builds each dict for its table alone); do not change it afterwards.
-
-    >>> table = PrefixTable({"34": 1, "346": 2, "3463": 3})
-    >>> table.max_len, table.longest("34621234"), table["34"], len(table)
-    (4, ('346', 2), 1, 3)
-    >>> table.longest("9" * 60_000) is None
-    True
-    """
-
-    __slots__ = ("_entries", "max_len")
-
-    def __init__(self, entries: Mapping[str, T] | None = None) -> None:
-        self._entries: dict[str, T] = entries if isinstance(entries, dict) \
-            else dict(entries or {})
-        self.max_len = max(map(len, self._entries), default=0)
-
-    def __getitem__(self, key: str) -> T:
-        return self._entries[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __repr__(self) -> str:
-        return f"PrefixTable({self._entries!r})"
-
-    def longest(self, number: str) -> tuple[str, T] | None:
-        """The entry whose key is the longest prefix of ``number`` (see :func:`longest_match`).
-
-        >>> PrefixTable({"44": "uk"}).longest("447700"), PrefixTable().longest("44")
-        (('44', 'uk'), None)
-        """
-        return _longest(number, self._entries, self.max_len)
-
-
-def _longest(number: str, entries: Mapping[str, T], max_len: int) -> tuple[str, T] | None:
-    # Only lengths a key can have are probed, each slice at most max_len long: the cost does
-    # not grow with the number.
-    get = entries.get
-    for end in range(min(len(number), max_len), 0, -1):
-        key = number[:end]
-        hit = get(key)
-        if hit is not None:
-            return key, hit
-    return None
 
 
 @dataclass(frozen=True)
@@ -121,10 +71,11 @@ def parse_snapshot(data: Mapping[str, Any]) -> RoutingSnapshot:
     >>> snap.customers["acme"]["44"]
     Decimal('0.02')
     """
-    if data.get("format") != "ratelab-routing":
-        raise SnapshotError("not a ratelab routing snapshot (format must be 'ratelab-routing')")
-    if data.get("version") != 1:
-        raise SnapshotError(f"snapshot version {data.get('version')!r} is not supported (1 is)")
+    if data.get("format") != SNAPSHOT_FORMAT:
+        raise SnapshotError(f"not a ratelab routing snapshot (format must be {SNAPSHOT_FORMAT!r})")
+    if data.get("version") != SNAPSHOT_VERSION:
+        raise SnapshotError(f"snapshot version {data.get('version')!r} is not supported "
+                            f"({SNAPSHOT_VERSION} is)")
 
     def book(key: str) -> dict[str, PrefixTable[Decimal]]:
         parties = data.get(key)
@@ -170,22 +121,6 @@ def load_snapshot(path: str | Path) -> RoutingSnapshot:
     return parse_snapshot(data)
 
 
-def longest_match(number: str, table: Mapping[str, T]) -> tuple[str, T] | None:
-    """The entry of ``table`` whose key is the longest prefix of ``number``.
-
-    A :class:`PrefixTable` answers from its own bound; any other mapping is measured first
-    (one pass over its keys), so either way at most "longest key" lengths are probed.
-
-    >>> longest_match("34621234", {"34": 1, "346": 2, "3463": 3})
-    ('346', 2)
-    >>> longest_match("44", {"440": 1}) is None
-    True
-    """
-    if isinstance(table, PrefixTable):
-        return table.longest(number)
-    return _longest(number, table, max(map(len, table), default=0))
-
-
 @dataclass(frozen=True)
 class Candidate:
     """A vendor to try, with what it matched and what it costs."""
@@ -228,7 +163,7 @@ class RoutePlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (vendor, reason)
 
     @property
-    def failure(self) -> tuple[int, str] | None:
+    def failure(self) -> tuple[int, DisconnectReason] | None:
         """When nothing can be tried: the SIP code for the caller and the CDR reason.
 
         404 ``no_route`` when no vendor takes the number at a known price; 503 ``profit_limit``
@@ -238,10 +173,10 @@ class RoutePlan:
             return None
         reasons = {reason for _, reason in self.skipped}
         if reasons and reasons <= {"profit_limit"}:
-            return 503, "profit_limit"
+            return 503, DisconnectReason.PROFIT_LIMIT
         if "down" in reasons:
-            return 503, "no_route"
-        return 404, "no_route"
+            return 503, DisconnectReason.NO_ROUTE
+        return 404, DisconnectReason.NO_ROUTE
 
 
 def plan_route(

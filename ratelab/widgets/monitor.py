@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from ratelab.switch_process import SwitchProcess
 from ratelab.widgets.common import html_table, show_figure
 from ratelab.widgets.spool import SpoolStats, SpoolTail, spool_figure
+from switch.config import SwitchConfig
 
 __all__ = ["SwitchMonitor", "spool_dir_of"]
 
@@ -48,7 +49,10 @@ def spool_dir_of(source: str | Path | SwitchProcess) -> Path:
     else:
         return Path(source)
     with Path(config).open("rb") as fh:
-        spool = Path(tomllib.load(fh).get("switch", {}).get("spool_dir", "data/spool"))
+        # Only the one key is read (not the whole config validated): the monitor watches a
+        # switch's spool, whatever else its config holds. The default is the loader's own.
+        table = tomllib.load(fh).get("switch", {})
+        spool = Path(table.get("spool_dir", SwitchConfig.spool_dir))
     return spool if spool.is_absolute() else (cwd or Path.cwd()) / spool
 
 

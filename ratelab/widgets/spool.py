@@ -1,9 +1,10 @@
 """Live statistics from a switch's CDR spool: completed calls per second, ASR, concurrency.
 
 The switch writes one JSON line per call into ``cdr-<switch>-<boot>-<n>.jsonl`` files when the
-call *ends* (docs/cdr.md, switch/cdrlog.py). :class:`SpoolTail` reads only what was appended
-since its last look (it remembers each file's offset), holds back a half-written last line
-until it is complete, and keeps the recent calls; :func:`spool_stats` turns them into numbers.
+call *ends* (docs/cdr.md; the names and the torn-line rule come from :mod:`switch.contract`).
+:class:`SpoolTail` reads only what was appended since its last look (it remembers each file's
+offset), holds back a half-written last line until it is complete, and keeps the recent calls;
+:func:`spool_stats` turns them into numbers.
 
 Because a CDR appears only when its call has ended, everything here counts ended calls:
 "concurrent" is a lower bound (calls still in progress have no CDR yet), and attempts that
@@ -30,6 +31,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import polars as pl
+
+from switch.contract import CDR_FILE_GLOB, split_complete
 
 __all__ = ["SpoolStats", "SpoolTail", "spool_figure", "spool_stats"]
 
@@ -85,7 +88,7 @@ class SpoolTail:
         added. A torn last line stays unread (``pending_bytes``) until its newline arrives."""
         added, pending = 0, 0
         with self._lock:
-            files = sorted(self.spool_dir.glob("cdr-*.jsonl")) if self.spool_dir.is_dir() else []
+            files = sorted(self.spool_dir.glob(CDR_FILE_GLOB)) if self.spool_dir.is_dir() else []
             for path in files:
                 try:
                     info = path.stat()
@@ -101,10 +104,10 @@ class SpoolTail:
                     with path.open("rb") as fh:
                         fh.seek(offset)
                         data = fh.read(size - offset)
-                    cut = data.rfind(b"\n") + 1
-                    added += self._ingest(data[:cut])
-                    offset += cut
-                    pending += len(data) - cut
+                    complete, torn = split_complete(data)
+                    added += self._ingest(complete)
+                    offset += len(complete)
+                    pending += len(torn)
                 self.offsets[path] = offset
             self.pending_bytes = pending
             self._prune()

@@ -1,5 +1,9 @@
 """The CDR (contract v1, docs/cdr.md) of one ingress call, from what the call recorded.
 
+The fields, their kinds and the disconnect reasons are defined in :mod:`switch.contract`;
+tests/test_contract.py checks that :meth:`CallRecord.as_dict` writes exactly those fields and
+that every reason the engine gives is one of the contract's.
+
 >>> iso(0.25)
 '1970-01-01T00:00:00.250000Z'
 """
@@ -9,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from switch.contract import RTP_COUNTERS, RTP_LEGS
 
 __all__ = ["Attempt", "CallRecord", "iso"]
 
@@ -59,7 +65,7 @@ class CallRecord:
     end_ts: float | None = None
     first_answer: float | None = None
     sip_code: int = 0
-    reason: str = ""
+    reason: str = ""   # a DisconnectReason value once the call has ended
     attempts: list[Attempt] = field(default_factory=list)
     codec: str | None = None
 
@@ -75,7 +81,7 @@ class CallRecord:
         end = self.end_ts if self.end_ts is not None else self.start
         duration = 0 if self.answer is None else max(0, round((end - self.answer) * 1000))
         pdd = 0 if self.first_answer is None else round((self.first_answer - self.start) * 1000)
-        zero = {"packets_in": 0, "packets_out": 0, "bytes_in": 0, "bytes_out": 0}
+        zero = dict.fromkeys(RTP_COUNTERS, 0)
         return {
             "cdr_id": self.cdr_id,
             "switch_id": self.switch_id,
@@ -98,5 +104,5 @@ class CallRecord:
             "codec": self.codec,
             # Media is not relayed yet (the RTP relay is its own issue): no packets counted.
             "rtp_encryption": 0,
-            "rtp": {"customer": dict(zero), "vendor": dict(zero)},
+            "rtp": {leg: dict(zero) for leg in RTP_LEGS},
         }
