@@ -21,8 +21,8 @@ from urllib.parse import quote
 from switch.sip import Headers, Request, Response, is_request_uri, make_response, server_key
 
 __all__ = ["Ids", "Leg", "Peer", "Problem", "ack_for_2xx", "cancel_for", "check_request",
-           "in_dialog", "one_line", "party_uri", "respond", "sip_uri", "uri_of", "uri_user",
-           "user_of"]
+           "in_dialog", "one_line", "party_uri", "respond", "sdp_body", "sip_uri", "uri_of",
+           "uri_user", "user_of"]
 
 #: Where a message goes or came from: (transport, host, port); transport is "udp" or "tcp".
 Peer = tuple[str, str, int]
@@ -293,6 +293,25 @@ def respond(request: Request, status: int, to_tag: str | None, *, contact: str |
     if any("\r" in value or "\n" in value for _, value in items):
         response.headers = Headers([(name, one_line(value)) for name, value in items])
     return response
+
+
+def sdp_body(message: Request | Response) -> bytes:
+    """The body of ``message`` if it is SDP, else nothing: what the switch passes on to the other
+    leg with a relayed answer (any other body type stays on its own leg).
+
+    >>> from switch.sip import parse_message
+    >>> req = parse_message(b"INVITE sip:1@h SIP/2.0\\r\\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\\r\\n"
+    ...                     b"From: <sip:a@h>;tag=1\\r\\nTo: <sip:1@h>\\r\\nCall-ID: c\\r\\n"
+    ...                     b"CSeq: 1 INVITE\\r\\n\\r\\n")
+    >>> def answer(content_type: str) -> Response:
+    ...     return respond(req, 200, "t", body=b"v=0", content_type=content_type)
+    >>> sdp_body(answer("Application/SDP ; x=1")), sdp_body(answer("text/plain"))
+    (b'v=0', b'')
+    """
+    content_type = message.headers.get("content-type") or ""
+    if message.body and content_type.split(";", 1)[0].strip().lower() == _CONTENT_TYPE:
+        return message.body
+    return b""
 
 
 def cancel_for(invite: Request) -> Request:

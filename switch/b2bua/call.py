@@ -1,14 +1,15 @@
 """One call through the B2BUA: its two legs, its vendor attempts and its timers, as data.
 
 The engine (:mod:`switch.b2bua.engine`) drives it; this module holds the state and the small
-rules that read it: how a called number is normalised, and which CDR reason a vendor's final
-answer means.
+rules that read it: how a called number is normalised, which CDR reason a vendor's final answer
+means, and the names of the timers a call can have armed (:class:`CallTimer`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from switch.b2bua.build import Leg, Peer
 from switch.b2bua.cdr import Attempt, CallRecord
@@ -16,7 +17,7 @@ from switch.config import MappingGateway, RoutingGateway
 from switch.routing import Candidate
 from switch.sip import ClientTransaction, Request, Response, ServerTransaction
 
-__all__ = ["Call", "Owner", "normalize_number", "reason_for_status"]
+__all__ = ["Call", "CallTimer", "Owner", "normalize_number", "reason_for_status"]
 
 _BUSY = frozenset({486, 600})
 _NO_ANSWER = frozenset({408, 480, 487})
@@ -53,6 +54,22 @@ def reason_for_status(status: int) -> str:
     return "rejected"
 
 
+class CallTimer(StrEnum):
+    """The timers a call can have armed (at most one of each), keyed in :attr:`Call.timers`.
+
+    Each maps to one handler in the engine's dispatch table (``Engine._CALL_TIMERS``), checked
+    complete when that class is defined. A str enum because it hashes as fast as the plain
+    names it replaced (a plain Enum's hash is a Python-level call, on every arm and fire).
+    """
+
+    INVITE = "invite"              # no ringing or final answer from the vendor in invite_timeout
+    PROGRESS = "progress"          # ringing, no final answer in call_progress_timeout
+    RETRANSMIT = "retransmit"      # re-send our 2xx to the customer until its ACK (13.3.1.4)
+    ACK_WAIT = "ack_wait"          # no ACK for that 2xx within 64*T1: end the call
+    MAX_DURATION = "max_duration"  # the customer's max_duration is reached
+    REAP = "reap"                  # forget a finished call (it stays findable for a while)
+
+
 @dataclass(slots=True, eq=False)
 class Call:
     """An ingress call: the customer leg (A), the current vendor leg (B), and the record."""
@@ -77,7 +94,7 @@ class Call:
     retransmit_interval: float = 0.0
     finished: bool = False
     b_call_ids: list[str] = field(default_factory=list)
-    timers: dict[str, int] = field(default_factory=dict)
+    timers: dict[CallTimer, int] = field(default_factory=dict)  # armed timer -> heap seq
 
 
 @dataclass(slots=True, eq=False)

@@ -18,6 +18,11 @@ durably, *then* send these messages): the shell owns the disk, and the final ans
 (the 200 to a BYE, the failure response, the BYEs of a call the switch ends) goes out only after
 its CDR is on disk. Timers are data: :meth:`Engine.next_deadline` / :meth:`Engine.handle_timers`.
 
+This module holds the call as a whole: the customer's side, the dialogs once answered, ending
+calls and their records. The vendor side before the answer (attempts, failover, CANCEL, vendor
+answers) is :mod:`switch.b2bua.attempts`; transactions and the timer heap are
+:mod:`switch.b2bua.tu`.
+
 Deliberate simplifications: the switch is the endpoint of both dialogs, so Record-Route and
 Route sets are not honoured (in-dialog requests go to the address the leg uses); SDP passes
 through unchanged (the RTP relay is its own piece); ACKs for relayed re-INVITEs are generated
@@ -29,26 +34,35 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
+from switch.b2bua import attempts
 from switch.b2bua.build import (
     Ids,
     Leg,
     Peer,
     ack_for_2xx,
-    cancel_for,
     check_request,
     in_dialog,
     respond,
+    sdp_body,
     sip_uri,
     uri_of,
-    uri_user,
     user_of,
 )
-from switch.b2bua.call import Call, Owner, normalize_number, reason_for_status
-from switch.b2bua.cdr import Attempt, CallRecord
+from switch.b2bua.call import Call, CallTimer, Owner, normalize_number
+from switch.b2bua.cdr import CallRecord
 from switch.b2bua.customers import CustomerDirectory
 from switch.b2bua.limits import CallLimits
-from switch.b2bua.tu import Action, Finish, TransactionUser, Transmit
+from switch.b2bua.tu import (
+    Action,
+    CallTimerHandler,
+    Finish,
+    Guard,
+    GuardHandler,
+    TransactionUser,
+    Transmit,
+)
 from switch.config import SwitchConfig
 from switch.routing import GatewayTable, RoutingSnapshot, plan_route
 from switch.sip import (
@@ -57,15 +71,12 @@ from switch.sip import (
     NonceFactory,
     Request,
     Response,
-    SdpError,
     ServerTransaction,
     TimerConfig,
     Transaction,
-    parse_sdp,
     server_key,
     tag,
 )
-from switch.sip.sdp import codecs
 
 __all__ = ["Engine"]
 
@@ -129,7 +140,7 @@ class Engine(TransactionUser):
         out: list[Action] = []
         for call in list(self._calls_a.values()):
             if call.state == "routing":
-                self._abandon_b(call, now, out)
+                attempts.abandon(self, call, now, out)
                 self._fail_call(call, 503, reason, now, out)
             elif call.state == "answered":
                 self._end_by_switch(call, reason, now, out)
@@ -215,7 +226,7 @@ class Engine(TransactionUser):
                                   or ""))
         if call is not None and not call.a_acked and call.a_ok is not None:
             call.a_acked = True
-            self._disarm(call, "retransmit", "ack_wait")
+            self._disarm(call, CallTimer.RETRANSMIT, CallTimer.ACK_WAIT)
         # any other ACK (for a relayed re-INVITE: we ACKed the far side ourselves) is absorbed
 
     def _on_cancel(self, req: Request, peer: Peer, now: float, out: list[Action]) -> None:
@@ -228,7 +239,7 @@ class Engine(TransactionUser):
             return
         out.append(Transmit(respond(req, 200, tag(call.a.local_party)), peer))
         if call.state == "routing":
-            self._abandon_b(call, now, out)
+            attempts.abandon(self, call, now, out)
             self._fail_call(call, 487, "no_answer", now, out)
 
     def _new_call(self, req: Request, peer: Peer, now: float, out: list[Action]) -> None:
@@ -291,7 +302,7 @@ class Engine(TransactionUser):
         self._owners[tx].call = call
         self._calls_a[(leg.call_id, tag(from_value) or "")] = call
         self.stats["calls"] += 1
-        if not self._next_attempt(call, now, out):  # every candidate went down meanwhile
+        if not attempts.next_attempt(self, call, now, out):  # every candidate went down meanwhile
             self._fail_call(call, 503, "no_route", now, out)
 
     def _known_call(self, call: Call, req: Request, peer: Peer, now: float,
@@ -316,160 +327,29 @@ class Engine(TransactionUser):
         self._start_tx(tx, Owner(peer, None, "a_invite"), now, out)
         self._reply(tx, respond(req, 482, self.ids.tag()), now, out)
 
-    # --- vendor attempts ----------------------------------------------------------------------
-
-    def _next_attempt(self, call: Call, now: float, out: list[Action]) -> bool:
-        while call.next_candidate < len(call.candidates):
-            cand = call.candidates[call.next_candidate]
-            call.next_candidate += 1
-            if self.down.get(cand.gateway.name, 0.0) > now:
-                continue
-            host, _, port = cand.gateway.address.rpartition(":")
-            peer: Peer = ("udp", host.strip("[]"), int(port))
-            local = self.local["udp"]
-            number = call.rec.callee_e164
-            target = f"sip:{number}@{cand.gateway.address}"
-            caller = uri_user(call.rec.caller) or "anonymous"
-            leg = Leg(peer, local, self.ids.call_id(local[1]),
-                      f"<sip:{caller}@{local[1]}>;tag={self.ids.tag()}", f"<{target}>", target)
-            invite = in_dialog(leg, "INVITE", self.ids, body=call.offer,
-                               content_type=call.a_invite.headers.get("content-type"),
-                               contact=leg.contact(self.config.id))
-            call.b, call.b_invite, call.b_vendor, call.b_ack = leg, invite, cand.gateway, None
-            call.attempt = Attempt(cand.gateway.name, now)
-            call.rec.attempts.append(call.attempt)
-            call.b_call_ids.append(leg.call_id)
-            self._calls_b[leg.call_id] = call
-            tx = ClientTransaction(invite, reliable=False, now=now, timers=self.timer_config)
-            call.b_tx = tx
-            self._arm(call, "invite", now + self.config.sip.invite_timeout)
-            self._start_tx(tx, Owner(peer, call, "b_invite", leg, invite), now, out)
-            return True
-        return False
-
-    def _abandon_b(self, call: Call, now: float, out: list[Action]) -> None:
-        """Stop the current vendor attempt: CANCEL it once it may be cancelled (9.1)."""
-        tx = call.b_tx
-        self._disarm(call, "invite", "progress")
-        if tx is None:
-            return
-        if call.attempt is not None and not call.attempt.sip_code:
-            # No answer recorded (the invite timer would have set 408): we cancel it, and 487
-            # is what the vendor answers a CANCEL with (9.2), whether or not it gets to.
-            call.attempt.sip_code = 487
-        call.b_tx = None
-        owner = self._owners.get(tx)
-        if owner is None:
-            return
-        owner.role = "b_stale"
-        if tx.state == "proceeding":
-            self._send_cancel(tx, owner, now, out)
-
-    def _send_cancel(self, invite_tx: Transaction, owner: Owner, now: float,
-                     out: list[Action]) -> None:
-        if owner.cancelled or owner.request is None:
-            return
-        owner.cancelled = True
-        tx = ClientTransaction(cancel_for(owner.request), reliable=False, now=now,
-                               timers=self.timer_config)
-        self._start_tx(tx, Owner(owner.peer, owner.call, "cancel"), now, out)
-        # A provisional stopped timer B: only this guard ends the INVITE if no final comes.
-        self._guard(invite_tx, "cancelled", now + 64 * self.timer_config.t1)
+    # --- what our transactions deliver --------------------------------------------------------
 
     def _on_tx_response(self, owner: Owner, tx: Transaction, resp: Response, now: float,
                         out: list[Action]) -> None:
         role = owner.role
         if role == "b_invite":
             assert owner.call is not None
-            self._vendor_answer(owner.call, owner, resp, now, out)
+            attempts.vendor_answer(self, owner.call, resp, now, out)
         elif role == "b_stale":
-            self._stale_answer(tx, owner, resp, now, out)
+            attempts.stale_answer(self, tx, owner, resp, now, out)
         elif role == "relay":
             self._relay_answer(owner, resp, now, out)
             if resp.status < 200 and isinstance(tx, ClientTransaction) and tx.is_invite \
                     and not owner.cancelled:
-                self._guard(tx, "relay", now + RELAY_RINGING_LIMIT)
+                self._guard(tx, Guard.RELAY, now + RELAY_RINGING_LIMIT)
 
     def _on_tx_failure(self, owner: Owner, tx: Transaction, now: float,
                        out: list[Action]) -> None:
         call = owner.call
         if owner.role == "b_invite" and call is not None and call.b_tx is tx:
-            self._timer_invite(call, now, out)  # no answer at all within 64*T1
+            attempts.invite_timeout(self, call, now, out)  # no answer at all within 64*T1
         elif owner.role == "relay" and owner.answer_to is not None:
             self._reply(owner.answer_to, respond(owner.answer_to.request, 408, None), now, out)
-
-    def _vendor_answer(self, call: Call, owner: Owner, resp: Response, now: float,
-                       out: list[Action]) -> None:
-        status = resp.status
-        attempt = call.attempt
-        leg = call.b
-        assert attempt is not None and leg is not None and call.b_vendor is not None
-        if status == 100:
-            return
-        if attempt.first_answer is None:
-            attempt.first_answer = now
-        if call.rec.first_answer is None and status < 300:
-            call.rec.first_answer = now
-        to_value = resp.headers.get("to")
-        if to_value and status < 300:
-            leg.remote_party = to_value
-        if status < 200:
-            if "invite" in call.timers:
-                self._disarm(call, "invite")
-                self._arm(call, "progress", now + self.config.sip.call_progress_timeout)
-            self._relay_to_a(call, status, resp, now, out)
-            return
-        self._disarm(call, "invite", "progress")
-        attempt.sip_code = status
-        if status < 300:
-            contact = resp.headers.get("contact")
-            if contact:
-                leg.remote_target = sip_uri(contact) or leg.remote_target
-            call.b_ack = ack_for_2xx(leg, 1, self.ids)
-            out.append(Transmit(call.b_ack, leg.peer))
-            self._answer(call, resp, now, out)
-            return
-        call.b_tx = None
-        if status in call.b_vendor.huntstop_codes or not self._next_attempt(call, now, out):
-            self._fail_call(call, status, reason_for_status(status), now, out)
-
-    def _relay_to_a(self, call: Call, status: int, resp: Response, now: float,
-                    out: list[Action]) -> None:
-        body = resp.body if resp.body and _is_sdp(resp) else b""
-        response = respond(call.a_invite, status, tag(call.a.local_party),
-                           contact=call.a.contact(self.config.id), body=body,
-                           reason=resp.reason)
-        self._reply(call.a_tx, response, now, out)
-        if status >= 200:
-            call.a_ok = response
-
-    def _answer(self, call: Call, resp: Response, now: float, out: list[Action]) -> None:
-        call.state = "answered"
-        call.rec.answer = now
-        call.rec.codec = _codec(call.offer, resp.body)
-        self._relay_to_a(call, 200, resp, now, out)
-        t1 = self.timer_config.t1
-        if call.a.peer[0] == "udp":
-            call.retransmit_interval = t1
-            self._arm(call, "retransmit", now + t1)
-        self._arm(call, "ack_wait", now + 64 * t1)
-        self._arm(call, "max_duration", now + call.gateway.max_duration)
-
-    def _stale_answer(self, tx: Transaction, owner: Owner, resp: Response, now: float,
-                      out: list[Action]) -> None:
-        """A response for an attempt we abandoned: cancel it, or take down a late answer."""
-        if resp.status < 200:
-            self._send_cancel(tx, owner, now, out)
-        elif resp.status < 300 and owner.leg is not None:
-            leg = owner.leg
-            to_value = resp.headers.get("to")
-            if to_value:
-                leg.remote_party = to_value
-            contact = resp.headers.get("contact")
-            if contact:
-                leg.remote_target = sip_uri(contact) or leg.remote_target
-            out.append(Transmit(ack_for_2xx(leg, 1, self.ids), leg.peer))
-            self._send_bye(leg, owner.call, now, out)
 
     # --- dialogs ---------------------------------------------------------------------------------
 
@@ -483,7 +363,7 @@ class Engine(TransactionUser):
                 self._reply(tx, respond(req, 481, None), now, out)
                 return
             call.state = "ended"
-            self._disarm(call, "retransmit", "ack_wait", "max_duration")
+            self._disarm(call, CallTimer.RETRANSMIT, CallTimer.ACK_WAIT, CallTimer.MAX_DURATION)
             other = call.b if side == "a" else call.a
             assert other is not None
             self._send_bye(other, call, now, out)
@@ -517,9 +397,8 @@ class Engine(TransactionUser):
         if call is not None:
             this_leg = call.a if owner.leg is call.b else call.b
             contact = this_leg.contact(self.config.id) if this_leg is not None else None
-        body = resp.body if _is_sdp(resp) else b""
         self._reply(waiting, respond(waiting.request, resp.status, None, contact=contact,
-                                     body=body, reason=resp.reason), now, out)
+                                     body=sdp_body(resp), reason=resp.reason), now, out)
 
     def _send_bye(self, leg: Leg, call: Call | None, now: float, out: list[Action],
                   defer: list[Transmit] | None = None) -> None:
@@ -544,7 +423,7 @@ class Engine(TransactionUser):
         if call.state != "routing":
             return
         call.state = "ended"
-        self._disarm(call, "invite", "progress")
+        self._disarm(call, CallTimer.INVITE, CallTimer.PROGRESS)
         call.rec.end(now, status, reason)
         then: list[Transmit] = []
         extra = [("Retry-After", "1")] if status == 503 else None
@@ -563,47 +442,21 @@ class Engine(TransactionUser):
         # Never before the customer's INVITE client transaction is over (timer B, 64*T1): until
         # then a retransmission of that INVITE must find this call, not start another.
         reap_at = max(now + REAP_AFTER, call.rec.start + 64 * self.timer_config.t1)
-        self._arm(call, "reap", reap_at)
+        self._arm(call, CallTimer.REAP, reap_at)
         out.append(Finish(call.rec.as_dict(), then))
 
-    # --- transaction guards (named _guard_<name>, see TransactionUser._guard) -------------------
-
-    def _guard_cancelled(self, tx: Transaction, owner: Owner, now: float,
-                         out: list[Action]) -> None:
-        """9.1: no final answer 64*T1 after our CANCEL; the INVITE transaction is destroyed
-        (as a transport failure: a relay's waiting request gets its 408)."""
-        self.stats["cancel_unanswered"] += 1
-        self._after_tx(tx, tx.transport_failed("no final answer after CANCEL"), now, out)
+    # --- the dialogs' timers and guard, and reaping (dispatched through the tables below) -------
 
     def _guard_relay(self, tx: Transaction, owner: Owner, now: float, out: list[Action]) -> None:
         """A relayed re-INVITE still without a final answer: cancel it (timer C, 16.6)."""
-        self._send_cancel(tx, owner, now, out)
-
-    # --- call timers (named _timer_<name>) -----------------------------------------------------
-
-    def _timer_invite(self, call: Call, now: float, out: list[Action]) -> None:
-        if call.state != "routing" or call.attempt is None:
-            return
-        call.attempt.sip_code = 408
-        if self.config.sip.stop_gateway_after_invite_timeout and call.b_vendor is not None:
-            self.down[call.b_vendor.name] = now + self.config.sip.stop_gateway_period
-        self._abandon_b(call, now, out)
-        if not self._next_attempt(call, now, out):
-            self._fail_call(call, 408, "invite_timeout", now, out)
-
-    def _timer_progress(self, call: Call, now: float, out: list[Action]) -> None:
-        if call.state != "routing" or call.attempt is None:
-            return
-        call.attempt.sip_code = 487
-        self._abandon_b(call, now, out)
-        self._fail_call(call, 480, "no_answer", now, out)
+        attempts.send_cancel(self, tx, owner, now, out)
 
     def _timer_retransmit(self, call: Call, now: float, out: list[Action]) -> None:
         if call.a_acked or call.a_ok is None or call.state != "answered":
             return
         out.append(Transmit(call.a_ok, call.a.peer))
         call.retransmit_interval = min(2 * call.retransmit_interval, self.timer_config.t2)
-        self._arm(call, "retransmit", now + call.retransmit_interval)
+        self._arm(call, CallTimer.RETRANSMIT, now + call.retransmit_interval)
 
     def _timer_ack_wait(self, call: Call, now: float, out: list[Action]) -> None:
         if not call.a_acked and call.state == "answered":
@@ -621,21 +474,17 @@ class Engine(TransactionUser):
             if self._calls_b.get(call_id) is call:
                 del self._calls_b[call_id]
 
-
-def _is_sdp(msg: Message) -> bool:
-    content_type = msg.headers.get("content-type") or ""
-    return bool(msg.body) and content_type.split(";", 1)[0].strip().lower() == "application/sdp"
-
-
-def _codec(offer: bytes, answer: bytes) -> str | None:
-    """The negotiated codec: the first of the answer's audio formats (RFC 3264 6.1)."""
-    try:
-        sd = parse_sdp(answer or offer)
-    except SdpError:
-        return None
-    for media in sd.media:
-        if media.kind == "audio" and media.port:
-            found = [name for _, name in codecs(media) if name != "telephone-event"]
-            if found:
-                return found[0]
-    return None
+    #: What each timer and guard does when it fires (TransactionUser.handle_timers dispatches on
+    #: these; TransactionUser.__init_subclass__ refuses the class if one is left out).
+    _CALL_TIMERS: ClassVar[Mapping[CallTimer, CallTimerHandler]] = {
+        CallTimer.INVITE: attempts.invite_timeout,
+        CallTimer.PROGRESS: attempts.progress_timeout,
+        CallTimer.RETRANSMIT: _timer_retransmit,
+        CallTimer.ACK_WAIT: _timer_ack_wait,
+        CallTimer.MAX_DURATION: _timer_max_duration,
+        CallTimer.REAP: _timer_reap,
+    }
+    _GUARDS: ClassVar[Mapping[Guard, GuardHandler]] = {
+        Guard.CANCELLED: attempts.cancel_unanswered,
+        Guard.RELAY: _guard_relay,
+    }

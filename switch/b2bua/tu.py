@@ -6,21 +6,28 @@ alike, in one heap ordered by deadline, so the shell has one ``next_deadline`` t
 one ``handle_timers`` to call. The call logic lives in :class:`switch.b2bua.engine.Engine`.
 
 Besides the transactions' own timers and the call timers, the TU can put one *guard* on a
-transaction (:meth:`TransactionUser._guard`): a deadline of its own that calls
-``_guard_<name>(tx, owner, now, out)`` unless the transaction ended first. An INVITE client
+transaction (:meth:`TransactionUser._guard`): a deadline of its own that runs the subclass's
+handler for that :class:`Guard` unless the transaction ended first. An INVITE client
 transaction that has had a provisional answer has no timer left (17.1.1.2: timer B only guards
 Calling), so without a guard a peer that goes silent would keep it, and its call, forever.
+
+Call timers (:class:`~switch.b2bua.call.CallTimer`) and guards are enum members, dispatched
+through two tables the subclass fills in (``_CALL_TIMERS``, ``_GUARDS``) and that are checked
+complete when the subclass is defined: a handler missing or misspelt fails at import, not when
+its deadline comes.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from switch.b2bua.build import Peer
-from switch.b2bua.call import Call, Owner
+from switch.b2bua.call import Call, CallTimer, Owner
 from switch.sip import (
     Deliver,
     Message,
@@ -35,7 +42,8 @@ from switch.sip import (
     TransportError,
 )
 
-__all__ = ["Action", "Finish", "TransactionUser", "Transmit"]
+__all__ = ["Action", "CallTimerHandler", "Finish", "Guard", "GuardHandler", "TransactionUser",
+           "Transmit"]
 
 #: Compact the timer heap only past this many dead entries (small heaps are cheap to keep).
 COMPACT_AFTER = 4096
@@ -60,17 +68,55 @@ class Finish:
 Action = Transmit | Finish
 
 
+class Guard(StrEnum):
+    """Why a transaction has a deadline of its own (:meth:`TransactionUser._guard`)."""
+
+    CANCELLED = "cancelled"  # we CANCELled this INVITE: its final answer is due within 64*T1 (9.1)
+    RELAY = "relay"          # a relayed re-INVITE ringing for too long: cancel it (timer C, 16.6)
+
+
+#: What a call timer does when it fires: ``handler(tu, call, now, out)``. The TU is typed Any
+#: because each subclass's handlers take that subclass (its methods, or functions of another
+#: module taking it explicitly).
+CallTimerHandler = Callable[[Any, Call, float, list[Action]], None]
+#: What a guard does when it fires: ``handler(tu, tx, owner, now, out)``.
+GuardHandler = Callable[[Any, Transaction, Owner, float, list[Action]], None]
+
+#: A heap entry: (deadline, seq, what, name): a transaction's own timers have name None, a call
+#: timer is (..., call, CallTimer), a guard (..., tx, Guard). ``seq`` is unique, so ties never
+#: compare what follows it.
+_Entry = tuple[float, int, Any, CallTimer | Guard | None]
+
+
 class TransactionUser:
-    """Transactions and timers for the engine; subclasses handle what they deliver."""
+    """Transactions and timers for the engine; subclasses handle what they deliver.
+
+    A subclass sets ``_CALL_TIMERS`` and ``_GUARDS``, one handler for every member of
+    :class:`~switch.b2bua.call.CallTimer` and of :class:`Guard`; :meth:`__init_subclass__`
+    refuses the class if one is missing:
+
+    >>> class Forgetful(TransactionUser):
+    ...     _CALL_TIMERS = {CallTimer.REAP: lambda tu, call, now, out: None}
+    Traceback (most recent call last):
+    TypeError: Forgetful._CALL_TIMERS has no handler for INVITE, PROGRESS, RETRANSMIT, ...
+    """
+
+    _CALL_TIMERS: ClassVar[Mapping[CallTimer, CallTimerHandler]] = {}
+    _GUARDS: ClassVar[Mapping[Guard, GuardHandler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_complete(f"{cls.__name__}._CALL_TIMERS", CallTimer, cls._CALL_TIMERS)
+        _check_complete(f"{cls.__name__}._GUARDS", Guard, cls._GUARDS)
 
     def __init__(self, timers: TimerConfig | None = None) -> None:
         self.timer_config = timers or TimerConfig()
         self.table = TransactionTable()
         self._owners: dict[Transaction, Owner] = {}
-        self._heap: list[tuple[float, int, Any, str]] = []
+        self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._dead = 0  # heap entries known to be cancelled (see _compact)
-        self._guards: dict[Transaction, tuple[str, int]] = {}  # tx -> (name, seq) of its guard
+        self._guards: dict[Transaction, tuple[Guard, int]] = {}  # tx -> (guard, seq)
 
     def _on_tx_response(self, owner: Owner, tx: Transaction, resp: Response, now: float,
                         out: list[Action]) -> None:
@@ -95,24 +141,25 @@ class TransactionUser:
         heap = self._heap
         while heap and heap[0][0] <= now:
             _, seq, obj, name = heapq.heappop(heap)
-            if not name:
+            if name is None:
                 tx: Transaction = obj
                 deadline = tx.next_deadline()
                 if tx.terminated or deadline is None or deadline > now:
                     continue
                 self._after_tx(tx, tx.handle_timer(now), now, out)
-            elif isinstance(obj, Call):
-                if obj.timers.get(name) != seq:
+            elif isinstance(name, CallTimer):
+                call: Call = obj
+                if call.timers.get(name) != seq:
                     continue  # cancelled or re-armed
-                del obj.timers[name]
-                getattr(self, f"_timer_{name}")(obj, now, out)
+                del call.timers[name]
+                self._CALL_TIMERS[name](self, call, now, out)
             else:
                 if self._guards.get(obj) != (name, seq):
                     continue  # replaced, or its transaction ended
                 del self._guards[obj]
                 owner = self._owners.get(obj)
                 if owner is not None and not obj.terminated:
-                    getattr(self, f"_guard_{name}")(obj, owner, now, out)
+                    self._GUARDS[name](self, obj, owner, now, out)
         return out
 
     def _start_tx(self, tx: Transaction, owner: Owner, now: float, out: list[Action],
@@ -143,9 +190,9 @@ class TransactionUser:
             return
         deadline = tx.next_deadline()
         if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._seq), tx, ""))
+            heapq.heappush(self._heap, (deadline, next(self._seq), tx, None))
 
-    def _arm(self, call: Call, name: str, at: float) -> None:
+    def _arm(self, call: Call, name: CallTimer, at: float) -> None:
         seq = next(self._seq)
         if call.timers.get(name) is not None:
             self._dead += 1
@@ -154,16 +201,16 @@ class TransactionUser:
         if self._dead > COMPACT_AFTER and 2 * self._dead > len(self._heap):
             self._compact()
 
-    def _guard(self, tx: Transaction, name: str, at: float) -> None:
-        """Call ``_guard_<name>`` at ``at`` unless ``tx`` has ended by then; replaces the guard
-        ``tx`` had."""
+    def _guard(self, tx: Transaction, name: Guard, at: float) -> None:
+        """Run the handler of guard ``name`` at ``at`` unless ``tx`` has ended by then; replaces
+        the guard ``tx`` had."""
         seq = next(self._seq)
         if self._guards.get(tx) is not None:
             self._dead += 1
         self._guards[tx] = (name, seq)
         heapq.heappush(self._heap, (at, seq, tx, name))
 
-    def _disarm(self, call: Call, *names: str) -> None:
+    def _disarm(self, call: Call, *names: CallTimer) -> None:
         for name in names:
             if call.timers.pop(name, None) is not None:
                 self._dead += 1
@@ -180,11 +227,11 @@ class TransactionUser:
         most of the switch's memory. Rebuilding once dead entries are the majority costs O(n)
         per n cancellations.
         """
-        def alive(entry: tuple[float, int, Any, str]) -> bool:
+        def alive(entry: _Entry) -> bool:
             _, seq, obj, name = entry
-            if not name:
+            if name is None:
                 return not obj.terminated and obj.next_deadline() is not None
-            if isinstance(obj, Call):
+            if isinstance(name, CallTimer):
                 return obj.timers.get(name) == seq
             return self._guards.get(obj) == (name, seq)
 
@@ -197,3 +244,10 @@ class TransactionUser:
         if tx.terminated or tx.state not in ("trying", "proceeding"):
             return  # already answered (a race between a CANCEL and the vendor's answer)
         self._after_tx(tx, tx.respond(response, now), now, out, defer)
+
+
+def _check_complete(where: str, names: type[StrEnum], table: Mapping[Any, object]) -> None:
+    """Refuse a dispatch table that leaves a timer or guard without a handler."""
+    missing = [member.name for member in names if member not in table]
+    if missing:
+        raise TypeError(f"{where} has no handler for {', '.join(missing)}")

@@ -10,8 +10,10 @@ lists the deliberate deviations and simplifications.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, ClassVar
 
 from switch.sip.headers import tag
 from switch.sip.message import Request, Response, cseq, top_via, via_branch
@@ -26,6 +28,7 @@ __all__ = [
     "State",
     "Terminated",
     "TimedOut",
+    "Timer",
     "TimerConfig",
     "TransactionError",
     "TransportError",
@@ -110,6 +113,25 @@ class State(StrEnum):
     COMPLETED = "completed"
     CONFIRMED = "confirmed"
     TERMINATED = "terminated"
+
+
+class Timer(StrEnum):
+    """The transaction timers of RFC 3261 (table 4; timer C belongs to proxies) by their letter.
+
+    A str enum, so the machines can keep arming them by letter (``self._arm("A", ...)``) and a
+    member hashes as fast as the letter.
+    """
+
+    A = "A"  # INVITE client: retransmit (UDP)
+    B = "B"  # INVITE client: give up
+    D = "D"  # INVITE client: absorb response retransmissions
+    E = "E"  # non-INVITE client: retransmit (UDP)
+    F = "F"  # non-INVITE client: give up
+    G = "G"  # INVITE server: retransmit the final response (UDP)
+    H = "H"  # INVITE server: give up waiting for the ACK
+    I = "I"  # INVITE server: absorb ACK retransmissions  # noqa: E741 (the RFC's letter)
+    J = "J"  # non-INVITE server: absorb request retransmissions
+    K = "K"  # non-INVITE client: absorb response retransmissions
 
 
 class TransactionError(RuntimeError):
@@ -267,17 +289,39 @@ def client_key(response: Response) -> tuple[str, str] | None:
 class _Transaction:
     """Timer bookkeeping shared by all four machines.
 
-    Timers live in a dict letter -> absolute deadline; firing one removes it and calls
-    ``_fire_<letter>``, which may re-arm it.
+    Timers live in a dict :class:`Timer` -> absolute deadline; firing one removes it and calls
+    that timer's handler in the machine's ``_FIRE`` table, which may re-arm it.
+
+    ``_FIRE`` is built once per machine, when its class is defined (:meth:`__init_subclass__`),
+    from its ``_fire_<letter>`` methods: a method named for no RFC timer fails at import, and
+    arming a timer the machine has no handler for fails when it is armed, not at its deadline.
+
+    >>> class Misspelt(_Transaction):
+    ...     def _fire_l(self, now: float) -> list[Output]:
+    ...         return []
+    Traceback (most recent call last):
+    TypeError: Misspelt._fire_l: RFC 3261 has no timer L
     """
 
     state: State
+    _FIRE: ClassVar[Mapping[Timer, Callable[[Any, float], list[Output]]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fire: dict[Timer, Callable[[Any, float], list[Output]]] = {}
+        for attr in dir(cls):
+            if attr.startswith("_fire_"):
+                letter = attr.removeprefix("_fire_").upper()
+                if letter not in Timer.__members__:
+                    raise TypeError(f"{cls.__name__}.{attr}: RFC 3261 has no timer {letter}")
+                fire[Timer(letter)] = getattr(cls, attr)
+        cls._FIRE = fire
 
     def __init__(self, *, reliable: bool, now: float, timers: TimerConfig) -> None:
         self.reliable = reliable
         self.timers = timers
         self.created = now
-        self._deadlines: dict[str, float] = {}
+        self._deadlines: dict[Timer, float] = {}
         self._intervals: dict[str, float] = {}
         self._started = False
 
@@ -299,7 +343,7 @@ class _Transaction:
                 break
             _, name = min(due)
             del self._deadlines[name]
-            out.extend(getattr(self, f"_fire_{name.lower()}")(now))
+            out.extend(self._FIRE[name](self, now))
         return out
 
     def transport_failed(self, reason: str = "") -> list[Output]:
@@ -308,8 +352,11 @@ class _Transaction:
             return []
         return [TransportError(reason), *self._terminate()]
 
-    def _arm(self, name: str, now: float, after: float) -> None:
-        self._deadlines[name] = now + after
+    def _arm(self, name: Timer | str, now: float, after: float) -> None:
+        timer = Timer(name)  # ValueError for a letter that is no timer
+        if timer not in self._FIRE:
+            raise TransactionError(f"{type(self).__name__} has no handler for timer {timer}")
+        self._deadlines[timer] = now + after
 
     def _cancel(self, *names: str) -> None:
         for name in names:
