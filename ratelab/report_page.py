@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ratelab.money import to_decimal
-from ratelab.reports.common import ReportError, period
+from ratelab.reports.common import ReportError, moment, period
 
 __all__ = [
     "NoCalls",
@@ -57,15 +57,6 @@ def _zone(tz: str) -> ZoneInfo:
                           "Europe/London") from None
 
 
-def _local(value: str, name: str, zone: ZoneInfo) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ReportError(f"{name} {value!r} is not a date: use YYYY-MM-DD or "
-                          "YYYY-MM-DDTHH:MM") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-
-
 def report_period(start: str | None, end: str | None, tz: str = "UTC", *, default_days: int = 1,
                   today: date | None = None) -> tuple[datetime, datetime]:
     """The report period as naive UTC datetimes (start inclusive, end exclusive).
@@ -82,21 +73,28 @@ def report_period(start: str | None, end: str | None, tz: str = "UTC", *, defaul
     ...     report_period("2026-13-01", "")
     ... except ReportError as err:
     ...     print(err)
-    start '2026-13-01' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM
+    start '2026-13-01' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)
     """
     zone = _zone(tz)
     span = timedelta(days=default_days)
-    begin = _local(start, "start", zone) if start and start.strip() else None
-    finish = _local(end, "end", zone) if end and end.strip() else None
+    # moment() is the one parser (naive UTC out); the default span is counted in the zone's
+    # wall time, so a day across a DST change is still midnight to midnight there.
+    begin = moment(start, "start", zone) if start and start.strip() else None
+    finish = moment(end, "end", zone) if end and end.strip() else None
     if begin is None and finish is None:
         midnight = today or datetime.now(zone).date()
-        finish = datetime(midnight.year, midnight.month, midnight.day, tzinfo=zone)
+        finish = moment(midnight, "end", zone)
     if begin is None:
         assert finish is not None
-        begin = (finish.replace(tzinfo=None) - span).replace(tzinfo=finish.tzinfo)
+        begin = moment(_wall(finish, zone) - span, "start", zone)
     if finish is None:
-        finish = (begin.replace(tzinfo=None) + span).replace(tzinfo=begin.tzinfo)
+        finish = moment(_wall(begin, zone) + span, "end", zone)
     return period(begin, finish)
+
+
+def _wall(utc: datetime, zone: ZoneInfo) -> datetime:
+    """Naive UTC to naive wall time in ``zone``."""
+    return utc.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
 
 
 def text_param(value: str | None, name: str, *, required: bool = False) -> str | None:

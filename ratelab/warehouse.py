@@ -46,25 +46,6 @@ JOIN cdrs c USING (cdr_seq)
 ORDER BY r.start_ts, c.cdr_id
 """
 
-_SUMMARY_SQL = """
-SELECT {key} AS {name},
-       count(*) AS calls,
-       count(*) FILTER (WHERE answered) AS answered,
-       CAST(coalesce(sum(billed_s_customer), 0) / 60 AS DECIMAL(18, 1)) AS minutes,
-       coalesce(sum(revenue), 0) AS revenue,
-       coalesce(sum(cost), 0) AS cost,
-       coalesce(sum(revenue), 0) - coalesce(sum(cost), 0) AS profit,
-       -- ratios of sums, never averages of per-call ratios; floats are fine for a ratio
-       round((sum(revenue) - sum(cost)) / NULLIF(sum(revenue), 0), 4) AS margin,
-       round((sum(revenue) - sum(cost)) / NULLIF(sum(cost), 0), 4) AS markup,
-       count(*) FILTER (WHERE status <> 'ok') AS flagged,
-       bool_or(synthetic) AS synthetic
-FROM rated
-WHERE {where}
-GROUP BY ALL
-ORDER BY profit DESC, {name}
-"""
-
 # One row per rate table: what is in force at $now, what is scheduled, its imports and whom it
 # prices now.
 _RATE_TABLES_SQL = """
@@ -96,13 +77,6 @@ LEFT JOIN imports i ON i.table_name = t.name
 LEFT JOIN parties p ON p.table_name = t.name
 ORDER BY t.side, t.name
 """
-
-_SUMMARY_KEYS = {
-    "customer": "coalesce(customer, '(none)')",
-    "vendor": "coalesce(vendor, '(none)')",
-    "destination": "coalesce(destination, '(unrated)')",
-}
-
 
 class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse file."""
@@ -515,15 +489,20 @@ class Warehouse:
         customer, vendor or destination, optionally for one customer or vendor; margins come
         from sums. ``answered`` counts calls with a duration, rated or not.
 
+        The same query, columns and rounding as :func:`ratelab.reports.margin_by` (it is
+        :func:`ratelab.reports.margins.margin_table`), with ``since`` / ``until`` optional.
+
         >>> from ratelab.examples import sample_warehouse
         >>> summary = sample_warehouse(rated=True).margin_summary(by="vendor")
         >>> summary["vendor"].to_list(), summary["synthetic"].to_list()
         (['carrier_x'], [True])
         """
-        if by not in _SUMMARY_KEYS:
-            raise ValueError(f"by must be one of {', '.join(_SUMMARY_KEYS)}, got {by!r}")
-        where, params = cdr_filter(since, until, customer, vendor)
-        return self.sql(_SUMMARY_SQL.format(key=_SUMMARY_KEYS[by], name=by, where=where), params)
+        # Imported here, not at the top: ratelab.reports imports the ratelab package, which
+        # imports this module, so a top-level import would be circular.
+        from ratelab.reports.margins import margin_table
+
+        return margin_table(self, by, start=since, end=until, customer=customer,
+                            vendor=vendor)
 
 
 def _deck_rows(frame: pl.DataFrame) -> list[DeckRow]:

@@ -25,7 +25,8 @@ from tests.reports_fixtures import END, START, build_golden_warehouse, check_gol
 
 MONEY, MINUTES = pl.Decimal(18, 6), pl.Decimal(18, 1)
 MARGIN_BY = {"calls": pl.Int64, "answered": pl.Int64, "minutes": MINUTES, "revenue": MONEY,
-             "cost": MONEY, "profit": MONEY, "margin": pl.Float64, "markup": pl.Float64}
+             "cost": MONEY, "profit": MONEY, "margin": pl.Float64, "markup": pl.Float64,
+             "flagged": pl.Int64, "synthetic": pl.Boolean}
 EMPTY = ("2026-12-01", "2026-12-02")
 
 
@@ -59,12 +60,38 @@ def test_deviation_and_curve_columns(period, wh) -> None:
         "day": pl.Date, "cumulative_profit": MONEY, "fixed_costs": MONEY}
 
 
-def test_margin_by_agrees_with_margin_summary(wh) -> None:
+@pytest.mark.parametrize("by", ["destination", "customer", "vendor"])
+def test_margin_by_is_margin_summary(by, wh) -> None:
+    # One engine (issue 9): the report and `ratelab summary` give the same frame, every
+    # column, type and float bit, for each grouping; also with a customer or vendor filter.
+    ours = margin_by(wh, START, END, by=by)
+    theirs = wh.margin_summary(by, since=datetime(2026, 11, 2), until=datetime(2026, 11, 4))
+    assert ours.equals(theirs) and ours.schema == theirs.schema
+    assert margin_by(wh, START, END, by=by, vendor="carrier_y").equals(
+        wh.margin_summary(by, since=datetime(2026, 11, 2), until=datetime(2026, 11, 4),
+                          vendor="carrier_y"))
+    assert margin_by(wh, START, END, by=by, customer="globex").equals(
+        wh.margin_summary(by, since=datetime(2026, 11, 2), until=datetime(2026, 11, 4),
+                          customer="globex"))
+
+
+def test_margin_summary_margin_is_not_rounded(wh) -> None:
+    # The summary used to round margins to 4 places (0.0769 for UK, 0.076923 in the report):
+    # now both keep the ratio of the exact sums, 0.006 / 0.078 = 1/13.
+    uk = wh.margin_summary("destination", since=datetime(2026, 11, 2),
+                           until=datetime(2026, 11, 4)).filter(pl.col("destination") == "UK")
+    assert uk["margin"][0] == 0.006 / 0.078
+    # an open period: every rated call, c10 on 2026-11-05 included
+    everyone = wh.margin_summary("customer")
+    assert everyone.select("customer", "calls", "flagged").rows() == [
+        ("acme", 11, 1), ("globex", 2, 0)]
+
+
+def test_margin_summary_sample_warehouse_matches_the_report(tmp_path) -> None:
+    sample = ratelab.sample_warehouse(cdrs=40, rated=True, directory=tmp_path / "s")
     for by in ("destination", "customer", "vendor"):
-        ours = margin_by(wh, START, END, by=by)
-        theirs = wh.margin_summary(by, since=datetime(2026, 11, 2), until=datetime(2026, 11, 4))
-        assert ours.select(by, "calls", "revenue", "cost", "profit").rows() == \
-            theirs.select(by, "calls", "revenue", "cost", "profit").rows()
+        assert sample.margin_summary(by).equals(
+            margin_by(sample, "2026-11-02", "2026-11-03", by=by))
 
 
 def test_top_loss_makers_only_negative_most_negative_first(wh) -> None:

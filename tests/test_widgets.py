@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 import ratelab
+from ratelab.reports import what_if
 from ratelab.reports.common import ReportError
 from ratelab.widgets import (
     MarginExplorer,
@@ -20,6 +21,7 @@ from ratelab.widgets import (
     simulate_figure,
 )
 from tests.conftest import contract_cdr, write_jsonl
+from tests.reports_fixtures import END, START, build_golden_warehouse
 
 DAY = {"start": "2026-11-02", "end": "2026-11-03"}
 NOV5 = {"start": "2026-11-05", "end": "2026-11-06"}
@@ -123,10 +125,14 @@ def test_margin_explorer_rerenders_when_values_change(wh):
 
 
 def test_simulate_vendor_change_rounds_half_up_per_call(wh):
-    # g1 costs 0.015250; +1 % is 0.0154025, a tie: half up gives 0.015403 (half even 0.015402)
-    rates, impact = simulate(wh, vendor="carrier_x", change_pct="1", **NOV5)
+    # g1's vendor rate 0.015 (1/1) +1 % is 0.01515, exact; 61 s cost 0.01515 * 61 / 60 =
+    # 0.0154025, a tie: half up gives 0.015403 (half even 0.015402). The impact is what_if's
+    # frame: every call of the period, so g2 (USA via carrier_y, unchanged) has its row too.
+    rates, impact = simulate(wh, **NOV5, vendor="carrier_x", change_pct="1")
     assert impact.select("destination", "calls", "cost_before", "cost_after",
-                         "revenue_before", "revenue_after", "profit_change").rows() == [
+                         "revenue", "revenue_after", "profit_change").rows() == [
+        ("USA", 1, Decimal("0"), Decimal("0"), Decimal("0.005000"), Decimal("0.005000"),
+         Decimal("0")),
         ("United Kingdom", 1, Decimal("0.015250"), Decimal("0.015403"),
          Decimal("0.040000"), Decimal("0.040000"), Decimal("-0.000153"))]
     assert rates.select("vendor_prefix", "vendor_rate", "new_vendor_rate",
@@ -135,13 +141,19 @@ def test_simulate_vendor_change_rounds_half_up_per_call(wh):
 
 
 def test_simulate_target_margin_hand_computed(wh):
-    # +10 %: vendor 0.015 -> 0.0165; margin 0.5 -> customer 0.033; 120 s billed -> 0.066000
-    rates, impact = simulate(wh, vendor="carrier_x", change_pct=10, target_margin="0.5",
-                             **NOV5)
+    # +10 %: vendor 0.015 -> 0.0165; margin 0.5 -> customer 0.033; 120 s billed -> 0.066000;
+    # cost 0.0165 * 61 / 60 = 0.016775
+    rates, impact = simulate(wh, **NOV5, vendor="carrier_x", change_pct=10,
+                             target_margin="0.5")
     assert rates["new_customer_rate"].to_list() == [Decimal("0.033000")]
-    assert impact.select("revenue_after", "cost_after", "profit_after").row(0) == (
-        Decimal("0.066000"), Decimal("0.016775"), Decimal("0.049225"))
-    assert impact["margin_after"][0] == pytest.approx(0.049225 / 0.066)
+    uk = impact.filter(pl.col("destination") == "United Kingdom")
+    assert uk.select("revenue_after", "cost_after", "profit_after", "profit_change").row(0) == (
+        Decimal("0.066000"), Decimal("0.016775"), Decimal("0.049225"), Decimal("0.024475"))
+    assert uk["margin_after"][0] == pytest.approx(0.049225 / 0.066)
+    # g2 went through carrier_y: neither its cost nor its revenue moves
+    usa = impact.filter(pl.col("destination") == "USA")
+    assert usa.select("revenue", "revenue_after", "profit_change").row(0) == (
+        Decimal("0.005000"), Decimal("0.005000"), Decimal("0"))
 
 
 @pytest.fixture
@@ -186,8 +198,8 @@ def test_simulate_hand_computed(sim_wh):
         ("a4", Decimal("0.000000"), Decimal("0.000000")),
         ("a5", Decimal("0.002000"), Decimal("0.001440")),
         ("a6", Decimal("0.030000"), None)]
-    rates, impact = simulate(sim_wh, vendor="carrier_x", change_pct="7.5", target_margin="0.3",
-                             **NOV5)
+    rates, impact = simulate(sim_wh, **NOV5, vendor="carrier_x", change_pct="7.5",
+                             target_margin="0.3")
     # New vendor rates: x 1.075, half up to 6 places.
     #   44: 0.015 * 1.075 = 0.016125;  447: 0.0331 * 1.075 = 0.0355825, a tie -> 0.035583
     #   (half even: 0.035582);  1: 0.0072 * 1.075 = 0.00774
@@ -199,14 +211,16 @@ def test_simulate_hand_computed(sim_wh):
         ("UK", "44", Decimal("0.015000"), 2, Decimal("0.016125"), Decimal("0.023036")),
         ("UK Mobile", "447", Decimal("0.033100"), 2, Decimal("0.035583"), Decimal("0.050833")),
         ("USA", "1", Decimal("0.007200"), 1, Decimal("0.007740"), Decimal("0.011058"))]
-    # Per call, cost after = cost x 1.075 half up; revenue after = (fee*60 + new rate * billed
-    # customer seconds) / 60 half up, the customer's increments and fee kept:
-    #   a1: 0.01525 * 1.075 = 0.01639375 -> 0.016394;  23036u * 120 / 60 = 46072u -> 0.046072
-    #   a2: 0.0075 * 1.075 = 0.0080625, a tie -> 0.008063;  23036u * 60 / 60 -> 0.023036
-    #   a3: 0.024825 * 1.075 = 0.026686875 -> 0.026687;
+    # Per call, cost after = the call re-rated at the new vendor rate (what_if), half up;
+    # revenue after = (fee*60 + new rate * billed customer seconds) / 60 half up, the
+    # customer's increments and fee kept:
+    #   a1: 0.016125 * 61 / 60 = 0.01639375 -> 0.016394;  23036u * 120 / 60 = 46072u -> 0.046072
+    #   a2: 0.016125 * 30 / 60 = 0.0080625, a tie -> 0.008063;  23036u * 60 / 60 -> 0.023036
+    #   a3: 0.035583 * 45 / 60 = 0.02668725 -> 0.026687 (the old simulator's stored cost x
+    #       1.075 = 0.026686875 rounds to the same);
     #       (10000u * 60 + 50833u * 48) / 60 = (600000 + 2439984) / 60 = 50666.4u -> 0.050666
     #   a4: 0 -> 0;  unanswered -> 0
-    #   a5: 0.00144 * 1.075 = 0.001548;  11058u * 12 / 60 = 2211.6u -> 0.002212
+    #   a5: 0.00774 * 12 / 60 = 0.001548;  11058u * 12 / 60 = 2211.6u -> 0.002212
     #   a6: no vendor rate: revenue kept, 0.030000; cost null counts 0
     # Sums per destination (revenue before, after; cost before, after):
     #   Germany   0.030000, 0.030000; 0, 0
@@ -220,7 +234,7 @@ def test_simulate_hand_computed(sim_wh):
     #   UK Mobile 0.050000 - 0.024825 = 0.025175, 0.050666 - 0.026687 = 0.023979, -0.001196
     #   USA       0.002000 - 0.001440 = 0.000560, 0.002212 - 0.001548 = 0.000664, +0.000104
     assert impact.select(
-        "destination", "calls", "revenue_before", "revenue_after", "cost_before", "cost_after",
+        "destination", "calls", "revenue", "revenue_after", "cost_before", "cost_after",
         "profit_before", "profit_after", "profit_change").rows() == [
         ("Germany", 1, *map(Decimal, ("0.030000", "0.030000", "0", "0",
                                       "0.030000", "0.030000", "0"))),
@@ -239,18 +253,81 @@ def test_simulate_hand_computed(sim_wh):
 
 
 def test_simulate_errors(wh):
-    with pytest.raises(ValueError, match="give change_pct, target_margin or both"):
-        simulate(wh, vendor="carrier_x", **DAY)
-    with pytest.raises(ValueError, match="more than 6 decimal places"):
-        simulate(wh, vendor="carrier_x", change_pct="0.0000001", **DAY)
-    with pytest.raises(TypeError, match="float"):
-        simulate(wh, vendor="carrier_x", change_pct=1.5, **DAY)
+    with pytest.raises(ReportError, match="give change_pct, target_margin or both"):
+        simulate(wh, **DAY, vendor="carrier_x")
+    with pytest.raises(ReportError, match="more than 6 decimal places"):
+        simulate(wh, **DAY, vendor="carrier_x", change_pct="0.0000001")
     with pytest.raises(ReportError, match="unknown vendor 'nobody'"):
-        simulate(wh, vendor="nobody", change_pct=1, **DAY)
-    rates, impact = simulate(wh, vendor="carrier_x", change_pct=1, start="2026-12-01",
-                             end="2026-12-02")
+        simulate(wh, **DAY, vendor="nobody", change_pct=1)
+    # what_if's convention: a float percentage is the decimal it prints as
+    assert simulate(wh, **DAY, vendor="carrier_x", change_pct=1.5)[1].equals(
+        simulate(wh, **DAY, vendor="carrier_x", change_pct="1.5")[1])
+    rates, impact = simulate(wh, "2026-12-01", "2026-12-02", vendor="carrier_x", change_pct=1)
     assert rates.height == impact.height == 0 and "profit_change" in impact.columns
     assert simulate_figure(impact).layout.annotations[0].text == "no calls in this period"
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    return build_golden_warehouse(tmp_path_factory.mktemp("golden"))
+
+
+@pytest.mark.parametrize("vendor", ["carrier_x", "carrier_y"])
+@pytest.mark.parametrize("change", ["3.3333", "-7.5", "0", "12.345678", "-100"])
+def test_simulate_is_what_if_on_the_golden_warehouse(golden, vendor, change):
+    # One engine (issue 9): the widget's impact is what_if's frame, every column and value.
+    _, impact = simulate(golden, START, END, vendor=vendor, change_pct=change)
+    assert impact.equals(what_if(golden, START, END, vendor=vendor, change_pct=change))
+    assert impact.schema == what_if(golden, START, END, vendor=vendor,
+                                    change_pct=change).schema
+
+
+def test_simulate_3_3333_percent_hand_computed(golden):
+    # carrier_x's USA rate 0.008 (6/6) +3.3333 %: 0.008 * 1.033333 = 0.008266664, a rate table
+    # holds 6 places: 0.008267. c7 30 s: 0.008267 * 30 / 60 = 0.0041335 -> 0.004134 (half up);
+    # c12 600 s: 0.008267 * 600 / 60 = 0.082670; c5 unanswered: 0. Sum 0.086804.
+    # (The old simulator scaled stored costs instead: 0.004 * 1.033333 -> 0.004133 and
+    # 0.08 * 1.033333 = 0.08266664 -> 0.082667, sum 0.086800: a per-minute rate of
+    # 0.0082666640 that no rate table can hold, so no vendor would bill it.)
+    rates, impact = simulate(golden, START, END, vendor="carrier_x", change_pct="3.3333")
+    usa = impact.filter(pl.col("destination") == "USA")
+    assert usa.select("cost_before", "cost_after").row(0) == (Decimal("0.084000"),
+                                                              Decimal("0.086804"))
+    assert rates.filter(pl.col("vendor_prefix") == "1")["new_vendor_rate"].to_list() == [
+        Decimal("0.008267")]
+
+
+@pytest.fixture
+def fee_wh(warehouse, deck, tmp_path):
+    """A vendor with a connect fee: 44 UK 0.0150 1/1, fee 0.0100; acme buys UK at 0.02 60/60."""
+    warehouse.import_deck(deck("prefix,destination,rate,increment,effective_from\n"
+                               "44,UK,0.020,60/60,2026-01-01\n", "c.csv"), "cust", "customer")
+    warehouse.import_deck(deck("prefix,destination,rate,increment,connect_fee,effective_from\n"
+                               "44,UK,0.0150,1/1,0.0100,2026-01-01\n", "v.csv"),
+                          "vend", "vendor")
+    warehouse.assign("cust", customer="acme")
+    warehouse.assign("vend", vendor="carrier_x")
+    write_jsonl(tmp_path / "fee" / "cdrs.jsonl", [
+        contract_cdr("f1", "442071234567", "2026-11-05T12:00:00Z", 61000),
+        contract_cdr("f2", "442071234568", "2026-11-05T12:00:01Z", 0)])
+    warehouse.ingest(tmp_path / "fee")
+    warehouse.rate()
+    return warehouse
+
+
+@pytest.mark.parametrize(("change", "cost_after"), [
+    # the fee stays, the rate moves: 0.01 + new rate * 61 / 60
+    ("10", "0.026775"),     # 0.0165 * 61 / 60 = 0.016775
+    ("-20", "0.022200"),    # 0.012 * 61 / 60 = 0.0122
+    ("3.3333", "0.025758"),  # 0.015 * 1.033333 = 0.015499995 -> 0.015500; * 61/60 = 0.0157583
+])
+def test_simulate_keeps_the_vendor_connect_fee(fee_wh, change, cost_after):
+    # f1 61 s cost 0.0100 + 0.015 * 61 / 60 = 0.025250; f2 unanswered: no fee, 0.
+    # The old simulator scaled the whole stored cost, fee included (+10 %: 0.027775).
+    _, impact = simulate(fee_wh, **NOV5, vendor="carrier_x", change_pct=change)
+    assert impact.select("cost_before", "cost_after").row(0) == (Decimal("0.025250"),
+                                                                 Decimal(cost_after))
+    assert impact.equals(what_if(fee_wh, **NOV5, vendor="carrier_x", change_pct=change))
 
 
 def test_rate_simulator_widget(wh):
@@ -268,4 +345,5 @@ def test_rate_simulator_widget(wh):
     assert [t.name for t in sim.figure.data] == ["profit before", "profit after"]
     assert "0.033000" in sim.rates_table.value
     sim.start.value, sim.end.value = date(2026, 11, 5), date(2026, 11, 6)
-    assert sim.impact["revenue_after"].to_list() == [Decimal("0.066000")]
+    # USA: g2 via carrier_y, unchanged; United Kingdom: g1 at the 50 % target margin
+    assert sim.impact["revenue_after"].to_list() == [Decimal("0.005000"), Decimal("0.066000")]

@@ -21,6 +21,7 @@ import polars as pl
 
 from ratelab.finance import margin as margin_of
 from ratelab.money import quantize
+from ratelab.reports.common import moment
 from ratelab.warehouse import Warehouse
 
 __all__ = [
@@ -39,29 +40,22 @@ SYNTHETIC_BANNER = (
     "not real calls."
 )
 
-_WHEN_FORMATS = (
-    "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
-)
-
-
 # -- values ---------------------------------------------------------------------------------
 
-def parse_when(text: str) -> datetime:
-    """A naive datetime from ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS]`` (a space for T is fine).
+def parse_when(text: str, name: str = "date") -> datetime:
+    """A naive UTC datetime from ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS]`` (a space for T is
+    fine; an offset is converted to UTC): :func:`ratelab.reports.common.moment`, the one date
+    reader of reports, widgets, report pages and the CLI.
 
     >>> parse_when("2026-11-01T08:30:15")
     datetime.datetime(2026, 11, 1, 8, 30, 15)
-    >>> parse_when("01/11/2026")
-    Traceback (most recent call last):
-    ...
-    ValueError: '01/11/2026' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]
+    >>> try:
+    ...     parse_when("01/11/2026", "--since")
+    ... except ValueError as err:
+    ...     print(err)
+    --since '01/11/2026' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)
     """
-    for form in _WHEN_FORMATS:
-        try:
-            return datetime.strptime(text.strip(), form)
-        except ValueError:
-            continue
-    raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]")
+    return moment(text, name)
 
 
 class _When(click.ParamType):
@@ -74,8 +68,9 @@ class _When(click.ParamType):
                 ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime):
             return value
+        label = param.opts[0] if param is not None and param.opts else "date"
         try:
-            return parse_when(str(value))
+            return parse_when(str(value), label)
         except ValueError as err:
             self.fail(str(err), param, ctx)
 

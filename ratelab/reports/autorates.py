@@ -35,7 +35,8 @@ from ratelab.decks.cells import format_moment
 from ratelab.finance import auto_create_rate
 from ratelab.money import MoneyLike, Rounding
 from ratelab.rates import rows_in_force
-from ratelab.reports.common import ReportError, _when
+from ratelab.reports.common import ReportError
+from ratelab.reports.common import moment as parse_moment
 
 __all__ = ["ROUNDINGS", "auto_create_rates"]
 
@@ -82,8 +83,8 @@ def auto_create_rates(
     """
     if rounding not in ROUNDINGS:
         raise ReportError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
-    moment = datetime.now(UTC).replace(tzinfo=None) if at is None else _when(at, "at")
-    deck_from = None if effective_from is None else _when(effective_from, "effective_from")
+    moment = datetime.now(UTC).replace(tzinfo=None) if at is None else parse_moment(at, "at")
+    deck_from = None if effective_from is None else parse_moment(effective_from, "effective_from")
     with wh.connection() as con:  # type: ignore[attr-defined]
         row = one(con, "SELECT side, time_zone FROM rate_tables WHERE name = ?", [vendor_table])
         if row is None or row[0] != "vendor":

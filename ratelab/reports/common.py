@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 
-__all__ = ["ReportError", "check_choice", "check_party", "load_sql", "period"]
+__all__ = ["ReportError", "check_choice", "check_party", "load_sql", "moment", "period"]
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "reports"
 
@@ -21,19 +21,42 @@ class ReportError(ValueError):
     """A report cannot run with these parameters; the message says what to change."""
 
 
-def _when(value: When, name: str) -> datetime:
+def moment(value: When, name: str = "date", zone: tzinfo = UTC) -> datetime:
+    """The one reader of a period bound, for reports, widgets, the CLI's dates and report pages:
+    a naive UTC datetime from a ``datetime``, a ``date`` (its midnight) or an ISO string
+    (``2026-11-02``, ``2026-11-02T10:00``, ``2026-11-02 10:00:30``, ``...+01:00``).
+
+    A value without an offset is wall time in ``zone`` (UTC unless a report page passes its
+    ``tz``); one with an offset is converted. ``name`` names the value in the error.
+
+    >>> moment("2026-11-02 10:00"), moment(date(2026, 11, 2))
+    (datetime.datetime(2026, 11, 2, 10, 0), datetime.datetime(2026, 11, 2, 0, 0))
+    >>> moment("2026-11-02T10:00+01:00")
+    datetime.datetime(2026, 11, 2, 9, 0)
+    >>> from zoneinfo import ZoneInfo
+    >>> moment("2026-11-02", "start", ZoneInfo("America/New_York"))
+    datetime.datetime(2026, 11, 2, 5, 0)
+    >>> try:
+    ...     moment("01/11/2026", "until")
+    ... except ReportError as err:
+    ...     print(err)
+    until '01/11/2026' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)
+    """
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
+        if value.tzinfo is None:
+            if zone is UTC:  # the common case: already what the reports want
+                return value
+            value = value.replace(tzinfo=zone)
+        return value.astimezone(UTC).replace(tzinfo=None)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
+        return moment(datetime(value.year, value.month, value.day), name, zone)
     if isinstance(value, str):
         try:
-            return _when(datetime.fromisoformat(value.strip()), name)
+            parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ReportError(f"{name} {value!r} is not a date: use YYYY-MM-DD or "
-                              "YYYY-MM-DDTHH:MM (UTC)") from None
+                              f"YYYY-MM-DDTHH:MM ({zone})") from None
+        return moment(parsed, name, zone)
     raise ReportError(f"{name} must be a date, a datetime or an ISO string, got {value!r}")
 
 
@@ -48,7 +71,7 @@ def period(start: When, end: When) -> tuple[datetime, datetime]:
     the period is empty: start 2026-11-02 00:00 is not before end 2026-11-01 00:00
     start 'yesterday' is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)
     """
-    begin, finish = _when(start, "start"), _when(end, "end")
+    begin, finish = moment(start, "start"), moment(end, "end")
     if begin >= finish:
         raise ReportError(f"the period is empty: start {begin:%Y-%m-%d %H:%M} is not before "
                           f"end {finish:%Y-%m-%d %H:%M}")

@@ -15,41 +15,71 @@ customer-side billed minutes, ``Decimal(18, 1)`` rounded half up. The queries ar
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ratelab.reports.common import ReportError, When, check_choice, load_sql, period
+from ratelab.reports.common import ReportError, When, check_choice, load_sql, moment, period
 
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
 
-__all__ = ["margin_by", "margin_by_day", "rate_deviation", "top_loss_makers"]
+__all__ = ["margin_by", "margin_by_day", "margin_table", "rate_deviation", "top_loss_makers"]
 
 KEYS = ("destination", "customer", "vendor")
 
 
-def margin_by(wh: Warehouse, start: When, end: When, by: str = "destination") -> pl.DataFrame:
+# What an open end of margin_table's period stands for: a plain range keeps the query prunable.
+_EARLIEST, _LATEST = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)
+
+
+def margin_table(wh: Warehouse, by: str = "destination", *, start: When | None = None,
+                 end: When | None = None, customer: str | None = None,
+                 vendor: str | None = None) -> pl.DataFrame:
+    """The one margin query (``ratelab/sql/reports/margin_by.sql``) behind :func:`margin_by`,
+    :meth:`ratelab.Warehouse.margin_summary` and ``ratelab summary``.
+
+    Calls starting in ``[start, end)`` (either may be None: open), optionally of one customer
+    or vendor, grouped ``by`` destination, customer or vendor. Columns: ``<by>``, calls,
+    answered, minutes, revenue, cost, profit, margin, markup, flagged (status not ``ok``),
+    synthetic (the group holds generated CDRs). Sorted by profit, highest first, then ``<by>``.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=20, rated=True)
+    >>> margin_table(wh, "vendor", customer="acme").select("vendor", "calls", "flagged").rows()
+    [('carrier_x', 20, 0)]
+    >>> margin_table(wh, "vendor", end="2026-11-02").height
+    0
+    """
+    check_choice("by", by, KEYS)
+    begin = _EARLIEST if start is None else moment(start, "start")
+    finish = _LATEST if end is None else moment(end, "end")
+    frame = wh.sql(load_sql("margin_by"), {"start": begin, "end": finish, "by": by,
+                                           "customer": customer, "vendor": vendor})
+    return frame.rename({"key": by})
+
+
+def margin_by(wh: Warehouse, start: When, end: When, by: str = "destination", *,
+              customer: str | None = None, vendor: str | None = None) -> pl.DataFrame:
     """Calls, minutes, revenue, cost, profit, margin and markup per destination, customer or
-    vendor.
+    vendor, optionally of one customer or vendor: :func:`margin_table` over a checked period.
 
     Columns: ``<by>`` (``(unrated)`` for calls no rate matched, ``(none)`` for calls without a
-    vendor), calls, answered, minutes, revenue, cost, profit, margin, markup. Sorted by
-    profit, highest first, then ``<by>``.
+    vendor), calls, answered, minutes, revenue, cost, profit, margin, markup, flagged,
+    synthetic. Sorted by profit, highest first, then ``<by>``.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=50, rated=True)
     >>> frame = margin_by(wh, "2026-11-02", "2026-11-03")
     >>> frame.columns
     ['destination', 'calls', 'answered', 'minutes', 'revenue', 'cost', 'profit', 'margin',
-     'markup']
+     'markup', 'flagged', 'synthetic']
     >>> bool((frame["revenue"] - frame["cost"] == frame["profit"]).all())
     True
     """
     begin, finish = period(start, end)
-    check_choice("by", by, KEYS)
-    frame = wh.sql(load_sql("margin_by"), {"start": begin, "end": finish, "by": by})
-    return frame.rename({"key": by})
+    return margin_table(wh, by, start=begin, end=finish, customer=customer, vendor=vendor)
 
 
 def margin_by_day(wh: Warehouse, start: When, end: When,

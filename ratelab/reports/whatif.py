@@ -41,7 +41,7 @@ from ratelab.rates import import_rows, rebuild_index
 from ratelab.rating import rate_cdrs
 from ratelab.reports.common import ReportError, When, check_party, load_sql, period
 
-__all__ = ["what_if"]
+__all__ = ["change_factor", "what_if"]
 
 
 #: The stored warehouse's catalog name in the scratch connection (attached READ_ONLY).
@@ -89,7 +89,18 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> No
         con.execute(statement, used)
 
 
-def _factor(change_pct: MoneyLike | float) -> Decimal:
+def change_factor(change_pct: MoneyLike | float) -> Decimal:
+    """``1 + change_pct / 100``, exactly: the one reading of a percentage change, for
+    :func:`what_if` and the rate simulator. A float is read as the decimal it prints as.
+
+    >>> change_factor("3.3333"), change_factor(-5), change_factor(2.5)
+    (Decimal('1.033333'), Decimal('0.95'), Decimal('1.025'))
+    >>> try:
+    ...     change_factor("0.0000001")
+    ... except ReportError as err:
+    ...     print(err)
+    change_pct 1E-7 has more than 6 decimal places
+    """
     raw = str(change_pct) if isinstance(change_pct, float) else change_pct
     try:
         pct = to_decimal(raw)
@@ -178,7 +189,7 @@ def what_if(
     if change_pct is not None and vendor is None:
         raise ReportError("change_pct= needs vendor=: whose rates change")
     check_party(wh, "vendor", vendor)
-    factor = None if change_pct is None else _factor(change_pct)
+    factor = None if change_pct is None else change_factor(change_pct)
 
     with _scratch(wh) as con:
         con.execute(f"USE {STORED}")       # the checks read the stored warehouse

@@ -4,28 +4,29 @@ margin over the (new) vendor rates; what would last period's traffic have earned
 The pure part is :func:`simulate`; :class:`RateSimulator` is the ipywidgets layer. Nothing is
 written: the stored ``rated`` rows are only read.
 
-Exact arithmetic, as in the rating engine (docs/rating.md), in integer millionths:
+One engine (docs/reports.md): the vendor change *is* :func:`ratelab.reports.what_if` with
+``vendor=`` and ``change_pct=``: every first and next rate of the vendor's rate tables times
+``1 + change_pct / 100``, rounded half up to 6 places (a rate table holds 6), connect fees
+unchanged, and the vendor's calls re-rated by the rating engine. The impact frame is what_if's
+frame, column for column, with the same arguments (``start``, ``end`` first).
 
-* a call's new cost is its stored cost times ``1 + change_pct / 100``, rounded half up to 6
-  places per call;
-* with a target margin, the new customer rate of each vendor prefix and rate seen in the period
-  is ``auto_create_rate(new vendor rate, margin=target_margin)`` (rounded up, so the margin is
-  never undercut; the new vendor rate is the stored one times the same factor, rounded half up);
-  a call's new revenue is ``connect fee + new rate x customer billed seconds / 60``, rounded half
-  up to 6 places: the customer's increments and connect fee stay, the new rate replaces the
-  first-period and next-period rates. Calls without a vendor rate keep their revenue.
+With a target margin, the new customer rate of each vendor prefix and rate seen in the period
+is ``auto_create_rate(new vendor rate, margin=target_margin)`` (rounded up, so the margin is
+never undercut; the new vendor rate is the one what_if rates with). A call's new revenue is
+``connect fee + new rate x customer billed seconds / 60``, rounded half up to 6 places: the
+customer's increments and connect fee stay, the new rate replaces the first-period and
+next-period rates. Calls without a vendor rate keep their revenue.
 
 >>> from ratelab.examples import sample_warehouse
 >>> wh = sample_warehouse(cdrs=30, rated=True)
->>> rates, impact = simulate(wh, vendor="carrier_x", change_pct=10,
-...                          start="2026-11-02", end="2026-11-03")
+>>> rates, impact = simulate(wh, "2026-11-02", "2026-11-03", vendor="carrier_x", change_pct=10)
 >>> rates.select("vendor_prefix", "vendor_rate", "new_vendor_rate").row(0)
 ('1', Decimal('0.008000'), Decimal('0.008800'))
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +36,8 @@ import polars as pl
 
 from ratelab.finance import auto_create_rate
 from ratelab.money import MoneyLike, money_context, quantize, to_decimal
-from ratelab.reports.common import check_party, period
+from ratelab.reports.common import ReportError, When, period
+from ratelab.reports.whatif import change_factor, what_if
 from ratelab.widgets.common import (
     date_range,
     distinct,
@@ -47,7 +49,6 @@ from ratelab.widgets.common import (
 
 __all__ = ["RateSimulator", "simulate", "simulate_figure"]
 
-_PCT_PLACES = 6
 _MONEY = pl.Decimal(18, 6)
 
 _RATES_SQL = """
@@ -60,15 +61,15 @@ GROUP BY ALL
 ORDER BY destination, vendor_prefix, vendor_rate
 """
 
-# $num / $den is 1 + change_pct / 100 exactly; new_rates(vendor_prefix, vendor_rate_u,
-# new_rate_u) is registered from Python (auto_create_rate there: Decimal only).
-_IMPACT_SQL = """
+# Revenue at the target margin, per destination, for the vendor's calls: the stored revenue and
+# the new one, summed in integer millionths. new_rates(vendor_prefix, vendor_rate_u, new_rate_u)
+# is registered from Python (auto_create_rate there: Decimal only).
+_TARGET_SQL = """
 WITH calls AS (
     SELECT r.cdr_seq, r.start_ts, coalesce(r.destination, '(unrated)') AS destination,
            r.customer_table, r.customer_prefix, r.customer_rate, r.billed_s_customer,
            r.vendor_prefix, CAST(r.vendor_rate * 1000000 AS BIGINT) AS vendor_rate_u,
-           CAST(r.revenue * 1000000 AS HUGEINT) AS revenue_u,
-           CAST(r.cost * 1000000 AS HUGEINT) AS cost_u
+           CAST(r.revenue * 1000000 AS HUGEINT) AS revenue_u
     FROM rated r
     WHERE r.vendor = $vendor AND r.start_ts >= $since AND r.start_ts < $until
 ),
@@ -81,10 +82,8 @@ fees AS (   -- the customer row that priced the call: its connect fee stays
     GROUP BY c.cdr_seq
 ),
 priced AS (
-    SELECT c.destination, c.revenue_u, c.cost_u,
-           (c.cost_u * $num + $den // 2) // $den AS cost_after_u,
-           CASE WHEN NOT $targeted OR n.new_rate_u IS NULL OR c.revenue_u IS NULL
-                THEN c.revenue_u
+    SELECT c.destination, coalesce(c.revenue_u, 0) AS revenue_u,
+           CASE WHEN n.new_rate_u IS NULL OR c.revenue_u IS NULL THEN coalesce(c.revenue_u, 0)
                 WHEN c.billed_s_customer = 0 THEN 0
                 ELSE (coalesce(f.fee_u, 0) * 60 + n.new_rate_u * c.billed_s_customer + 30) // 60
            END AS revenue_after_u
@@ -92,106 +91,93 @@ priced AS (
     LEFT JOIN fees f USING (cdr_seq)
     LEFT JOIN new_rates n
       ON n.vendor_prefix = c.vendor_prefix AND n.vendor_rate_u = c.vendor_rate_u
-),
-money AS (
-    SELECT destination,
-           CAST(CAST(revenue_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS rev,
-           CAST(CAST(revenue_after_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS rev2,
-           CAST(CAST(cost_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS cost,
-           CAST(CAST(cost_after_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS cost2
-    FROM priced
-),
-sums AS (
-    SELECT destination, count(*) AS calls,
-           CAST(coalesce(sum(rev), 0) AS DECIMAL(18, 6)) AS revenue_before,
-           CAST(coalesce(sum(rev2), 0) AS DECIMAL(18, 6)) AS revenue_after,
-           CAST(coalesce(sum(cost), 0) AS DECIMAL(18, 6)) AS cost_before,
-           CAST(coalesce(sum(cost2), 0) AS DECIMAL(18, 6)) AS cost_after
-    FROM money GROUP BY ALL
 )
-SELECT destination, calls, revenue_before, revenue_after, cost_before, cost_after,
-       CAST(revenue_before - cost_before AS DECIMAL(18, 6)) AS profit_before,
-       CAST(revenue_after - cost_after AS DECIMAL(18, 6)) AS profit_after,
-       CAST((revenue_after - cost_after) - (revenue_before - cost_before) AS DECIMAL(18, 6))
-           AS profit_change,
-       CAST((revenue_before - cost_before) / NULLIF(revenue_before, 0) AS DOUBLE)
-           AS margin_before,
-       CAST((revenue_after - cost_after) / NULLIF(revenue_after, 0) AS DOUBLE) AS margin_after
-FROM sums
-ORDER BY destination
+SELECT destination,
+       CAST(CAST(sum(revenue_after_u) - sum(revenue_u) AS DECIMAL(18, 0)) * 0.000001
+            AS DECIMAL(18, 6)) AS revenue_delta
+FROM priced
+GROUP BY ALL
 """
-
-
-def _factor(change_pct: MoneyLike | None) -> tuple[Decimal, int, int]:
-    """(percentage, numerator, denominator) with 1 + pct/100 == num/den exactly."""
-    pct = Decimal(0) if change_pct is None else to_decimal(change_pct)
-    if quantize(pct, _PCT_PLACES, "down") != pct:
-        raise ValueError(f"change_pct {pct} has more than {_PCT_PLACES} decimal places")
-    if pct < -100:
-        raise ValueError(f"change_pct {pct} would make rates negative (at least -100)")
-    den = 10 ** (_PCT_PLACES + 2)
-    with money_context():
-        num = int((100 + pct) * 10**_PCT_PLACES)
-    return pct, num, den
 
 
 def simulate(
     wh: Any,
+    start: When,
+    end: When,
     *,
     vendor: str,
-    change_pct: MoneyLike | None = None,
+    change_pct: MoneyLike | float | None = None,
     target_margin: MoneyLike | None = None,
-    start: datetime | date | str,
-    end: datetime | date | str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Re-price ``vendor``'s calls starting in [start, end) with its rates changed by
-    ``change_pct`` percent (``"10"`` for +10 %, up to 6 decimal places) and/or customer rates
-    at ``target_margin`` (a fraction of the price: ``"0.25"``) over the new vendor rates.
+    ``change_pct`` percent (``"10"`` for +10 %, up to 6 decimal places; a float is read as
+    the decimal it prints as, as in what_if) and/or customer rates at ``target_margin`` (a
+    fraction of the price: ``"0.25"``) over the new vendor rates.
 
     Returns ``(rates, impact)``. ``rates``: one row per destination, vendor prefix and vendor
     rate that carried traffic in the period: destination, vendor_prefix, vendor_rate, calls,
-    new_vendor_rate, new_customer_rate (null without a target margin). ``impact``: one row per
-    destination: calls, revenue_before/after, cost_before/after, profit_before/after,
-    profit_change (Decimal(18, 6)) and margin_before/after (Float64, null when revenue is 0).
-    Both are sorted by destination. See the module docstring for the exact rounding.
+    new_vendor_rate, new_customer_rate (null without a target margin). ``impact``: the frame
+    of :func:`ratelab.reports.what_if` (every call of the period per destination: destination,
+    revenue, cost_before, cost_after, profit_before, profit_after, margin_before,
+    margin_after, profit_change, revenue_after, calls, unpriced_after), with revenue_after,
+    profit_after, margin_after and profit_change at the target margin when one is given.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=30, rated=True)
-    >>> rates, impact = simulate(wh, vendor="carrier_x", target_margin="0.5",
-    ...                          start="2026-11-02", end="2026-11-03")
+    >>> rates, impact = simulate(wh, "2026-11-02", "2026-11-03", vendor="carrier_x",
+    ...                          target_margin="0.5")
     >>> rates.filter(pl.col("vendor_prefix") == "44")["new_customer_rate"].to_list()
     [Decimal('0.030000')]
-    >>> (impact["revenue_before"] == impact["revenue_after"]).all()
+    >>> (impact["revenue"] == impact["revenue_after"]).all()
     False
     """
     if change_pct is None and target_margin is None:
-        raise ValueError("give change_pct, target_margin or both")
-    since, until = period(start, end)
-    check_party(wh, "vendor", vendor)
-    _, num, den = _factor(change_pct)
+        raise ReportError("give change_pct, target_margin or both")
+    change = 0 if change_pct is None else change_pct
+    # what_if checks the period, the vendor and the percentage, and does the re-pricing.
+    impact = what_if(wh, start, end, vendor=vendor, change_pct=change)
+    factor = change_factor(change)
     margin = None if target_margin is None else to_decimal(target_margin)
+    since, until = period(start, end)
     params = {"vendor": vendor, "since": since, "until": until}
-    seen = wh.sql(_RATES_SQL, params)
     rows = []
-    for destination, prefix, rate, calls in seen.iter_rows():
+    for destination, prefix, rate, calls in wh.sql(_RATES_SQL, params).iter_rows():
         with money_context():
-            new_vendor = quantize(rate * num / den, 6, "half_up")
+            # what_if's re-pricing rule (ratelab.reports.whatif._reprice), per rate
+            new_vendor = quantize(rate * factor, 6, "half_up")
         new_customer = None if margin is None else auto_create_rate(new_vendor, margin=margin)
         rows.append((destination, prefix, rate, calls, new_vendor, new_customer))
     rates = pl.DataFrame(rows, orient="row", schema={
         "destination": pl.String, "vendor_prefix": pl.String, "vendor_rate": _MONEY,
         "calls": pl.Int64, "new_vendor_rate": _MONEY, "new_customer_rate": _MONEY})
+    if margin is None:
+        return rates, impact
     new_rates = pl.DataFrame({
         "vendor_prefix": rates["vendor_prefix"],
         "vendor_rate_u": [int(r * 10**6) for r in rates["vendor_rate"].to_list()],
-        "new_rate_u": [None if r is None else int(r * 10**6)
-                       for r in rates["new_customer_rate"].to_list()],
+        "new_rate_u": [int(r * 10**6) for r in rates["new_customer_rate"].to_list()],
     }, schema={"vendor_prefix": pl.String, "vendor_rate_u": pl.Int64, "new_rate_u": pl.Int64})
     with wh.connection() as con:
         con.register("new_rates", new_rates.to_arrow())
-        impact = con.sql(_IMPACT_SQL, params={**params, "num": num, "den": den,
-                                              "targeted": margin is not None}).pl()
-    return rates, impact
+        deltas = con.sql(_TARGET_SQL, params=params).pl()
+    return rates, _with_revenue(impact, deltas)
+
+
+def _with_revenue(impact: pl.DataFrame, deltas: pl.DataFrame) -> pl.DataFrame:
+    """what_if's frame with each destination's revenue_after moved by ``revenue_delta`` and the
+    columns that depend on it recomputed the way what_if computes them."""
+    columns = impact.columns
+    frame = impact.join(deltas, on="destination", how="left").with_columns(
+        revenue_after=(pl.col("revenue_after") + pl.col("revenue_delta").fill_null(0))
+        .cast(_MONEY))
+    frame = frame.with_columns(
+        profit_after=(pl.col("revenue_after") - pl.col("cost_after")).cast(_MONEY))
+    frame = frame.with_columns(
+        profit_change=(pl.col("profit_after") - pl.col("profit_before")).cast(_MONEY),
+        # as what_if.sql: a ratio of the exact sums, each cast to DOUBLE first
+        margin_after=pl.when(pl.col("revenue_after") != 0).then(
+            pl.col("profit_after").cast(pl.Float64) / pl.col("revenue_after").cast(pl.Float64)))
+    return frame.select(columns)
 
 
 def simulate_figure(impact: pl.DataFrame) -> go.Figure:
@@ -199,8 +185,8 @@ def simulate_figure(impact: pl.DataFrame) -> go.Figure:
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=20, rated=True)
-    >>> _, impact = simulate(wh, vendor="carrier_x", change_pct="-5",
-    ...                      start="2026-11-02", end="2026-11-03")
+    >>> _, impact = simulate(wh, "2026-11-02", "2026-11-03", vendor="carrier_x",
+    ...                      change_pct="-5")
     >>> [trace.name for trace in simulate_figure(impact).data]
     ['profit before', 'profit after']
     """
@@ -286,9 +272,9 @@ class RateSimulator:
                 with money_context():
                     target = Decimal(_decimal_text(self.target_pct.value)) / 100
             self.rates, self.impact = simulate(
-                self.wh, vendor=self.vendor.value,
+                self.wh, self.start.value, self.end.value, vendor=self.vendor.value,
                 change_pct=Decimal(_decimal_text(self.change_pct.value)),
-                target_margin=target, start=self.start.value, end=self.end.value)
+                target_margin=target)
         except ValueError as err:
             self.message.value = f"<b>{err}</b>"
             self.rates, self.impact = pl.DataFrame(), pl.DataFrame()

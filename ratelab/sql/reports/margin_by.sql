@@ -1,11 +1,18 @@
 -- margin_by: calls, minutes, revenue, cost, profit, margin and markup per destination,
--- customer or vendor.
+-- customer or vendor. The one margin query: reports.margin_by, Warehouse.margin_summary and
+-- `ratelab summary` all run this file (through ratelab.reports.margins.margin_table), so they
+-- give the same numbers with the same columns.
 --
--- Params: $start (inclusive), $end (exclusive), naive UTC; $by ('destination' | 'customer' |
--- 'vendor').
--- Like Warehouse.margin_summary: profit = revenue - cost (unrated sides count as 0), margin =
--- profit / revenue and markup = profit / cost, ratios of sums, NULL when the divisor is 0.
+-- Params: $start (inclusive), $end (exclusive), naive UTC (an open end is passed as the
+-- earliest / latest timestamp, so the predicate stays a plain range DuckDB can prune on);
+-- $by ('destination' | 'customer' | 'vendor'); $customer, $vendor (NULL: everyone).
+-- profit = revenue - cost (unrated sides count as 0); margin = profit / revenue and markup =
+-- profit / cost, ratios of the exact sums, NULL when the divisor is 0, not rounded: rounding
+-- is for display (the CLI shows one decimal of a percent), and rounding here first would round
+-- twice.
 -- minutes: customer-side billed minutes to one decimal, half up ((s + 3) // 6 tenths).
+-- flagged: calls whose status is not 'ok' (a side without a rate, or a bad number);
+-- synthetic: whether the group holds generated CDRs (the CLI's banner).
 SELECT CASE $by WHEN 'customer' THEN coalesce(customer, '(none)')
                 WHEN 'vendor' THEN coalesce(vendor, '(none)')
                 ELSE coalesce(destination, '(unrated)') END AS key,
@@ -19,8 +26,12 @@ SELECT CASE $by WHEN 'customer' THEN coalesce(customer, '(none)')
        CAST(coalesce(sum(revenue), 0) - coalesce(sum(cost), 0) AS DOUBLE)
            / NULLIF(CAST(coalesce(sum(revenue), 0) AS DOUBLE), 0) AS margin,
        CAST(coalesce(sum(revenue), 0) - coalesce(sum(cost), 0) AS DOUBLE)
-           / NULLIF(CAST(coalesce(sum(cost), 0) AS DOUBLE), 0) AS markup
+           / NULLIF(CAST(coalesce(sum(cost), 0) AS DOUBLE), 0) AS markup,
+       count(*) FILTER (WHERE status <> 'ok') AS flagged,
+       bool_or(synthetic) AS synthetic
 FROM rated
 WHERE start_ts >= $start AND start_ts < $end
+  AND ($customer IS NULL OR customer = $customer)
+  AND ($vendor IS NULL OR vendor = $vendor)
 GROUP BY ALL
 ORDER BY profit DESC, key
