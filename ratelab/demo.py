@@ -34,15 +34,17 @@ from pathlib import Path
 
 import click
 
-from ratelab.cli import SYNTHETIC_BANNER, print_margin_summary, totals_line, warehouse_currency
+from ratelab.cli.output import (
+    SYNTHETIC_BANNER,
+    print_margin_summary,
+    totals_line,
+    warehouse_currency,
+)
 from ratelab.decks import read_deck
 from ratelab.demo_calls import carry_calls
-from ratelab.migrations import SchemaError
 from ratelab.progress import progress
-from ratelab.reports.common import ReportError
-from ratelab.switch_process import SwitchError
 from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
-from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseBusy
+from ratelab.warehouse import DEFAULT_PATH, Warehouse
 
 __all__ = ["ASSIGNMENTS", "CUSTOMERS", "DECKS", "DECKS_DIR", "VENDORS", "main", "run"]
 
@@ -299,45 +301,14 @@ def _private_deal_lines(wh: Warehouse) -> list[str]:
     return lines
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--warehouse", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="RATELAB_WAREHOUSE", default=str(DEFAULT_PATH), show_default=True,
-              help="The DuckDB warehouse file.")
-@click.option("--spool", type=click.Path(file_okay=False, path_type=Path),
-              default=str(DEFAULT_SPOOL), show_default=True,
-              help="The CDR spool: the switch writes into SPOOL/switch, generated CDRs go to "
-                   "SPOOL/synthetic.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=str(DEFAULT_WORKDIR), show_default=True,
-              help="Where the switch config, routing snapshot and load plan are written.")
-@click.option("--calls", type=click.IntRange(min=0), default=2_200, show_default=True,
-              help="Real calls to carry through the switch (0: none).")
-@click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=20_000,
-              show_default=True,
-              help="Generated history over the --days days before today, for the report's "
-                   "trend charts (labelled SYNTHETIC; 0: none).")
-@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
-              help="Spread the generated history over the N days before today.")
-@click.option("--report/--no-report", default=True, show_default=True,
-              help="End with the daily report over today (HTML in --reports).")
-@click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=str(DEFAULT_REPORTS), show_default=True, help="Where reports go.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
-@click.option("--decks", "decks_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Folder of the sample decks (default: data/decks).")
-def main(warehouse: Path, spool: Path, workdir: Path, calls: int, synthetic_cdrs: int,
-         days: int, report: bool, reports_dir: Path, seed: int,
-         decks_dir: Path | None) -> None:
-    """Import the sample decks, carry real calls through the switch, ingest and rate the CDRs,
-    print the margins."""
-    try:
-        run(warehouse=warehouse, spool=spool, workdir=workdir, calls=calls,
-            synthetic_cdrs=synthetic_cdrs, days=days, seed=seed, decks_dir=decks_dir,
-            report=report, reports_dir=reports_dir)
-    except (WarehouseBusy, SchemaError, FileNotFoundError, SwitchError, RuntimeError,
-            ReportError) as err:
-        click.echo(f"error: {err}", err=True)
-        raise SystemExit(1) from None
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m ratelab.demo [OPTIONS]``: the ``ratelab demo`` command, with its options.
+
+    ``--warehouse`` defaults to ``RATELAB_WAREHOUSE``, else ``data/warehouse.duckdb``.
+    """
+    from ratelab.cli.cdrs import demo  # the one command; the CLI imports this module late
+
+    demo.main(args=argv, prog_name="python -m ratelab.demo")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ import polars as pl
 import pytest
 
 import ratelab
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "reports"
 

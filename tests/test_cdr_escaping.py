@@ -32,7 +32,7 @@ from switch.contract import (
 )
 from switch.server import Switch
 from switch.sip import parse_message
-from tests.conftest import contract_cdr
+from tests.helpers import contract_cdr
 
 START = "2026-03-01T10:00:00.000000Z"
 

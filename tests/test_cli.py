@@ -6,52 +6,17 @@ them, generate synthetic CDRs, ingest (twice), rate, report. Each test checks on
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
 from ratelab.cli import SYNTHETIC_BANNER, _iter_commands, cli
+from tests.helpers import DECKS, count, ok, query, ratelab
 
-ROOT = Path(__file__).resolve().parent.parent
-DECKS = ROOT / "data" / "decks"
 FIXTURES = Path(__file__).parent / "fixtures" / "decks"
 TOP_COMMANDS = ("deck", "assign", "calendar", "ingest", "quarantine", "rate", "summary",
                 "routing", "generate", "demo", "report")
-
-
-def ratelab(*args: object, warehouse: Path | None = None, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m ratelab.cli [--warehouse W] ARGS`` and return the finished process."""
-    base_env = {k: v for k, v in os.environ.items() if k != "RATELAB_WAREHOUSE"}
-    command = [sys.executable, "-m", "ratelab.cli"]
-    if warehouse is not None:
-        command += ["--warehouse", str(warehouse)]
-    return subprocess.run(
-        [*command, *map(str, args)], capture_output=True, text=True, timeout=120,
-        cwd=cwd or ROOT, env={**base_env, **(env or {})},
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def query(warehouse: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def count(warehouse: Path, sql: str) -> int:
-    return int(query(warehouse, sql)[0][0])
 
 
 # -- help -----------------------------------------------------------------------------------

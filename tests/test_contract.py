@@ -38,7 +38,7 @@ from switch.contract import (
     cdr_file_name,
     reject_file_name,
 )
-from tests.conftest import contract_cdr
+from tests.helpers import contract_cdr
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = [f.name for f in CDR_FIELDS]

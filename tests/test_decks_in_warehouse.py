@@ -10,7 +10,7 @@ import pytest
 
 import ratelab
 from ratelab import DeckError
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 HEAD = "prefix,destination,rate,increment,effective_from\n"
 JAN = HEAD + "44,UK,0.010,60/60,2026-01-01\n49,Germany,0.020,60/60,2026-01-01\n"

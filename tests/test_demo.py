@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from ratelab.cli import SYNTHETIC_BANNER
+from ratelab.cli.output import SYNTHETIC_BANNER
+from tests.helpers import count, query
 
 TITLES = ("Margin by customer, USD", "Margin by vendor, USD", "Margin by destination, USD")
 
@@ -19,14 +19,6 @@ def run(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RATELAB_WAREHOUSE"}
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
                           timeout=120, cwd=cwd, env=env)
-
-
-def cdr_count(warehouse: Path) -> int:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return int(con.execute("SELECT count(*) FROM cdrs").fetchall()[0][0])
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +41,6 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
     return warehouse, outputs
 
 
-def _query(warehouse: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def test_demo_carries_real_calls_through_the_switch(demo_runs: tuple[Path, list[str]]) -> None:
     warehouse, (first, _) = demo_runs
     for step in ("1/7 importing", "2/7 assigning", "3/7 exporting the routing snapshot",
@@ -71,14 +55,14 @@ def test_demo_carries_real_calls_through_the_switch(demo_runs: tuple[Path, list[
         assert name in first
     assert first.count("Total: 240 calls") == 1
     # what the traffic is built to show, from the switch's own CDRs
-    reasons = dict(_query(warehouse, """SELECT disconnect_reason, count(*) FROM cdrs
+    reasons = dict(query(warehouse, """SELECT disconnect_reason, count(*) FROM cdrs
                                         WHERE switch_id = 'demo' GROUP BY ALL"""))
     assert reasons.get("caller_bye", 0) > 100
     assert reasons.get("profit_limit", 0) > 0 and reasons.get("cps_limit", 0) > 0
-    [(failovers,)] = _query(warehouse, """SELECT count(*) FROM cdrs WHERE switch_id = 'demo'
+    [(failovers,)] = query(warehouse, """SELECT count(*) FROM cdrs WHERE switch_id = 'demo'
                                           AND len(attempts) > 1""")
     assert failovers > 0
-    [(limited,)] = _query(warehouse, """SELECT count(DISTINCT customer) FROM cdrs
+    [(limited,)] = query(warehouse, """SELECT count(DISTINCT customer) FROM cdrs
                                         WHERE disconnect_reason = 'cps_limit'""")
     assert limited == 1  # only bluewave_voip offers more than its limit
 
@@ -88,12 +72,12 @@ def test_second_run_adds_new_calls_and_labels_synthetic_history(
     warehouse, (_, second) = demo_runs
     assert "nothing changed" in second  # the same deck file again is recognised
     assert "240 already present" in second or "(1 unchanged skipped)" in second
-    counts = dict(_query(warehouse, """SELECT switch_id = 'synthetic', count(*) FROM cdrs
+    counts = dict(query(warehouse, """SELECT switch_id = 'synthetic', count(*) FROM cdrs
                                        GROUP BY ALL"""))
     assert counts == {False: 480, True: 500}, "each run's calls once, no duplicates"
-    [(rated,)] = _query(warehouse, "SELECT count(*) FROM rated")
+    [(rated,)] = query(warehouse, "SELECT count(*) FROM rated")
     assert rated == 980
-    [(assignments,)] = _query(warehouse, "SELECT count(*) FROM assignments")
+    [(assignments,)] = query(warehouse, "SELECT count(*) FROM assignments")
     assert assignments == 7
     # the tables show today's real calls only: the generated history stays out of them ...
     assert SYNTHETIC_BANNER not in second
@@ -113,4 +97,18 @@ def test_cli_demo_command_without_the_switch(tmp_path: Path) -> None:
                  "--workdir", tmp_path / "demo", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Total: 300 calls" in result.stdout
-    assert cdr_count(tmp_path / "w.duckdb") == 300
+    assert count(tmp_path / "w.duckdb", "SELECT count(*) FROM cdrs") == 300
+
+
+def test_make_demo_and_ratelab_demo_are_one_command(tmp_path: Path) -> None:
+    """``python -m ratelab.demo`` (``make demo``) is ``ratelab demo``: the same options."""
+    alone = run("-m", "ratelab.demo", "--help", cwd=tmp_path)
+    in_cli = run("-m", "ratelab.cli", "demo", "--help", cwd=tmp_path)
+    assert alone.returncode == in_cli.returncode == 0, alone.stderr + in_cli.stderr
+    assert alone.stdout.startswith("Usage: python -m ratelab.demo [OPTIONS]")
+    assert in_cli.stdout.startswith("Usage: ratelab demo [OPTIONS]")
+    options = alone.stdout[alone.stdout.index("Options:"):]
+    assert options == in_cli.stdout[in_cli.stdout.index("Options:"):]
+    for option in ("--warehouse", "--spool", "--workdir", "--calls", "--synthetic-cdrs", "--days",
+                   "--report / --no-report", "--reports", "--seed", "--decks"):
+        assert option in options

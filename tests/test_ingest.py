@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import ratelab
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 START = "2026-03-01T10:00:00.000000Z"
 

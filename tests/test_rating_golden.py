@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ratelab import rating
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "rating"
 CASES = sorted(GOLDEN.glob("*.json"))

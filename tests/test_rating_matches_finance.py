@@ -11,7 +11,7 @@ import random
 from decimal import Decimal
 
 from ratelab import billable_seconds, call_charge
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 INCREMENTS = [(60, 60), (30, 6), (1, 1), (6, 6), (0, 1), (60, 1), (45, 15)]
 

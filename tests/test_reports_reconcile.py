@@ -15,7 +15,7 @@ import pytest
 from ratelab.finance import call_charge
 from ratelab.reports.common import ReportError
 from ratelab.reports.reconcile import TheirFileError, reconcile, reconcile_summary
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"
 THEIRS = FIXTURES / "reconcile_theirs.csv"

@@ -18,7 +18,7 @@ from ratelab.finance import call_charge
 from ratelab.money import quantize
 from ratelab.reports.common import ReportError
 from ratelab.reports.whatif import what_if
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 DAY = ("2026-11-02", "2026-11-03")
 VEND = "prefix,destination,rate,increment,effective_from\n" \

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import ratelab
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 HEAD = "prefix,destination,rate,increment,effective_from\n"
 DAY1 = datetime(2026, 3, 1)

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from tests.test_cli import DECKS, ok, ratelab
+from tests.helpers import DECKS, ok, ratelab
 
 HEAD = "prefix,destination,rate,increment,effective_from\n"
 

@@ -6,7 +6,7 @@ from datetime import datetime, time
 
 import pytest
 
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 HEAD = "prefix,destination,rate,increment,effective_from\n"
 VEND = HEAD + "4,Zone 4,0.001,60/60,2026-01-01\n49,Germany,0.001,60/60,2026-01-01\n"

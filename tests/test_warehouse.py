@@ -21,7 +21,7 @@ from ratelab.migrations import (
     verify,
 )
 from ratelab.warehouse import Warehouse, WarehouseBusy
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 
 DECK = "prefix,destination,rate,increment,effective_from\n44,UK,0.010,60/60,2026-01-01\n"
 

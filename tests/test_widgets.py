@@ -20,7 +20,7 @@ from ratelab.widgets import (
     simulate,
     simulate_figure,
 )
-from tests.conftest import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, write_jsonl
 from tests.reports_fixtures import END, START, build_golden_warehouse
 
 DAY = {"start": "2026-11-02", "end": "2026-11-03"}

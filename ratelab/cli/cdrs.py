@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from ratelab.cli.output import WHEN, _moment, print_margin_summary, warehouse_currency
+from ratelab.cli.output import WHEN, _fail, _moment, print_margin_summary, warehouse_currency
 from ratelab.decks import read_deck
+from ratelab.migrations import SchemaError
 from ratelab.progress import progress
-from ratelab.warehouse import Warehouse
+from ratelab.reports.common import ReportError
+from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseBusy
 
 if TYPE_CHECKING:
     from ratelab.cli import _State
@@ -221,39 +224,61 @@ def _split(text: str) -> list[str]:
 
 # -- demo -----------------------------------------------------------------------------------
 
-@click.command(short_help="Run the end-to-end demo: real calls through the switch.")
+@click.command(short_help="Run the end-to-end demo: real calls through the switch.",
+               context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--warehouse", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The DuckDB warehouse file  [default: ratelab's --warehouse, else "
+                   "RATELAB_WAREHOUSE, else data/warehouse.duckdb]")
+@click.option("--spool", type=click.Path(file_okay=False, path_type=Path),
+              default="data/spool", show_default=True,
+              help="The CDR spool: the switch writes into SPOOL/switch, generated CDRs go to "
+                   "SPOOL/synthetic.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default="data/demo", show_default=True,
+              help="Where the switch config, routing snapshot and load plan are written.")
 @click.option("--calls", type=click.IntRange(min=0), default=2_200, show_default=True,
               help="Real calls to carry through the switch (0: none).")
 @click.option("--synthetic-cdrs", type=click.IntRange(min=0), default=20_000,
               show_default=True,
-              help="Generated history over the 30 days before today (labelled SYNTHETIC).")
+              help="Generated history over the --days days before today, for the report's "
+                   "trend charts (labelled SYNTHETIC; 0: none).")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Spread the generated history over the N days before today.")
 @click.option("--report/--no-report", default=True, show_default=True,
-              help="End with the daily report over today (HTML in reports/).")
-@click.option("--spool", type=click.Path(file_okay=False, path_type=Path),
-              default="data/spool", show_default=True,
-              help="The CDR spool (the switch writes into SPOOL/switch).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default="data/demo", show_default=True,
-              help="Where the switch config, routing snapshot and load plan are written.")
-@click.pass_obj
-def demo(state: _State, calls: int, synthetic_cdrs: int, report: bool, spool: Path,
-         workdir: Path) -> None:
-    """Run the end-to-end demo (same as `python -m ratelab.demo`).
+              help="End with the daily report over today (HTML in --reports).")
+@click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
+              default="reports", show_default=True, help="Where reports go.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
+@click.option("--decks", "decks_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Folder of the sample decks (default: data/decks).")
+@click.pass_context
+def demo(ctx: click.Context, warehouse: Path | None, spool: Path, workdir: Path, calls: int,
+         synthetic_cdrs: int, days: int, report: bool, reports_dir: Path, seed: int,
+         decks_dir: Path | None) -> None:
+    """Run the end-to-end demo (`make demo`; `python -m ratelab.demo` is this command).
 
     Imports the sample decks of data/decks, assigns them, exports the routing snapshot, starts
     the switch and carries real SIP calls through it from the load generator, ingests and
-    rates the CDRs, and prints margins by customer, vendor and destination. Safe to run again:
-    nothing is counted twice.
+    rates the CDRs, and prints margins by customer, vendor and destination; with --report,
+    writes the daily report over today. Safe to run again: nothing is counted twice.
 
     \b
-    Example:
+    Examples:
       ratelab --warehouse /tmp/demo.duckdb demo --calls 500
+      python -m ratelab.demo --warehouse /tmp/demo.duckdb --calls 500 --days 7
     """
-    from ratelab.demo import run
+    from ratelab.demo import run  # late: it loads the switch harness
     from ratelab.switch_process import SwitchError
 
+    if warehouse is None:
+        state: _State | None = ctx.obj  # None when run alone (python -m ratelab.demo)
+        warehouse = (state.path if state is not None
+                     else Path(os.environ.get("RATELAB_WAREHOUSE") or DEFAULT_PATH))
     try:
-        run(warehouse=state.path, spool=spool, workdir=workdir, calls=calls,
-            synthetic_cdrs=synthetic_cdrs, report=report)
-    except (SwitchError, RuntimeError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
+        run(warehouse=warehouse, spool=spool, workdir=workdir, calls=calls,
+            synthetic_cdrs=synthetic_cdrs, days=days, seed=seed, decks_dir=decks_dir,
+            report=report, reports_dir=reports_dir)
+    except (WarehouseBusy, SchemaError, FileNotFoundError, SwitchError, RuntimeError,
+            ReportError, ValueError) as err:
+        _fail(str(err), 1)
+

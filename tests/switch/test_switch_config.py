@@ -10,7 +10,7 @@ import pytest
 
 from switch.config import ConfigError, load_config, load_config_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = '[switch]\nid = "sw1"\nsip_listen = ["udp:127.0.0.1:5060"]\n'
 
 
