@@ -1,9 +1,13 @@
 """The running switch: the asyncio shell around the B2BUA engine.
 
-It owns what the engine must not: sockets (:mod:`switch.transport`), the clock (wall-clock
-seconds, so CDR times and timers share one origin), the disk (:class:`switch.cdrlog.CdrWriter`)
-and signals. Every message goes to :meth:`Engine.receive`; the actions that come back are carried
-out in order: :class:`Transmit` at once, :class:`Finish` after its CDR is durable.
+It owns what the engine must not: sockets (:mod:`switch.transport`), the clocks, the disk
+(:class:`switch.cdrlog.CdrWriter`) and signals. The engine's ``now`` is the event loop's
+monotonic clock (``loop.time()``), so the timer heap and the loop's own timers share one clock
+and a wall-clock step (NTP, an operator) moves no SIP timer; wall-clock time reaches the engine
+only as ``wall_offset`` (wall-clock minus monotonic), read when a CDR is stamped.
+
+Every message goes to :meth:`Engine.receive`; the actions that come back are carried out in
+order: :class:`Transmit` at once, :class:`Finish` after its CDR is durable.
 
 Signals: SIGTERM or SIGINT drains (new calls get 503 ``shutdown``, calls in progress get
 ``shutdown_grace`` seconds to end, then BYE on both legs; CDRs are flushed; exit 0). SIGHUP
@@ -26,7 +30,7 @@ from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
 from switch.routing import SnapshotError, load_snapshot
 from switch.sip import Message, ParseLimits
-from switch.transport import Address, Listener, Stats, listen
+from switch.transport import Address, Listener, Sender, Stats, listen
 
 __all__ = ["Switch", "parse_limits", "run"]
 
@@ -47,8 +51,9 @@ class Switch:
         self.engine: Engine | None = None
         self.writer: CdrWriter | None = None
         self.cdr_errors = 0
-        self._tcp: dict[tuple[str, int], Callable[[Message], None]] = {}
+        self._tcp: dict[Address, Sender] = {}  # TCP peer -> its connection, while it is open
         self._udp = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
         self._finishing: set[asyncio.Task[None]] = set()
@@ -70,13 +75,15 @@ class Switch:
         limits = parse_limits(config)
         for item in config.sip_listen:
             found, _ = await listen([item], self._handler(item.transport), self.stats,
-                                    limits=limits)
+                                    limits=limits, on_close=self._tcp_closed)
             listener = found[0]
             self.listeners.append(listener)
-            local.setdefault(item.transport, (item.transport, *listener.address))
+            local.setdefault(item.transport, Peer(item.transport, *listener.address))
             if listener.udp is not None and self._udp is None:
                 self._udp = listener.udp
-        self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id)
+        loop = self._loop = asyncio.get_running_loop()
+        self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id,
+                             wall_offset=lambda: time.time() - loop.time())
         self._stopping = asyncio.Event()
 
     def _handler(self, transport: str) -> Callable[[Message, Address, Callable], None]:
@@ -86,19 +93,30 @@ class Switch:
             if tcp:
                 self._tcp[source] = reply
             assert self.engine is not None
-            self._do(self.engine.receive(message, (transport, source[0], source[1]),
-                                         time.time()))
+            self._do(self.engine.receive(message, Peer(transport, source[0], source[1]),
+                                         self._now()))
 
         return handle
 
+    def _tcp_closed(self, source: Address, reply: Sender) -> None:
+        # Only if the map still holds this connection's sender: a newer connection from the same
+        # address may have taken its place.
+        if self._tcp.get(source) == reply:
+            del self._tcp[source]
+
+    def _now(self) -> float:
+        """The engine's ``now``: the loop's monotonic clock."""
+        assert self._loop is not None
+        return self._loop.time()
+
     def _send(self, message: Message, peer: Peer) -> None:
-        if peer[0] == "udp":
+        if peer.transport == "udp":
             if self._udp is not None:
-                self._udp.send(message, (peer[1], peer[2]))
+                self._udp.send(message, (peer.host, peer.port))
             return
-        reply = self._tcp.get((peer[1], peer[2]))
+        reply = self._tcp.get((peer.host, peer.port))
         if reply is None:
-            log.debug("no TCP connection to %s:%s; message dropped", peer[1], peer[2])
+            log.debug("no TCP connection to %s:%s; message dropped", peer.host, peer.port)
             return
         reply(message)
 
@@ -136,14 +154,16 @@ class Switch:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
-        delay = max(TIMER_GRANULARITY, deadline - time.time())
-        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+        assert self._loop is not None
+        # The deadline is on the loop's clock already: the loop can wake at it directly.
+        when = max(deadline, self._loop.time() + TIMER_GRANULARITY)
+        self._timer = self._loop.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = float("inf")
         assert self.engine is not None
-        self._do(self.engine.handle_timers(time.time()))
+        self._do(self.engine.handle_timers(self._now()))
 
     def reload(self) -> bool:
         """Re-read the configuration and snapshot (SIGHUP); keep the old ones on error."""
@@ -179,7 +199,7 @@ class Switch:
         while engine.active_calls and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if engine.active_calls:
-            self._do(engine.hangup_all(time.time()))
+            self._do(engine.hangup_all(self._now()))
         await self.close()
 
     async def close(self) -> None:

@@ -8,7 +8,9 @@ to build a response, and is otherwise dropped; either way it is counted under th
 ``kind`` in ``Stats.malformed``. Nothing a peer sends can raise out of a shell or leave state
 behind. A TCP stream that turns malformed first delivers the messages framed before the bad
 one, then answers it (when possible) and is closed, since its framing can no longer be trusted.
-Size limits come from :class:`switch.sip.ParseLimits` (``listen(..., limits=...)``).
+Size limits come from :class:`switch.sip.ParseLimits` (``listen(..., limits=...)``). When a TCP
+connection closes, either side having closed it, the listener's ``on_close`` is told which peer
+and which sender went, so whoever kept that sender to answer later can let it go.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from switch.sip import (
     serialize,
 )
 
-__all__ = ["Address", "Handler", "Listener", "Stats", "TcpConnection", "UdpTransport", "listen"]
+__all__ = ["Address", "Closed", "Handler", "Listener", "Sender", "Stats", "TcpConnection",
+           "UdpTransport", "listen"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ Address = tuple[str, int]
 #: Called with each parsed message, where it came from, and the way to answer on the same path.
 Handler = Callable[[Message, Address, "Sender"], None]
 Sender = Callable[[Message], None]
+#: Called once when a TCP connection is gone, with its peer and the sender its messages came with.
+Closed = Callable[[Address, Sender], None]
 
 
 @dataclass
@@ -130,9 +135,10 @@ class TcpConnection(asyncio.Protocol):
     """One TCP connection: messages framed by Content-Length."""
 
     def __init__(self, handler: Handler, stats: Stats, *, limits: ParseLimits | None = None,
-                 max_size: int | None = None) -> None:
+                 max_size: int | None = None, on_close: Closed | None = None) -> None:
         self.handler = handler
         self.stats = stats
+        self.on_close = on_close
         self.parser = StreamParser(limits=_limits(limits, max_size))
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
@@ -142,6 +148,16 @@ class TcpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The switch keeps this connection's sender to reach the peer later (in-dialog requests,
+        # retransmitted answers); a closed connection can carry none, and a map that only grows
+        # would hold every connection a scanner ever opened.
+        if self.on_close is not None:
+            try:
+                self.on_close(self.peer, self.send)
+            except Exception:
+                log.exception("on_close failed for %s:%s", *self.peer)
 
     def send(self, message: Message) -> None:
         """Serialize and send ``message`` on this connection."""
@@ -186,12 +202,13 @@ class Listener:
 
 
 async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = None,
-                 *, limits: ParseLimits | None = None,
-                 max_size: int | None = None) -> tuple[list[Listener], Stats]:
+                 *, limits: ParseLimits | None = None, max_size: int | None = None,
+                 on_close: Closed | None = None) -> tuple[list[Listener], Stats]:
     """Bind every configured ``udp:``/``tcp:`` address; return the listeners and shared stats.
 
     A port of 0 binds any free port; ``Listener.address`` says which. ``limits`` bounds what
     one message may hold (``max_size``, older, overrides its ``max_message_bytes``).
+    ``on_close`` is called as each TCP connection goes (see :class:`Closed`).
 
     >>> async def demo():
     ...     listeners, stats = await listen([Listen("udp", "127.0.0.1", 0)], lambda m, a, r: None)
@@ -218,7 +235,7 @@ async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = 
                 listeners.append(Listener(item, (bound[0], bound[1]), transport.close, protocol))
             else:
                 server = await loop.create_server(
-                    lambda: TcpConnection(handler, stats, limits=limits),
+                    lambda: TcpConnection(handler, stats, limits=limits, on_close=on_close),
                     host=item.host, port=item.port)
                 bound = server.sockets[0].getsockname()
                 listeners.append(Listener(item, (bound[0], bound[1]), server.close))

@@ -7,16 +7,19 @@ reach what it sent (``wait_until``) or for the bytes it expects to arrive.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
-from switch.config import Listen
+from switch.config import Listen, load_config_text
+from switch.server import Switch
 from switch.sip import Message, ParseLimits, Request, make_response, parse_message
-from switch.transport import Listener, Stats, listen
+from switch.transport import Address, Listener, Sender, Stats, listen
 
 OPTIONS = (
     b"OPTIONS sip:sw1@127.0.0.1 SIP/2.0\r\n"
@@ -241,5 +244,63 @@ def test_tcp_answers_what_it_framed_before_garbage_then_closes(run_loop) -> None
             assert stats.malformed == Counter({"bad_request_line": 1, "bad_max_forwards": 1})
             assert (stats.malformed_answered, stats.malformed_dropped) == (1, 1)
             assert stats.received == 5
+
+    run_loop(run())
+
+
+def test_tcp_tells_on_close_which_connection_went(run_loop) -> None:
+    async def run() -> None:
+        closed: list[tuple[Address, Sender]] = []
+        senders: dict[Address, Sender] = {}
+
+        def keep(message: Message, source: Address, reply: Sender) -> None:
+            senders[source] = reply
+            answer_options(message, source, reply)
+
+        (listener,), _ = await listen([Listen("tcp", "127.0.0.1", 0)], keep,
+                                      on_close=lambda peer, reply: closed.append((peer, reply)))
+        try:
+            reader, writer = await asyncio.open_connection(*listener.address)
+            writer.write(options(50))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"SIP/2.0 200 OK")
+            ours = writer.get_extra_info("sockname")
+            writer.close()
+            await wait_until(lambda: bool(closed), "the listener to see the close")
+            assert closed == [((ours[0], ours[1]), senders[(ours[0], ours[1])])]
+        finally:
+            listener.close()
+
+    run_loop(run())
+
+
+def test_the_switch_forgets_a_tcp_peer_once_its_connection_closes(tmp_path: Path,
+                                                                  run_loop) -> None:
+    """The switch keeps each TCP peer's connection to send it requests later; once the peer
+    has hung up, the entry goes (a scanner opening connections must not grow the map)."""
+    snapshot = tmp_path / "routing.json"
+    snapshot.write_text(json.dumps({"format": "ratelab-routing", "version": 1,
+                                    "rates_at": "2026-11-26T00:00:00Z",
+                                    "customers": {}, "vendors": {}}))
+    config = load_config_text(
+        f'[switch]\nid = "sw1"\nsip_listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]\n'
+        f'spool_dir = "{tmp_path / "spool"}"\nrouting_snapshot = "{snapshot}"\n')
+
+    async def run() -> None:
+        switch = Switch(config)
+        await switch.start()
+        try:
+            [tcp] = [item for item in switch.listeners if item.listen.transport == "tcp"]
+            reader, writer = await asyncio.open_connection(*tcp.address)
+            writer.write(options(60))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"SIP/2.0 200 OK")
+            host, port = writer.get_extra_info("sockname")[:2]
+            assert (host, port) in switch._tcp
+            writer.close()
+            await wait_until(lambda: (host, port) not in switch._tcp, "the switch to forget it")
+            assert switch._tcp == {}
+        finally:
+            await switch.close()
 
     run_loop(run())

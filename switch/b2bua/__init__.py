@@ -9,7 +9,7 @@
 """
 
 from switch.b2bua.build import Ids, Leg, Peer
-from switch.b2bua.call import normalize_number, reason_for_status
+from switch.b2bua.call import CallState, Role, Side, normalize_number, reason_for_status
 from switch.b2bua.cdr import Attempt, CallRecord, iso
 from switch.b2bua.customers import CustomerDirectory, Identity
 from switch.b2bua.engine import Engine
@@ -21,6 +21,7 @@ __all__ = [
     "Attempt",
     "CallLimits",
     "CallRecord",
+    "CallState",
     "CustomerDirectory",
     "Engine",
     "Finish",
@@ -28,6 +29,8 @@ __all__ = [
     "Ids",
     "Leg",
     "Peer",
+    "Role",
+    "Side",
     "TransactionUser",
     "Transmit",
     "iso",

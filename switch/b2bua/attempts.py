@@ -27,7 +27,7 @@ from switch.b2bua.build import (
     sip_uri,
     uri_user,
 )
-from switch.b2bua.call import Call, CallTimer, Owner, reason_for_status
+from switch.b2bua.call import Call, CallState, CallTimer, Owner, Role, reason_for_status
 from switch.b2bua.cdr import Attempt
 from switch.b2bua.tu import Action, Guard, Transmit
 from switch.sip import ClientTransaction, Response, SdpError, Transaction, parse_sdp, tag
@@ -48,13 +48,13 @@ def next_attempt(engine: Engine, call: Call, now: float, out: list[Action]) -> b
         if engine.down.get(cand.gateway.name, 0.0) > now:
             continue
         host, _, port = cand.gateway.address.rpartition(":")
-        peer: Peer = ("udp", host.strip("[]"), int(port))
+        peer = Peer("udp", host.strip("[]"), int(port))
         local = engine.local["udp"]
         number = call.rec.callee_e164
         target = f"sip:{number}@{cand.gateway.address}"
         caller = uri_user(call.rec.caller) or "anonymous"
-        leg = Leg(peer, local, engine.ids.call_id(local[1]),
-                  f"<sip:{caller}@{local[1]}>;tag={engine.ids.tag()}", f"<{target}>", target)
+        leg = Leg(peer, local, engine.ids.call_id(local.host),
+                  f"<sip:{caller}@{local.host}>;tag={engine.ids.tag()}", f"<{target}>", target)
         invite = in_dialog(leg, "INVITE", engine.ids, body=call.offer,
                            content_type=call.a_invite.headers.get("content-type"),
                            contact=leg.contact(engine.config.id))
@@ -66,7 +66,7 @@ def next_attempt(engine: Engine, call: Call, now: float, out: list[Action]) -> b
         tx = ClientTransaction(invite, reliable=False, now=now, timers=engine.timer_config)
         call.b_tx = tx
         engine._arm(call, CallTimer.INVITE, now + engine.config.sip.invite_timeout)
-        engine._start_tx(tx, Owner(peer, call, "b_invite", leg, invite), now, out)
+        engine._start_tx(tx, Owner(peer, call, Role.B_INVITE, leg, invite), now, out)
         return True
     return False
 
@@ -85,7 +85,7 @@ def abandon(engine: Engine, call: Call, now: float, out: list[Action]) -> None:
     owner = engine._owners.get(tx)
     if owner is None:
         return
-    owner.role = "b_stale"
+    owner.role = Role.B_STALE
     if tx.state == "proceeding":
         send_cancel(engine, tx, owner, now, out)
 
@@ -98,7 +98,7 @@ def send_cancel(engine: Engine, invite_tx: Transaction, owner: Owner, now: float
     owner.cancelled = True
     tx = ClientTransaction(cancel_for(owner.request), reliable=False, now=now,
                            timers=engine.timer_config)
-    engine._start_tx(tx, Owner(owner.peer, owner.call, "cancel"), now, out)
+    engine._start_tx(tx, Owner(owner.peer, owner.call, Role.CANCEL), now, out)
     # A provisional stopped timer B: only this guard ends the INVITE if no final comes.
     engine._guard(invite_tx, Guard.CANCELLED, now + 64 * engine.timer_config.t1)
 
@@ -169,12 +169,12 @@ def _relay_to_a(engine: Engine, call: Call, status: int, resp: Response, now: fl
 
 
 def _answer(engine: Engine, call: Call, resp: Response, now: float, out: list[Action]) -> None:
-    call.state = "answered"
+    call.state = CallState.ANSWERED
     call.rec.answer = now
     call.rec.codec = _codec(call.offer, resp.body)
     _relay_to_a(engine, call, 200, resp, now, out)
     t1 = engine.timer_config.t1
-    if call.a.peer[0] == "udp":
+    if call.a.peer.transport == "udp":
         call.retransmit_interval = t1
         engine._arm(call, CallTimer.RETRANSMIT, now + t1)
     engine._arm(call, CallTimer.ACK_WAIT, now + 64 * t1)
@@ -186,7 +186,7 @@ def _answer(engine: Engine, call: Call, resp: Response, now: float, out: list[Ac
 
 def invite_timeout(engine: Engine, call: Call, now: float, out: list[Action]) -> None:
     """No ringing or final answer in time (or none at all within 64*T1): fail over."""
-    if call.state != "routing" or call.attempt is None:
+    if call.state is not CallState.ROUTING or call.attempt is None:
         return
     call.attempt.sip_code = 408
     if engine.config.sip.stop_gateway_after_invite_timeout and call.b_vendor is not None:
@@ -199,7 +199,7 @@ def invite_timeout(engine: Engine, call: Call, now: float, out: list[Action]) ->
 def progress_timeout(engine: Engine, call: Call, now: float, out: list[Action]) -> None:
     """Ringing without an answer for too long: end the call (the callee was reached, so no
     failover)."""
-    if call.state != "routing" or call.attempt is None:
+    if call.state is not CallState.ROUTING or call.attempt is None:
         return
     call.attempt.sip_code = 487
     abandon(engine, call, now, out)

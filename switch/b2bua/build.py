@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 from switch.sip import Headers, Request, Response, is_request_uri, make_response, server_key
@@ -24,8 +25,20 @@ __all__ = ["Ids", "Leg", "Peer", "Problem", "ack_for_2xx", "cancel_for", "check_
            "in_dialog", "one_line", "party_uri", "respond", "sdp_body", "sip_uri", "uri_of",
            "uri_user", "user_of"]
 
-#: Where a message goes or came from: (transport, host, port); transport is "udp" or "tcp".
-Peer = tuple[str, str, int]
+
+class Peer(NamedTuple):
+    """Where a message goes or came from. Still a tuple: it hashes and compares equal to the
+    plain ``(transport, host, port)`` it replaced, so either may be used as a key.
+
+    >>> peer = Peer("udp", "127.0.0.1", 5071)
+    >>> peer.transport, peer.host, peer.port, peer == ("udp", "127.0.0.1", 5071)
+    ('udp', '127.0.0.1', 5071, True)
+    """
+
+    transport: str  # "udp" or "tcp"
+    host: str
+    port: int
+
 
 _CONTENT_TYPE = "application/sdp"
 
@@ -211,8 +224,9 @@ class Leg:
 
     def contact(self, user: str) -> str:
         """Our Contact header value on this leg."""
-        transport = ";transport=tcp" if self.local[0] == "tcp" else ""
-        return f"<sip:{user}@{self.local[1]}:{self.local[2]}{transport}>"
+        local = self.local
+        transport = ";transport=tcp" if local.transport == "tcp" else ""
+        return f"<sip:{user}@{local.host}:{local.port}{transport}>"
 
     def via(self, branch: str) -> str:
         """A Via header value for a request we send on this leg."""
@@ -236,7 +250,7 @@ def in_dialog(leg: Leg, method: str, ids: Ids, *, body: bytes = b"",
               content_type: str | None = None, contact: str | None = None) -> Request:
     """A new request within ``leg``'s dialog (12.2.1.1), with the next local CSeq.
 
-    >>> leg = Leg(("udp", "10.0.0.2", 5070), ("udp", "10.0.0.1", 5060), "c1",
+    >>> leg = Leg(Peer("udp", "10.0.0.2", 5070), Peer("udp", "10.0.0.1", 5060), "c1",
     ...           "<sip:a@10.0.0.1>;tag=1", "<sip:b@10.0.0.2>;tag=2", "sip:b@10.0.0.2:5070")
     >>> bye = in_dialog(leg, "BYE", Ids("x"))
     >>> bye.uri, bye.headers.get("cseq"), bye.headers.get("to")
@@ -255,8 +269,8 @@ def in_dialog(leg: Leg, method: str, ids: Ids, *, body: bytes = b"",
 def ack_for_2xx(leg: Leg, invite_cseq: int, ids: Ids) -> Request:
     """The ACK for a 2xx to our INVITE (13.2.2.4): its own branch, the INVITE's CSeq number.
 
-    >>> leg = Leg(("udp", "h", 1), ("udp", "s", 2), "c", "<sip:a@s>;tag=1", "<sip:b@h>;tag=2",
-    ...           "sip:b@h:1")
+    >>> leg = Leg(Peer("udp", "h", 1), Peer("udp", "s", 2), "c", "<sip:a@s>;tag=1",
+    ...           "<sip:b@h>;tag=2", "sip:b@h:1")
     >>> ack_for_2xx(leg, 1, Ids("x")).headers.get("cseq")
     '1 ACK'
     """
@@ -317,8 +331,8 @@ def sdp_body(message: Request | Response) -> bytes:
 def cancel_for(invite: Request) -> Request:
     """The CANCEL for an INVITE we sent (9.1): same top Via, URI, From, To, Call-ID, CSeq number.
 
-    >>> leg = Leg(("udp", "h", 1), ("udp", "s", 2), "c", "<sip:a@s>;tag=1", "<sip:b@h>",
-    ...           "sip:b@h:1")
+    >>> leg = Leg(Peer("udp", "h", 1), Peer("udp", "s", 2), "c", "<sip:a@s>;tag=1",
+    ...           "<sip:b@h>", "sip:b@h:1")
     >>> inv = in_dialog(leg, "INVITE", Ids("x"))
     >>> c = cancel_for(inv)
     >>> c.method, c.headers.get("cseq"), c.headers.get("via") == inv.headers.get("via")

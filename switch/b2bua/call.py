@@ -2,7 +2,15 @@
 
 The engine (:mod:`switch.b2bua.engine`) drives it; this module holds the state and the small
 rules that read it: how a called number is normalised, which CDR reason a vendor's final answer
-means, and the names of the timers a call can have armed (:class:`CallTimer`).
+means, the call's state (:class:`CallState`), why a transaction was started (:class:`Role`),
+which leg a request came in on (:class:`Side`), and the names of the timers a call can have
+armed (:class:`CallTimer`).
+
+The enums are ``StrEnum``s: they compare equal to (and log as) the plain strings they replaced,
+and hash as fast as them.
+
+>>> CallState.ROUTING == "routing", Role.B_STALE, str(Side.A)
+(True, <Role.B_STALE: 'b_stale'>, 'a')
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from switch.config import MappingGateway, RoutingGateway
 from switch.routing import Candidate
 from switch.sip import ClientTransaction, Request, Response, ServerTransaction
 
-__all__ = ["Call", "CallTimer", "Owner", "normalize_number", "reason_for_status"]
+__all__ = ["Call", "CallState", "CallTimer", "Owner", "Role", "Side", "normalize_number",
+           "reason_for_status"]
 
 _BUSY = frozenset({486, 600})
 _NO_ANSWER = frozenset({408, 480, 487})
@@ -54,6 +63,34 @@ def reason_for_status(status: int) -> str:
     return "rejected"
 
 
+class CallState(StrEnum):
+    """Where a call is: ``ROUTING`` (vendor attempts, no answer yet) -> ``ANSWERED`` -> ``ENDED``
+    (a call may also end straight from ``ROUTING``). Never goes back."""
+
+    ROUTING = "routing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class Role(StrEnum):
+    """Why the engine started a transaction (:attr:`Owner.role`): what its answers mean."""
+
+    A_INVITE = "a_invite"  # the customer's INVITE (or one refused as a merged request)
+    B_INVITE = "b_invite"  # the current vendor attempt's INVITE
+    B_STALE = "b_stale"    # an attempt given up on: its answers are cancelled or hung up
+    RELAY = "relay"        # a request passed to the other leg; Owner.answer_to waits for it
+    CANCEL = "cancel"      # our CANCEL of an INVITE we sent
+    BYE = "bye"            # our BYE
+    REQUEST = "request"    # an in-dialog request from a peer, answered by the engine
+
+
+class Side(StrEnum):
+    """Which leg of a call a message belongs to: the customer's (A) or the vendor's (B)."""
+
+    A = "a"
+    B = "b"
+
+
 class CallTimer(StrEnum):
     """The timers a call can have armed (at most one of each), keyed in :attr:`Call.timers`.
 
@@ -82,7 +119,7 @@ class Call:
     offer: bytes
     candidates: list[Candidate]
     next_candidate: int = 0
-    state: str = "routing"          # routing -> answered -> ended
+    state: CallState = CallState.ROUTING
     b: Leg | None = None
     b_tx: ClientTransaction | None = None
     b_invite: Request | None = None
@@ -101,15 +138,14 @@ class Call:
 class Owner:
     """Why the engine started a transaction, and where its messages go.
 
-    ``role`` is ``a_invite`` (the customer's INVITE), ``b_invite`` (a vendor attempt; it
-    becomes ``b_stale`` when abandoned), ``cancel``, ``bye``, ``request`` (an in-dialog request
-    we answer) or ``relay`` (a request passed to the other leg; ``answer_to`` is the server
-    transaction waiting for its response).
+    ``role`` is a :class:`Role`: for a vendor attempt ``B_INVITE``, which becomes ``B_STALE``
+    when abandoned; for ``RELAY`` (a request passed to the other leg) ``answer_to`` is the server
+    transaction waiting for its response.
     """
 
     peer: Peer
     call: Call | None
-    role: str
+    role: Role
     leg: Leg | None = None
     request: Request | None = None
     answer_to: ServerTransaction | None = None

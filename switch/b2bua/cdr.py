@@ -4,6 +4,11 @@ The fields, their kinds and the disconnect reasons are defined in :mod:`switch.c
 tests/test_contract.py checks that :meth:`CallRecord.as_dict` writes exactly those fields and
 that every reason the engine gives is one of the contract's.
 
+The times a record holds are the engine's ``now``: a monotonic clock in the running switch, so
+durations and post-dial delays are differences on that clock (a wall-clock step during a call
+cannot make one negative or add an hour to it). :meth:`CallRecord.as_dict` turns them into
+wall-clock UTC by adding ``wall_offset`` (wall-clock minus monotonic, read once per record).
+
 >>> iso(0.25)
 '1970-01-01T00:00:00.250000Z'
 """
@@ -33,10 +38,15 @@ class Attempt:
     sip_code: int = 0
     first_answer: float | None = None  # first 18x or 2xx from the vendor
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, wall_offset: float = 0.0) -> dict[str, Any]:
+        """The attempt's part of the CDR; ``wall_offset`` turns its times into wall-clock.
+
+        >>> Attempt("v1", 100.0, 200, 100.25).as_dict(1_000.0)["start_ts"]
+        '1970-01-01T00:18:20.000000Z'
+        """
         pdd = 0 if self.first_answer is None else round((self.first_answer - self.start) * 1000)
-        return {"vendor": self.vendor, "start_ts": iso(self.start), "sip_code": self.sip_code,
-                "pdd_ms": pdd}
+        return {"vendor": self.vendor, "start_ts": iso(self.start + wall_offset),
+                "sip_code": self.sip_code, "pdd_ms": pdd}
 
 
 @dataclass(slots=True)
@@ -49,6 +59,8 @@ class CallRecord:
     >>> d = rec.as_dict()
     >>> d["duration_ms"], d["answer_ts"], d["vendor"], d["disconnect_reason"]
     (0, None, None, 'no_route')
+    >>> rec.as_dict(wall_offset=1_800_000_000.0)["end_ts"]
+    '2027-01-15T08:00:11.500000Z'
     """
 
     cdr_id: str
@@ -76,8 +88,9 @@ class CallRecord:
             self.sip_code = sip_code
             self.reason = reason
 
-    def as_dict(self) -> dict[str, Any]:
-        """The contract v1 record."""
+    def as_dict(self, wall_offset: float = 0.0) -> dict[str, Any]:
+        """The contract v1 record, its times ``wall_offset`` seconds on from those recorded
+        (the default 0 for records whose times are wall-clock already, as in tests)."""
         end = self.end_ts if self.end_ts is not None else self.start
         duration = 0 if self.answer is None else max(0, round((end - self.answer) * 1000))
         pdd = 0 if self.first_answer is None else round((self.first_answer - self.start) * 1000)
@@ -93,14 +106,14 @@ class CallRecord:
             "vendor": self.attempts[-1].vendor if self.attempts else None,
             "src_ip": self.src_ip,
             "src_port": self.src_port,
-            "start_ts": iso(self.start),
-            "answer_ts": None if self.answer is None else iso(self.answer),
-            "end_ts": iso(end),
+            "start_ts": iso(self.start + wall_offset),
+            "answer_ts": None if self.answer is None else iso(self.answer + wall_offset),
+            "end_ts": iso(end + wall_offset),
             "duration_ms": duration,
             "pdd_ms": pdd,
             "sip_code": self.sip_code,
             "disconnect_reason": self.reason,
-            "attempts": [a.as_dict() for a in self.attempts],
+            "attempts": [a.as_dict(wall_offset) for a in self.attempts],
             "codec": self.codec,
             # Media is not relayed yet (the RTP relay is its own issue): no packets counted.
             "rtp_encryption": 0,

@@ -18,6 +18,11 @@ durably, *then* send these messages): the shell owns the disk, and the final ans
 (the 200 to a BYE, the failure response, the BYEs of a call the switch ends) goes out only after
 its CDR is on disk. Timers are data: :meth:`Engine.next_deadline` / :meth:`Engine.handle_timers`.
 
+Time: ``now`` is a monotonic clock (the shell's ``loop.time()``), so every SIP timer, admission
+window and vendor hold-off is immune to wall-clock steps. Wall-clock time only stamps CDRs: the
+engine asks ``wall_offset()`` (wall-clock minus monotonic) when it writes a record
+(:meth:`switch.b2bua.cdr.CallRecord.as_dict`).
+
 This module holds the call as a whole: the customer's side, the dialogs once answered, ending
 calls and their records. The vendor side before the answer (attempts, failover, CANCEL, vendor
 answers) is :mod:`switch.b2bua.attempts`; transactions and the timer heap are
@@ -50,7 +55,15 @@ from switch.b2bua.build import (
     uri_of,
     user_of,
 )
-from switch.b2bua.call import Call, CallTimer, Owner, normalize_number
+from switch.b2bua.call import (
+    Call,
+    CallState,
+    CallTimer,
+    Owner,
+    Role,
+    Side,
+    normalize_number,
+)
 from switch.b2bua.cdr import CallRecord
 from switch.b2bua.customers import CustomerDirectory
 from switch.b2bua.limits import CallLimits
@@ -94,18 +107,27 @@ class Engine(TransactionUser):
     """Call control for one switch. See the module docstring for the behaviour.
 
     ``local`` maps each transport ("udp", "tcp") to the switch's own address on it (for Via and
-    Contact); vendor legs use UDP. ``cdr_id`` hands out CDR ids (``CdrLog.next_id``).
+    Contact); vendor legs use UDP. ``cdr_id`` hands out CDR ids (``CdrLog.next_id``). Peers
+    and local addresses may be given as plain ``(transport, host, port)`` tuples; the engine
+    keeps them as :class:`~switch.b2bua.build.Peer`.
+
+    ``wall_offset()`` is how far wall-clock time (UTC epoch seconds) is ahead of ``now``, read
+    once per CDR: the shell passes ``time.time() - loop.time()``. The default, 0, is for a
+    ``now`` that is wall-clock seconds already, as tests drive it (``now = 1_800_000_000.0``
+    gives CDR times in January 2027).
     """
 
     def __init__(self, config: SwitchConfig, snapshot: RoutingSnapshot, *,
                  local: Mapping[str, Peer], cdr_id: Callable[[], str],
                  secret: bytes | None = None, timers: TimerConfig | None = None,
-                 ids: Ids | None = None) -> None:
+                 ids: Ids | None = None,
+                 wall_offset: Callable[[], float] | None = None) -> None:
         if "udp" not in local:
             raise ValueError("the switch needs a UDP address for vendor legs")
         super().__init__(timers)
-        self.local = dict(local)
+        self.local = {name: Peer(*address) for name, address in local.items()}
         self._cdr_id = cdr_id
+        self._wall_offset = wall_offset or (lambda: 0.0)
         self.ids = ids or Ids()
         self.nonces = NonceFactory(secret or os.urandom(32), realm=config.id)
         self.limits = CallLimits()
@@ -139,10 +161,10 @@ class Engine(TransactionUser):
         """End every call: BYE both legs of answered calls, CANCEL the unanswered ones."""
         out: list[Action] = []
         for call in list(self._calls_a.values()):
-            if call.state == "routing":
+            if call.state is CallState.ROUTING:
                 attempts.abandon(self, call, now, out)
                 self._fail_call(call, 503, reason, now, out)
-            elif call.state == "answered":
+            elif call.state is CallState.ANSWERED:
                 self._end_by_switch(call, reason, now, out)
         return out
 
@@ -150,6 +172,8 @@ class Engine(TransactionUser):
 
     def receive(self, message: Message, peer: Peer, now: float) -> list[Action]:
         """Handle one message from ``peer``; return what to do."""
+        if type(peer) is not Peer:  # a plain tuple: the engine reads peers by field name
+            peer = Peer(*peer)
         out: list[Action] = []
         if isinstance(message, Response):
             self._on_response(message, now, out)
@@ -179,7 +203,7 @@ class Engine(TransactionUser):
         call_id = headers.get("call-id") or ""
         if tag(headers.get("to") or "") is not None:
             call = self._calls_b.get(call_id)
-            side = "b"
+            side = Side.B
             if call is not None and (call.b is None or call.b.call_id != call_id):
                 # The dialog of an attempt the call moved on from (a late answer we ACKed and
                 # hung up): it may neither end nor re-negotiate the call that went on elsewhere.
@@ -187,7 +211,7 @@ class Engine(TransactionUser):
                 return
             if call is None:
                 call = self._calls_a.get((call_id, tag(headers.get("from") or "") or ""))
-                side = "a"
+                side = Side.A
             if call is None:
                 out.append(Transmit(respond(req, 481, None), peer))
                 return
@@ -238,7 +262,7 @@ class Engine(TransactionUser):
             out.append(Transmit(respond(req, 481, None), peer))
             return
         out.append(Transmit(respond(req, 200, tag(call.a.local_party)), peer))
-        if call.state == "routing":
+        if call.state is CallState.ROUTING:
             attempts.abandon(self, call, now, out)
             self._fail_call(call, 487, "no_answer", now, out)
 
@@ -248,12 +272,13 @@ class Engine(TransactionUser):
         if known is not None:
             self._known_call(known, req, peer, now, out)
             return
-        tx = ServerTransaction(req, reliable=peer[0] == "tcp", now=now, timers=self.timer_config)
-        self._start_tx(tx, Owner(peer, None, "a_invite"), now, out)
+        tx = ServerTransaction(req, reliable=peer.transport == "tcp", now=now,
+                               timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, None, Role.A_INVITE), now, out)
         headers = req.headers
         a_tag = self.ids.tag()
         callee = user_of(req.uri)
-        ident = self.customers.identify(req, peer[1], peer[2], callee, now)
+        ident = self.customers.identify(req, peer.host, peer.port, callee, now)
         if ident.gateway is None:
             self.stats["auth_challenged" if ident.status == 407 else "auth_refused"] += 1
             extra = [("Proxy-Authenticate", ident.challenge)] if ident.challenge else None
@@ -263,12 +288,12 @@ class Engine(TransactionUser):
         number = normalize_number(callee, gw.tech_prefix)
         from_value = headers.get("from") or ""
         rec = CallRecord(self._cdr_id(), self.config.id, headers.get("call-id") or "",
-                         user_of(uri_of(from_value)), callee, number, gw.name, peer[1], peer[2],
+                         user_of(uri_of(from_value)), callee, number, gw.name, peer.host, peer.port,
                          start=now)
         # check_request passed a Contact only if it is a SIP URI; without one, the From URI or
         # the source address is where in-dialog requests go.
-        target = sip_uri(headers.get("contact") or from_value) or f"sip:{peer[1]}:{peer[2]}"
-        leg = Leg(peer, self.local[peer[0]], headers.get("call-id") or "",
+        target = sip_uri(headers.get("contact") or from_value) or f"sip:{peer.host}:{peer.port}"
+        leg = Leg(peer, self.local[peer.transport], headers.get("call-id") or "",
                   f"{headers.get('to') or ''};tag={a_tag}", from_value, target)
         plan = None
         if ident.status:
@@ -296,7 +321,7 @@ class Engine(TransactionUser):
             then: list[Transmit] = []
             extra = [("Retry-After", "1")] if failure[0] == 503 else None
             self._reply(tx, respond(req, failure[0], a_tag, extra=extra), now, out, then)
-            out.append(Finish(rec.as_dict(), then))
+            out.append(Finish(rec.as_dict(self._wall_offset()), then))
             return
         call = Call(rec, gw, leg, tx, req, req.body, plan.candidates)
         self._owners[tx].call = call
@@ -317,14 +342,15 @@ class Engine(TransactionUser):
         """
         if server_key(req) == call.a_tx.key:
             self.stats["invite_retransmission"] += 1
-            if call.a_ok is not None and not call.a_acked and call.state == "answered":
+            if call.a_ok is not None and not call.a_acked and call.state is CallState.ANSWERED:
                 out.append(Transmit(call.a_ok, peer))
             return
         self.stats["merged_request"] += 1
         # Through a transaction: its retransmissions must get this 482 again, not become a new
         # call once the old one is gone.
-        tx = ServerTransaction(req, reliable=peer[0] == "tcp", now=now, timers=self.timer_config)
-        self._start_tx(tx, Owner(peer, None, "a_invite"), now, out)
+        tx = ServerTransaction(req, reliable=peer.transport == "tcp", now=now,
+                               timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, None, Role.A_INVITE), now, out)
         self._reply(tx, respond(req, 482, self.ids.tag()), now, out)
 
     # --- what our transactions deliver --------------------------------------------------------
@@ -332,12 +358,12 @@ class Engine(TransactionUser):
     def _on_tx_response(self, owner: Owner, tx: Transaction, resp: Response, now: float,
                         out: list[Action]) -> None:
         role = owner.role
-        if role == "b_invite":
+        if role is Role.B_INVITE:
             assert owner.call is not None
             attempts.vendor_answer(self, owner.call, resp, now, out)
-        elif role == "b_stale":
+        elif role is Role.B_STALE:
             attempts.stale_answer(self, tx, owner, resp, now, out)
-        elif role == "relay":
+        elif role is Role.RELAY:
             self._relay_answer(owner, resp, now, out)
             if resp.status < 200 and isinstance(tx, ClientTransaction) and tx.is_invite \
                     and not owner.cancelled:
@@ -346,41 +372,42 @@ class Engine(TransactionUser):
     def _on_tx_failure(self, owner: Owner, tx: Transaction, now: float,
                        out: list[Action]) -> None:
         call = owner.call
-        if owner.role == "b_invite" and call is not None and call.b_tx is tx:
+        if owner.role is Role.B_INVITE and call is not None and call.b_tx is tx:
             attempts.invite_timeout(self, call, now, out)  # no answer at all within 64*T1
-        elif owner.role == "relay" and owner.answer_to is not None:
+        elif owner.role is Role.RELAY and owner.answer_to is not None:
             self._reply(owner.answer_to, respond(owner.answer_to.request, 408, None), now, out)
 
     # --- dialogs ---------------------------------------------------------------------------------
 
-    def _in_dialog(self, call: Call, side: str, req: Request, peer: Peer, now: float,
+    def _in_dialog(self, call: Call, side: Side, req: Request, peer: Peer, now: float,
                    out: list[Action]) -> None:
-        tx = ServerTransaction(req, reliable=peer[0] == "tcp", now=now, timers=self.timer_config)
-        self._start_tx(tx, Owner(peer, call, "request"), now, out)
+        tx = ServerTransaction(req, reliable=peer.transport == "tcp", now=now,
+                               timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, call, Role.REQUEST), now, out)
         method = req.method
         if method == "BYE":
-            if call.state != "answered":
+            if call.state is not CallState.ANSWERED:
                 self._reply(tx, respond(req, 481, None), now, out)
                 return
-            call.state = "ended"
+            call.state = CallState.ENDED
             self._disarm(call, CallTimer.RETRANSMIT, CallTimer.ACK_WAIT, CallTimer.MAX_DURATION)
-            other = call.b if side == "a" else call.a
+            other = call.b if side is Side.A else call.a
             assert other is not None
             self._send_bye(other, call, now, out)
-            call.rec.end(now, 200, "caller_bye" if side == "a" else "callee_bye")
+            call.rec.end(now, 200, "caller_bye" if side is Side.A else "callee_bye")
             then: list[Transmit] = []
             self._reply(tx, respond(req, 200, None), now, out, then)
             self._finish(call, now, out, then)
-        elif method in _RELAYED and call.state == "answered":
-            other = call.b if side == "a" else call.a
+        elif method in _RELAYED and call.state is CallState.ANSWERED:
+            other = call.b if side is Side.A else call.a
             assert other is not None
             forward = in_dialog(other, method, self.ids, body=req.body,
                                 content_type=req.headers.get("content-type"),
                                 contact=other.contact(self.config.id)
                                 if method != "INFO" else None)
-            ctx = ClientTransaction(forward, reliable=other.peer[0] == "tcp", now=now,
+            ctx = ClientTransaction(forward, reliable=other.peer.transport == "tcp", now=now,
                                     timers=self.timer_config)
-            self._start_tx(ctx, Owner(other.peer, call, "relay", other, forward, tx), now, out)
+            self._start_tx(ctx, Owner(other.peer, call, Role.RELAY, other, forward, tx), now, out)
         else:
             self._reply(tx, respond(req, 481 if method in _RELAYED else 501, None), now, out)
 
@@ -403,13 +430,13 @@ class Engine(TransactionUser):
     def _send_bye(self, leg: Leg, call: Call | None, now: float, out: list[Action],
                   defer: list[Transmit] | None = None) -> None:
         bye = in_dialog(leg, "BYE", self.ids)
-        tx = ClientTransaction(bye, reliable=leg.peer[0] == "tcp", now=now,
+        tx = ClientTransaction(bye, reliable=leg.peer.transport == "tcp", now=now,
                                timers=self.timer_config)
-        self._start_tx(tx, Owner(leg.peer, call, "bye"), now, out, defer)
+        self._start_tx(tx, Owner(leg.peer, call, Role.BYE), now, out, defer)
 
     def _end_by_switch(self, call: Call, reason: str, now: float, out: list[Action]) -> None:
         """The switch ends an answered call: BYE both legs, once the CDR is on disk."""
-        call.state = "ended"
+        call.state = CallState.ENDED
         call.rec.end(now, 200, reason)
         then: list[Transmit] = []
         self._send_bye(call.a, call, now, out, then)
@@ -420,9 +447,9 @@ class Engine(TransactionUser):
     def _fail_call(self, call: Call, status: int, reason: str, now: float,
                    out: list[Action]) -> None:
         """Answer the customer with a final failure, once the CDR is on disk."""
-        if call.state != "routing":
+        if call.state is not CallState.ROUTING:
             return
-        call.state = "ended"
+        call.state = CallState.ENDED
         self._disarm(call, CallTimer.INVITE, CallTimer.PROGRESS)
         call.rec.end(now, status, reason)
         then: list[Transmit] = []
@@ -443,7 +470,7 @@ class Engine(TransactionUser):
         # then a retransmission of that INVITE must find this call, not start another.
         reap_at = max(now + REAP_AFTER, call.rec.start + 64 * self.timer_config.t1)
         self._arm(call, CallTimer.REAP, reap_at)
-        out.append(Finish(call.rec.as_dict(), then))
+        out.append(Finish(call.rec.as_dict(self._wall_offset()), then))
 
     # --- the dialogs' timers and guard, and reaping (dispatched through the tables below) -------
 
@@ -452,18 +479,18 @@ class Engine(TransactionUser):
         attempts.send_cancel(self, tx, owner, now, out)
 
     def _timer_retransmit(self, call: Call, now: float, out: list[Action]) -> None:
-        if call.a_acked or call.a_ok is None or call.state != "answered":
+        if call.a_acked or call.a_ok is None or call.state is not CallState.ANSWERED:
             return
         out.append(Transmit(call.a_ok, call.a.peer))
         call.retransmit_interval = min(2 * call.retransmit_interval, self.timer_config.t2)
         self._arm(call, CallTimer.RETRANSMIT, now + call.retransmit_interval)
 
     def _timer_ack_wait(self, call: Call, now: float, out: list[Action]) -> None:
-        if not call.a_acked and call.state == "answered":
+        if not call.a_acked and call.state is CallState.ANSWERED:
             self._end_by_switch(call, "error", now, out)  # 13.3.1.4: no ACK, end the dialog
 
     def _timer_max_duration(self, call: Call, now: float, out: list[Action]) -> None:
-        if call.state == "answered":
+        if call.state is CallState.ANSWERED:
             self._end_by_switch(call, "max_duration", now, out)
 
     def _timer_reap(self, call: Call, now: float, out: list[Action]) -> None:

@@ -8,9 +8,10 @@ a number the test moves forward.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from switch.b2bua import Engine, Finish, Ids, Transmit
+from switch.b2bua import Engine, Finish, Ids, Peer, Transmit
 from switch.config import SwitchConfig, load_config_text
 from switch.routing import parse_snapshot
 from switch.sip import Request, Response, parse_message, serialize, tag
@@ -52,7 +53,7 @@ prefixes = ["44"]
 priority = 2
 """
 
-CUSTOMER = ("udp", "127.0.0.1", 5071)
+CUSTOMER = Peer("udp", "127.0.0.1", 5071)
 SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        b"m=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n")
 ANSWER_SDP = (b"v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -96,12 +97,16 @@ class Harness:
     _n: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def make(cls, cfg: SwitchConfig | None = None, snapshot: dict | None = None) -> Harness:
+    def make(cls, cfg: SwitchConfig | None = None, snapshot: dict | None = None, *,
+             wall_offset: Callable[[], float] | None = None) -> Harness:
+        """An engine on the test config; without ``wall_offset`` ``now`` is wall-clock time
+        (CDR times are ``now`` itself), with it ``now`` plays the monotonic clock."""
         ids = itertools.count(1)
         engine = Engine(cfg or config(), parse_snapshot(snapshot or SNAPSHOT),
-                        local={"udp": ("udp", "127.0.0.1", 5060),
-                               "tcp": ("tcp", "127.0.0.1", 5060)},
-                        cdr_id=lambda: f"sw1-test-{next(ids)}", secret=b"k" * 32, ids=Ids("t"))
+                        local={"udp": Peer("udp", "127.0.0.1", 5060),
+                               "tcp": Peer("tcp", "127.0.0.1", 5060)},
+                        cdr_id=lambda: f"sw1-test-{next(ids)}", secret=b"k" * 32, ids=Ids("t"),
+                        wall_offset=wall_offset)
         return cls(engine)
 
     # --- driving --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ protocol details (what goes where, in which order, with which CDR) without socke
 
 from __future__ import annotations
 
+from switch.b2bua import iso
 from switch.sip import Request, Response
 from tests.switch.b2bua_harness import ANSWER_SDP, CUSTOMER, Harness
 
@@ -299,3 +300,25 @@ def test_finished_calls_leave_no_timers_behind(monkeypatch):
     h.invite(call="last", branch="last")
     # 300 max-duration timers were cancelled; without compaction they would all still be here
     assert h.engine.pending_timers < 60
+
+
+def test_cdr_times_are_wall_clock_while_timers_run_on_the_monotonic_now():
+    """``now`` is monotonic (small numbers here); the wall clock steps back an hour mid-call.
+    The max-duration timer still fires on the monotonic clock, the duration is what the call
+    lasted, and the CDR's times are wall-clock as of when the record is written."""
+    offset = [1_800_000_000.0]
+    h = Harness.make(wall_offset=lambda: offset[0])
+    h.now = 50.0
+    h.invite()
+    h.answer_call()                      # rings at 50.5, answered at 52.0
+    offset[0] -= 3600.0                  # an operator or NTP steps the wall clock back
+    h.advance(3599.0)
+    assert h.finished == [], "a wall-clock step moves no timer"
+    h.advance(1.0)                       # max_duration = 3600 after the answer
+    record = h.cdr()
+    assert record["disconnect_reason"] == "max_duration"
+    assert record["duration_ms"] == 3_600_000 and record["pdd_ms"] == 500
+    wall = offset[0]
+    assert (record["start_ts"], record["answer_ts"], record["end_ts"]) == (
+        iso(wall + 50.0), iso(wall + 52.0), iso(wall + 3652.0))
+    assert record["attempts"][0]["start_ts"] == iso(wall + 50.0)

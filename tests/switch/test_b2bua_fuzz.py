@@ -50,12 +50,12 @@ def _parses(path: Path) -> bool:
 #: The corpus messages the parser takes: the seeds of the mutations.
 PARSABLE = [path for path in CORPUS if _parses(path)]
 
-CUSTOMER: Peer = ("udp", "127.0.0.1", 5071)
+CUSTOMER = Peer("udp", "127.0.0.1", 5071)
 #: What the vendor's 200 carries once the hostile message is in: an SDP answer, or none (the
 #: offer, maybe a broken one, is then what the codec is read from).
 ANSWERS = [ANSWER_SDP, b""]
-PEERS: list[Peer] = [CUSTOMER, ("tcp", "127.0.0.1", 5071), ("udp", "127.0.0.1", 5070),
-                     ("udp", "127.0.0.1", 5072), ("udp", "10.9.9.9", 5060)]
+PEERS = [CUSTOMER, Peer("tcp", "127.0.0.1", 5071), Peer("udp", "127.0.0.1", 5070),
+         Peer("udp", "127.0.0.1", 5072), Peer("udp", "10.9.9.9", 5060)]
 
 
 def _text(value: str) -> bytes:

@@ -313,7 +313,7 @@ class B2buaMachine(RuleBasedStateMachine):
     def invite(self, prefix: str, digits: int, tcp: bool, max_forwards: int,
                rfc2543: bool = False) -> None:
         n = self._n()
-        peer: Peer = ("tcp" if tcp else "udp", "127.0.0.1", 5071)
+        peer = Peer("tcp" if tcp else "udp", "127.0.0.1", 5071)
         call = CustomerCall(f"c{n}", f"f{n}", f"{prefix}{digits}", peer, f"i{n}", rfc2543)
         self.calls.append(call)
         self._send_invite(call, max_forwards)
