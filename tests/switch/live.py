@@ -109,3 +109,9 @@ def invite_status(host: str, port: int, number: str, call_id: str) -> int:
             status = int(sock.recv(65535).split(b" ", 2)[1])
             if status >= 200:
                 return status
+
+
+def target(switch: SwitchProcess, transport: str = "udp") -> str:
+    """``host:port`` of the running switch's listener for ``transport`` (what SIPp dials)."""
+    host, port = next((h, p) for t, h, p in switch.addresses if t == transport)
+    return f"{host}:{port}"

@@ -563,3 +563,9 @@ __all__ = [
     "scenario_path",
     "sipp_binary",
 ]
+
+
+def ok(result: SippResult | None, calls: int) -> None:
+    """Assert SIPp completed ``calls`` calls and failed none (its own description if not)."""
+    assert result is not None
+    assert result.successful == calls and result.failed == 0, result.describe()

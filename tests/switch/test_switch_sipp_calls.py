@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.switch.live import LiveSwitch, vendor
-from tests.switch.sipp_runner import SippResult, SippUas, run_uac
+from tests.switch.live import LiveSwitch, target, vendor
+from tests.switch.sipp_runner import SippUas, ok, run_uac
 
 pytestmark = pytest.mark.usefixtures("sipp_installed")
-
-
-def ok(result: SippResult | None, calls: int) -> None:
-    assert result is not None
-    assert result.successful == calls and result.failed == 0, result.describe()
 
 
 def answered_ms(record: dict) -> int:
@@ -28,11 +23,6 @@ def answered_ms(record: dict) -> int:
     answer = datetime.fromisoformat(record["answer_ts"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(record["end_ts"].replace("Z", "+00:00"))
     return (end - answer) // timedelta(milliseconds=1)
-
-
-def target(switch, transport: str = "udp") -> str:
-    host, port = next((h, p) for t, h, p in switch.addresses if t == transport)
-    return f"{host}:{port}"
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from ratelab import connect
-from tests.switch.live import LiveSwitch, vendor, wait_until
-from tests.switch.sipp_runner import SippResult, SippUas, run_uac
-from tests.switch.test_switch_sipp_calls import ok, target
+from tests.switch.live import LiveSwitch, target, vendor, wait_until
+from tests.switch.sipp_runner import SippResult, SippUas, ok, run_uac
 
 pytestmark = pytest.mark.usefixtures("sipp_installed")
 

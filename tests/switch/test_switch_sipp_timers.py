@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.switch.live import LiveSwitch, vendor
-from tests.switch.sipp_runner import SippUas, run_uac
-from tests.switch.test_switch_sipp_calls import ok, target
+from tests.switch.live import LiveSwitch, target, vendor
+from tests.switch.sipp_runner import SippUas, ok, run_uac
 
 pytestmark = pytest.mark.usefixtures("sipp_installed")
 
