@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make demo   set up .venv and run the end-to-end demo on the embedded defaults"
-	@echo "make test   set up .venv and run ruff, the pytest suite and the doctests"
+	@echo "make test   set up .venv and run ruff, mypy, the pytest suite and the doctests"
 	@echo "make bench  run the benchmarks in bench/ (slow; prints figures)"
-	@echo "make lab    open JupyterLab on notebooks/explore.ipynb (installs jupyterlab)"
+	@echo "make lab    open JupyterLab on ratelab/notebooks/explore.ipynb (installs jupyterlab)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -36,7 +37,7 @@ bench: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
-	$(BIN)/jupyter lab notebooks/explore.ipynb
+	$(BIN)/jupyter lab ratelab/notebooks/explore.ipynb
 
 clean-data:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/spool data/demo reports

@@ -13,7 +13,7 @@ import duckdb
 __all__ = ["one", "scalar"]
 
 
-def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple | None:
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[Any, ...] | None:
     """The first row of ``sql`` (or None), with the result read to the end.
 
     >>> one(duckdb.connect(), "SELECT 1, 'a'")

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -324,7 +325,7 @@ def _ingest_batch(
     summary.duplicates += valid - added
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> int:
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
     return int(scalar(con, sql, params) or 0)
 
 

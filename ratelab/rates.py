@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
@@ -282,7 +283,7 @@ def import_rows(
     return ImportSummary(table, import_id, len(new), replaced, superseded, closed, count)
 
 
-def _to_utc_rows(rows: Sequence[DeckRow], time_zone: str) -> list[tuple]:
+def _to_utc_rows(rows: Sequence[DeckRow], time_zone: str) -> list[tuple[Any, ...]]:
     """Deck rows as tuples with their effective dates in UTC."""
     return [
         (row.prefix, row.destination, row.band, row.first_rate, row.first_period, row.rate,
@@ -346,11 +347,11 @@ def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
             next_grp += 1
     if groups:
         con.executemany("INSERT INTO rate_groups VALUES (?, ?, ?, ?, ?)", groups)
-    seg = pl.DataFrame(
+    seg_frame = pl.DataFrame(
         {"grp": seg_grp, "lo": seg_lo, "hi": seg_hi, "rid": seg_rid},
         schema={"grp": pl.Int32, "lo": pl.Int64, "hi": pl.Int64, "rid": pl.Int64},
     )
-    con.register("seg_new", seg)
+    con.register("seg_new", seg_frame)
     try:
         con.execute(
             """INSERT INTO rate_segments
@@ -368,7 +369,7 @@ def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return len(seg_grp)
 
 
-def _owners(live: list[tuple], band: str) -> dict[str, int]:
+def _owners(live: list[tuple[Any, ...]], band: str) -> dict[str, int]:
     """prefix -> rowid of the row that prices ``band``: the band's own row, else its 'any' row."""
     owner: dict[str, int] = {}
     exact: set[str] = set()
@@ -391,7 +392,7 @@ def rows_in_force(con: duckdb.DuckDBPyConnection, table: str, at: datetime) -> p
     >>> rows_in_force(con, "vendor_x", datetime(2025, 6, 1)).height
     0
     """
-    return con.sql(
+    rows: pl.DataFrame = con.sql(  # duckdb types .pl() as Any
         """SELECT prefix, destination, band, first_rate, first_period, rate, cycle, connect_fee,
                   effective_from, effective_to
            FROM rates
@@ -400,6 +401,7 @@ def rows_in_force(con: duckdb.DuckDBPyConnection, table: str, at: datetime) -> p
            ORDER BY prefix, band""",
         params={"t": table, "at": at},
     ).pl()
+    return rows
 
 
 def assign(

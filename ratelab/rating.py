@@ -80,7 +80,8 @@ def cdr_filter(
     >>> cdr_filter(None, None, "acme", None)
     ('TRUE AND customer = $customer', {'customer': 'acme'})
     """
-    where, params = ["TRUE"], {}
+    where: list[str] = ["TRUE"]
+    params: dict[str, object] = {}
     if since is not None:
         where.append("start_ts >= $since")
         params["since"] = since
@@ -97,7 +98,7 @@ def cdr_filter(
 
 
 def _chunks(
-    con: duckdb.DuckDBPyConnection, where: str, params: dict
+    con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object]
 ) -> list[tuple[datetime, datetime, int]]:
     """Half-open start_ts ranges of whole days holding about CHUNK_ROWS CDRs each."""
     days = con.execute(

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from datetime import time as TimeOfDay
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -176,7 +177,7 @@ class Warehouse:
         with self.connection() as con:
             return current_version(con)
 
-    def sql(self, query: str, params: dict | list | None = None) -> pl.DataFrame:
+    def sql(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> pl.DataFrame:
         """Run any query and return a Polars frame (for notebooks).
 
         >>> from ratelab.examples import sample_warehouse
@@ -184,7 +185,9 @@ class Warehouse:
         [5]
         """
         with self.connection() as con:
-            return con.sql(query, params=params).pl()
+            # duckdb types .pl() as Any (it may return a LazyFrame)
+            frame: pl.DataFrame = con.sql(query, params=params).pl()
+            return frame
 
     def _write(self) -> None:
         if self.read_only:
@@ -267,6 +270,7 @@ class Warehouse:
         >>> diff.select("prefix", "status", "short_notice").rows()
         [('1', 'closed', False), ('44', 'increase', True), ('447', 'closed', False)]
         """
+        # read_options are read_deck's keyword arguments, passed through unchecked here.
         new = read_deck(path, **read_options)  # type: ignore[arg-type]
         with self.connection() as con:
             tz_row = one(con, "SELECT time_zone FROM rate_tables WHERE name = ?", [name])
@@ -313,10 +317,11 @@ class Warehouse:
         if (customer is None) == (vendor is None):
             raise ValueError("give exactly one of customer= or vendor=")
         side, party = ("customer", customer) if customer is not None else ("vendor", vendor)
+        assert party is not None  # exactly one was given (checked above)
         with self.connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                span = rate_store.assign(con, table, party, side,  # type: ignore[arg-type]
+                span = rate_store.assign(con, table, party, side,
                                          kind=kind, phone=phone, valid_from=valid_from,
                                          valid_to=valid_to)
                 con.execute("COMMIT")

@@ -10,7 +10,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from switch.config import ConfigError, load_config
 from switch.routing import SnapshotError
@@ -55,14 +56,15 @@ def _run(config_path: str, level: str) -> int:
 
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        uvloop = None
+        pass
+    else:
+        runner = uvloop.run
     try:
-        if uvloop is not None:
-            return uvloop.run(run(config_path))
-        return asyncio.run(run(config_path))
+        return runner(run(config_path))
     except (ConfigError, SnapshotError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

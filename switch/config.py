@@ -185,7 +185,7 @@ class _Checker:
         for key in sorted(set(table) - known):
             self.fail(f"{where}.{key}" if where else key, "unknown key (misspelt?)")
 
-    def string(self, table: dict, key: str, where: str, default: str | None = None,
+    def string(self, table: dict[str, Any], key: str, where: str, default: str | None = None,
                *, empty: bool = False) -> str:
         value = table.get(key, default)
         if not isinstance(value, str) or (not empty and not value):
@@ -194,7 +194,7 @@ class _Checker:
             return default or ""
         return value
 
-    def number(self, table: dict, key: str, where: str, default: float, *,
+    def number(self, table: dict[str, Any], key: str, where: str, default: float, *,
                low: float, high: float, integer: bool = False) -> float:
         value = table.get(key, default)
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
@@ -204,16 +204,18 @@ class _Checker:
         if not low <= value <= high:
             self.fail(f"{where}.{key}", f"must be between {low:g} and {high:g}, got {value}")
             return default
-        return value
+        number: float = value  # an int or float, checked above
+        return number
 
-    def boolean(self, table: dict, key: str, where: str, default: bool) -> bool:
+    def boolean(self, table: dict[str, Any], key: str, where: str, default: bool) -> bool:
         value = table.get(key, default)
         if not isinstance(value, bool):
             self.fail(f"{where}.{key}", "must be true or false")
             return default
         return value
 
-    def strings(self, table: dict, key: str, where: str, *, required: bool = True) -> list[str]:
+    def strings(self, table: dict[str, Any], key: str, where: str, *,
+                required: bool = True) -> list[str]:
         value = table.get(key, [] if not required else None)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.fail(f"{where}.{key}", "must be a list of strings")

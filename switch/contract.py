@@ -403,7 +403,7 @@ def escape_record(record: dict[str, Any]) -> dict[str, Any]:
     {'caller': '155'}
     """
     paths: list[str] = []
-    copy = _escape_value(record, "", paths)
+    copy: dict[str, Any] = _escape_value(record, "", paths)  # a dict in gives a dict out
     if paths:
         if ESCAPED_FIELD in record:
             raise ValueError(f"the record already has an {ESCAPED_FIELD!r} field")

@@ -30,7 +30,7 @@ from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
 from switch.routing import SnapshotError, load_snapshot
 from switch.sip import Message, ParseLimits
-from switch.transport import Address, Listener, Sender, Stats, listen
+from switch.transport import Address, Listener, Sender, Stats, UdpTransport, listen
 
 __all__ = ["Switch", "parse_limits", "run"]
 
@@ -52,7 +52,7 @@ class Switch:
         self.writer: CdrWriter | None = None
         self.cdr_errors = 0
         self._tcp: dict[Address, Sender] = {}  # TCP peer -> its connection, while it is open
-        self._udp = None
+        self._udp: UdpTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
@@ -86,7 +86,9 @@ class Switch:
                              wall_offset=lambda: time.time() - loop.time())
         self._stopping = asyncio.Event()
 
-    def _handler(self, transport: str) -> Callable[[Message, Address, Callable], None]:
+    def _handler(
+            self, transport: str
+    ) -> Callable[[Message, Address, Callable[[Message], None]], None]:
         tcp = transport == "tcp"
 
         def handle(message: Message, source: Address, reply: Callable[[Message], None]) -> None:

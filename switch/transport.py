@@ -21,6 +21,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from switch.config import Listen
 from switch.sip import (
@@ -107,6 +108,8 @@ class UdpTransport(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A datagram endpoint is always given a DatagramTransport (uvloop's without subclassing
+        # it), but the protocol signature says BaseTransport.
         self.transport = transport  # type: ignore[assignment]
 
     def send(self, message: Message, address: Address) -> None:
@@ -115,14 +118,16 @@ class UdpTransport(asyncio.DatagramProtocol):
             self.transport.sendto(serialize(message), address)
             self.stats.sent += 1
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        # addr is (host, port) for IPv4 and (host, port, flowinfo, scope_id) for IPv6.
         self.stats.received += 1
         source: Address = (addr[0], addr[1])
         try:
             message = parse_message(data, limits=self.limits)
         except SipParseError as err:
-            assert self.transport is not None
-            _answer_malformed(err, lambda raw: self.transport.sendto(raw, addr), self.stats)  # type: ignore[union-attr]
+            transport = self.transport
+            assert transport is not None
+            _answer_malformed(err, lambda raw: transport.sendto(raw, addr), self.stats)
             return
         _dispatch(self.handler, message, source, lambda m: self.send(m, source), self.stats)
 

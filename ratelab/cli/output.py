@@ -58,7 +58,8 @@ def parse_when(text: str, name: str = "date") -> datetime:
     return moment(text, name)
 
 
-class _When(click.ParamType):
+# ParamType is generic in newer click's stubs only; subscripting it would fail on click 8.1.
+class _When(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     name = "date"
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:

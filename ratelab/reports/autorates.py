@@ -26,6 +26,7 @@ import csv
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -38,6 +39,9 @@ from ratelab.rates import rows_in_force
 from ratelab.reports.common import ReportError
 from ratelab.reports.common import moment as parse_moment
 
+if TYPE_CHECKING:
+    from ratelab.warehouse import Warehouse
+
 __all__ = ["ROUNDINGS", "auto_create_rates"]
 
 #: Accepted ``rounding`` names and the :func:`ratelab.money.quantize` mode each means.
@@ -47,7 +51,7 @@ ROUNDINGS: dict[str, Rounding] = {
     "half_up": "half_up", "half_even": "half_even",
 }
 
-_SCHEMA = {
+_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "prefix": pl.String, "destination": pl.String, "vendor_rate": pl.Decimal(18, 6),
     "customer_rate": pl.Decimal(18, 6), "increment": pl.String,
     "effective_from": pl.Datetime("us"), "band": pl.String,
@@ -56,7 +60,7 @@ _SCHEMA = {
 
 
 def auto_create_rates(
-    wh: object,
+    wh: Warehouse,
     vendor_table: str,
     margin: MoneyLike,
     *,
@@ -85,7 +89,7 @@ def auto_create_rates(
         raise ReportError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
     moment = datetime.now(UTC).replace(tzinfo=None) if at is None else parse_moment(at, "at")
     deck_from = None if effective_from is None else parse_moment(effective_from, "effective_from")
-    with wh.connection() as con:  # type: ignore[attr-defined]
+    with wh.connection() as con:
         row = one(con, "SELECT side, time_zone FROM rate_tables WHERE name = ?", [vendor_table])
         if row is None or row[0] != "vendor":
             known = [r[0] for r in con.execute(
@@ -133,7 +137,7 @@ def _price(cost: Decimal, margin: MoneyLike, places: int, rounding: str) -> Deci
         raise ReportError(f"cannot apply margin {margin!r}: {err}") from None
 
 
-def write_deck(records: list[dict], out: str | Path) -> Path:
+def write_deck(records: list[dict[str, Any]], out: str | Path) -> Path:
     """Write customer rate records (as made by :func:`auto_create_rates`) as a deck CSV.
 
     >>> import tempfile, os

@@ -9,6 +9,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ratelab.warehouse import Warehouse
 
 __all__ = ["ReportError", "check_choice", "check_party", "load_sql", "moment", "period"]
 
@@ -88,7 +92,7 @@ def load_sql(name: str) -> str:
         raise ReportError(f"no report query {name!r} in {SQL_DIR}") from None
 
 
-def check_party(wh: object, side: str, name: str | None) -> None:
+def check_party(wh: Warehouse, side: str, name: str | None) -> None:
     """Raise ReportError when ``name`` is not a known customer / vendor (None passes).
 
     Known means: has CDRs or a rate assignment on that side.
@@ -104,7 +108,7 @@ def check_party(wh: object, side: str, name: str | None) -> None:
         return
     if side not in ("customer", "vendor"):
         raise ReportError(f"side must be customer or vendor, got {side!r}")
-    known = wh.sql(  # type: ignore[attr-defined]
+    known = wh.sql(
         f"""SELECT DISTINCT {side} AS name FROM cdrs WHERE {side} IS NOT NULL
             UNION SELECT DISTINCT party FROM assignments WHERE side = $side
             ORDER BY name""", {"side": side})["name"].to_list()
@@ -124,4 +128,4 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
     """
     if value not in allowed:
         raise ReportError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value  # type: ignore[return-value]
+    return value

@@ -38,12 +38,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
 from ratelab.money import MoneyLike, to_decimal
 from ratelab.reports.common import ReportError, When, check_party, load_sql, period
+
+if TYPE_CHECKING:
+    from ratelab.warehouse import Warehouse
 
 __all__ = ["THEIR_COLUMNS", "TheirFileError", "read_their_cdrs", "reconcile",
            "reconcile_summary"]
@@ -56,8 +60,9 @@ THEIR_COLUMNS: dict[str, tuple[str, ...]] = {
     "amount": ("amount", "cost", "charge"),
 }
 
-_THEIRS_SCHEMA = {"line": pl.Int64, "callee": pl.String, "their_start": pl.Datetime("us"),
-                  "their_duration_s": pl.Decimal(18, 3), "their_amount": pl.Decimal(18, 6)}
+_THEIRS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "line": pl.Int64, "callee": pl.String, "their_start": pl.Datetime("us"),
+    "their_duration_s": pl.Decimal(18, 3), "their_amount": pl.Decimal(18, 6)}
 _DIGITS = re.compile(r"\d{1,17}")
 
 
@@ -136,6 +141,7 @@ def _parse(line: int, cells: list[str], where: dict[str, int]) -> tuple[_Row | N
             problems.append(str(bad))
     if problems:
         return None, problems
+    # values holds what the readers above returned for each column: str, datetime, Decimal.
     return _Row(line, values["callee"], values["start_time"],  # type: ignore[arg-type]
                 values["duration_s"], values["amount"]), []  # type: ignore[arg-type]
 
@@ -223,7 +229,7 @@ def _seconds(value: MoneyLike | float, name: str) -> Decimal:
 
 
 def reconcile(
-    wh: object,
+    wh: Warehouse,
     vendor: str,
     their_csv: str | Path,
     start: When,
@@ -267,7 +273,7 @@ def reconcile(
     lo, hi = begin - margin, finish + margin
     theirs = theirs.filter((pl.col("their_start") >= lo) & (pl.col("their_start") <= hi))
     sql = _queries()
-    with wh.connection() as con:  # type: ignore[attr-defined]
+    with wh.connection() as con:
         ours = con.sql(sql["ours"], params={"vendor": vendor, "lo": lo, "hi": hi}).pl()
     unrated = ours.filter(~pl.col("rated") & (pl.col("our_start") >= begin)
                           & (pl.col("our_start") < finish)).height
@@ -292,9 +298,10 @@ def reconcile(
             pairs.append((seq, line))
         scratch.register("pairs", pl.DataFrame(pairs, schema={"cdr_seq": pl.Int64,
                                                               "line": pl.Int64}, orient="row"))
-        return scratch.sql(sql["result"], params={
+        result: pl.DataFrame = scratch.sql(sql["result"], params={  # .pl() is typed Any
             "duration_tolerance_s": duration_tolerance, "amount_lower": lower,
             "amount_upper": upper, "start": begin, "end": finish}).pl()
+        return result
     finally:
         scratch.close()
 
@@ -315,6 +322,7 @@ def reconcile_summary(frame: pl.DataFrame) -> pl.DataFrame:
     scratch = duckdb.connect()
     try:
         scratch.register("frame", frame)
-        return scratch.sql(_queries()["summary"]).pl()
+        summary: pl.DataFrame = scratch.sql(_queries()["summary"]).pl()  # .pl() is typed Any
+        return summary
     finally:
         scratch.close()

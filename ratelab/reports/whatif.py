@@ -28,18 +28,21 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
 
 from ratelab.db import scalar
-from ratelab.decks import DeckError, read_deck
+from ratelab.decks import DeckError, DeckRow, read_deck
 from ratelab.money import MoneyLike, money_context, to_decimal
 from ratelab.rates import import_rows, rebuild_index
 from ratelab.rating import rate_cdrs
 from ratelab.reports.common import ReportError, When, check_party, load_sql, period
+
+if TYPE_CHECKING:
+    from ratelab.warehouse import Warehouse
 
 __all__ = ["change_factor", "what_if"]
 
@@ -108,6 +111,7 @@ def change_factor(change_pct: MoneyLike | float) -> Decimal:
         raise ReportError(f"change_pct: {err}") from None
     if pct < -100:
         raise ReportError(f"change_pct {pct} would make rates negative (at least -100)")
+    # exponent is typed int | str (a str only for NaN/infinity, which to_decimal rejected).
     if pct.as_tuple().exponent < -6:  # type: ignore[operator]
         raise ReportError(f"change_pct {pct} has more than 6 decimal places")
     with money_context():
@@ -118,7 +122,7 @@ def _local(moment: datetime, time_zone: str) -> datetime:
     return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
 
 
-def _candidate(deck: str | Path, start: datetime, time_zone: str) -> list:
+def _candidate(deck: str | Path, start: datetime, time_zone: str) -> list[DeckRow]:
     """The candidate deck's rows, all in force from ``start`` (deck-local) on."""
     local = _local(start, time_zone)
     try:
@@ -152,7 +156,7 @@ def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal) -> None:
 
 
 def what_if(
-    wh: object,
+    wh: Warehouse,
     start: When,
     end: When,
     *,
@@ -201,6 +205,7 @@ def what_if(
             raise ReportError(f"{unrated} call(s) in the period are not rated yet: rate them "
                               "first (`ratelab rate` or Warehouse.rate), then compare")
         if deck is not None:
+            assert table is not None  # deck= needs table= (checked above)
             tables = dict(con.execute("SELECT name, side FROM rate_tables").fetchall())
             if tables.get(table) != deck_side:
                 known = ", ".join(sorted(n for n, s in tables.items() if s == deck_side))
@@ -238,7 +243,9 @@ def what_if(
             con.execute("""UPDATE rates SET effective_to = $s WHERE table_name = $t
                            AND (effective_to IS NULL OR effective_to > $s)""",
                         {"t": table, "s": begin})
-            import_rows(con, table, rows, file=str(deck), sha256="what-if")  # type: ignore
+            assert table is not None  # no change_pct= means deck= and so table= were given
+            import_rows(con, table, rows, file=str(deck), sha256="what-if")
             con.execute("COMMIT")
         rate_cdrs(con, since=begin, until=finish)
-        return con.sql(parts["result"]).pl()
+        result: pl.DataFrame = con.sql(parts["result"]).pl()  # duckdb types .pl() as Any
+        return result

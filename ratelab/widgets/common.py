@@ -42,7 +42,8 @@ def distinct(wh: Any, column: str, *, where: str = "TRUE") -> list[str]:
         raise ValueError(f"column must be customer, vendor or destination, got {column!r}")
     frame = wh.sql(f"SELECT DISTINCT {column} AS v FROM rated "
                    f"WHERE {column} IS NOT NULL AND {where} ORDER BY v")
-    return frame["v"].to_list()
+    values: list[str] = frame["v"].to_list()  # wh is Any here
+    return values
 
 
 def date_range(wh: Any) -> tuple[date, date]:

@@ -105,7 +105,8 @@ def margin_view(
         params["destination"] = destination
     order = "day" if by == "day" else f"profit DESC, {by}"
     query = _VIEW_SQL.format(key=BY[by], name=by, where=" AND ".join(where), order=order)
-    return wh.sql(query, params)
+    frame: pl.DataFrame = wh.sql(query, params)  # wh is Any here
+    return frame
 
 
 def margin_figure(frame: pl.DataFrame, *, top: int = 30) -> go.Figure:
@@ -184,7 +185,7 @@ class MarginExplorer:
             self.message, self.chart, self.table])
         self.render()
 
-    def _changed(self, _change: dict) -> None:
+    def _changed(self, _change: dict[str, Any]) -> None:
         self.render()
 
     def render(self) -> pl.DataFrame:

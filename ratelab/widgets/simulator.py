@@ -257,7 +257,7 @@ class RateSimulator:
             widgets.HTML("<h4>New rates</h4>"), self.rates_table])
         self.render()
 
-    def _changed(self, _change: dict) -> None:
+    def _changed(self, _change: dict[str, Any]) -> None:
         self.render()
 
     def render(self) -> pl.DataFrame:

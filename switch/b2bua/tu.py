@@ -232,7 +232,8 @@ class TransactionUser:
             if name is None:
                 return not obj.terminated and obj.next_deadline() is not None
             if isinstance(name, CallTimer):
-                return obj.timers.get(name) == seq
+                armed: int | None = obj.timers.get(name)  # obj is Any (see _Entry)
+                return armed == seq
             return self._guards.get(obj) == (name, seq)
 
         self._heap = [entry for entry in self._heap if alive(entry)]

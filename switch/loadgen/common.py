@@ -17,6 +17,7 @@ import logging
 import secrets
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from switch.sip import Message, SipParseError, parse_message, serialize
 
@@ -158,6 +159,8 @@ class SipSocket(asyncio.DatagramProtocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A datagram endpoint is always given a DatagramTransport (uvloop's without subclassing
+        # it), but the protocol signature says BaseTransport.
         self.transport = transport  # type: ignore[assignment]
 
     def send(self, message: Message | bytes, address: Address) -> None:
@@ -168,7 +171,8 @@ class SipSocket(asyncio.DatagramProtocol):
         self.transport.sendto(data, address)
         self.sent += 1
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        # addr is (host, port) for IPv4 and (host, port, flowinfo, scope_id) for IPv6.
         self.received += 1
         try:
             message = parse_message(data)

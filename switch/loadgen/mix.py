@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = [
     "BEHAVIOURS",
@@ -76,6 +76,7 @@ def parse_pairs(text: str, what: str) -> dict[str, float]:
 
 def _proportion(value: object, where: str) -> float:
     try:
+        # Any value may come in (TOML, keyword arguments): float() raising is the check.
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise MixError(
@@ -234,7 +235,8 @@ class DurationMix:
         return cls.from_mapping(parse_pairs(text, "durations"))
 
     @classmethod
-    def from_mapping(cls, data: Mapping[object, object] | float | int) -> DurationMix:
+    def from_mapping(cls, data: Mapping[Any, object] | float | int) -> DurationMix:
+        # Keys are Any: str from text and TOML, numbers from Python; float() below checks them.
         """``{seconds: proportion}``; a plain number means every call lasts that long."""
         if isinstance(data, int | float):
             data = {data: 1.0}
@@ -243,7 +245,7 @@ class DurationMix:
         choices: list[tuple[float, float]] = []
         for seconds, share in data.items():
             try:
-                value = float(seconds)  # type: ignore[arg-type]
+                value = float(seconds)
             except (TypeError, ValueError):
                 raise MixError(f"durations: {seconds!r} is not a number of seconds") from None
             if value < 0:

@@ -163,7 +163,8 @@ async def run_plan(plan: LoadPlan,
     vendors = [spec.build() for spec in plan.vendors]
     customers = [spec.build() for spec in plan.customers]
     try:
-        for endpoint in [*vendors, *customers]:
+        endpoints: list[Uas | Uac] = [*vendors, *customers]
+        for endpoint in endpoints:
             await endpoint.start()
         if on_started is not None:
             on_started(vendors, customers)
@@ -195,7 +196,8 @@ async def run_plan(plan: LoadPlan,
         if plan.drain_seconds > 0:
             await asyncio.sleep(plan.drain_seconds)
     finally:
-        for endpoint in [*customers, *vendors]:
+        closing: list[Uas | Uac] = [*customers, *vendors]
+        for endpoint in closing:
             endpoint.close()
     return PlanResult({v.stats.name: v.stats for v in vendors},
                       {c.name: c.summary() for c in customers}, loop.time() - t0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from switch.loadgen import uacmsg
 from switch.loadgen.common import (
@@ -67,7 +68,7 @@ class Uac:
 
     def __init__(self, target: Address | str, *, calls: int = 10, rate: float = 10.0,
                  numbers: Sequence[str] = ("4477009",), digits: int = 5,
-                 durations: DurationMix | Mapping[object, object] | str | float = 1.0,
+                 durations: DurationMix | Mapping[Any, object] | str | float = 1.0,
                  local_host: str = "127.0.0.1", local_port: int = 0, tech_prefix: str = "",
                  username: str | None = None, password: str | None = None,
                  cancel_after: float | None = None, cancel_ratio: float = 1.0, seed: int = 0,
@@ -96,7 +97,9 @@ class Uac:
         self.durations = durations
         self.local_host, self.local_port = local_host, local_port
         self.tech_prefix = tech_prefix
-        self.credentials = (username, password) if username is not None else None
+        # Both or neither (checked above); testing both tells the type checker so.
+        self.credentials = ((username, password) if username is not None and password is not None
+                            else None)
         self.cancel_after, self.cancel_ratio = cancel_after, cancel_ratio
         self.answer_timeout = answer_timeout
         self.caller, self.name = caller, name
@@ -219,7 +222,7 @@ class Uac:
         call.invite_retx = Retransmitter(lambda: self._send(data), t1=self.t1, cap=None,
                                          give_up=64 * self.t1, on_timeout=timeout)
 
-    async def _wait(self, aw: asyncio.Future | asyncio.Event, timeout: float | None) -> bool:
+    async def _wait(self, aw: asyncio.Future[Any] | asyncio.Event, timeout: float | None) -> bool:
         """Wait for ``aw`` (a future or event), the stop signal or ``timeout``; True if done."""
         fut = asyncio.ensure_future(aw.wait()) if isinstance(aw, asyncio.Event) else aw
         stop = asyncio.ensure_future(self._stop.wait())
@@ -277,7 +280,8 @@ class Uac:
         INVITE's final response for at most 64*T1."""
         result = call.result
         ringing = asyncio.ensure_future(call.provisional.wait())
-        await asyncio.wait([ringing, call.final], timeout=64 * self.t1,
+        waiting: list[asyncio.Future[Any]] = [ringing, call.final]
+        await asyncio.wait(waiting, timeout=64 * self.t1,
                            return_when=asyncio.FIRST_COMPLETED)
         ringing.cancel()
         if not call.final.done() and call.provisional.is_set():

@@ -465,9 +465,9 @@ def codecs(media: Media) -> list[tuple[str, str]]:
                 mapped.setdefault(pt, encoding_name)
     result = []
     for pt in media.formats:
-        name = mapped.get(pt) or STATIC_PAYLOAD_TYPES.get(pt)
-        if name:
-            result.append((pt, name))
+        codec = mapped.get(pt) or STATIC_PAYLOAD_TYPES.get(pt)
+        if codec:
+            result.append((pt, codec))
     return result
 
 

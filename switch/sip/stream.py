@@ -83,7 +83,7 @@ class StreamParser:
         max_size = self._limits.max_message_bytes
         while True:
             if self._head is None:
-                if buf[:1] in (b"\r", b"\n"):
+                if buf.startswith((b"\r", b"\n")):
                     # Keepalives (CRLF / CRLFCRLF, RFC 5626) and CRLFs before a start line.
                     stripped = len(buf) - len(buf.lstrip(b"\r\n"))
                     del buf[:stripped]

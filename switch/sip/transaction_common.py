@@ -358,9 +358,10 @@ class _Transaction:
             raise TransactionError(f"{type(self).__name__} has no handler for timer {timer}")
         self._deadlines[timer] = now + after
 
-    def _cancel(self, *names: str) -> None:
+    def _cancel(self, *names: Timer | str) -> None:
         for name in names:
-            self._deadlines.pop(name, None)
+            # Timer is a StrEnum, so a plain letter finds the same key.
+            self._deadlines.pop(Timer(name), None)
 
     def _terminate(self) -> list[Output]:
         self.state = State.TERMINATED
