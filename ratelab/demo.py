@@ -2,8 +2,8 @@
 
 On the default warehouse (``data/warehouse.duckdb``, or ``--warehouse``) it
 
-1. imports the sample rate decks of ``data/decks/`` (three vendors, a standard and a premium
-   customer price list, and one customer's private deal),
+1. imports the sample rate decks shipped in the package (``ratelab/data/decks/``: three
+   vendors, a standard and a premium customer price list, and one customer's private deal),
 2. assigns them to the demo's customers and vendors,
 3. exports the routing snapshot the switch routes by (``ratelab routing export``),
 4. starts the switch (``ratelab.SwitchProcess``) and carries real SIP calls through it from the
@@ -48,8 +48,9 @@ from ratelab.warehouse import DEFAULT_PATH, Warehouse
 
 __all__ = ["ASSIGNMENTS", "CUSTOMERS", "DECKS", "DECKS_DIR", "VENDORS", "main", "run"]
 
-#: The sample decks shipped with the repository (data/decks/ next to the package).
-DECKS_DIR = Path(__file__).resolve().parent.parent / "data" / "decks"
+#: The sample decks, shipped inside the package (package data, ``ratelab/data/decks/``): found
+#: next to this module, never through the working directory.
+DECKS_DIR = Path(__file__).resolve().parent / "data" / "decks"
 DEFAULT_SPOOL = Path("data/spool")
 #: Where the demo writes the switch's config, the routing snapshot and the load plan.
 DEFAULT_WORKDIR = Path("data/demo")
@@ -272,16 +273,13 @@ def _shown(path: Path) -> Path:
 
 
 def _decks_dir(given: str | Path | None) -> Path:
-    candidates: Sequence[Path] = (
-        [Path(given)] if given is not None else [DECKS_DIR, Path("data/decks")]
-    )
-    for folder in candidates:
-        if (folder / DECKS[0].file).is_file():
-            return folder
-    raise FileNotFoundError(
-        f"sample decks not found in {', '.join(map(str, candidates))}: run the demo from the "
-        "ratelab repository, or pass --decks DIR"
-    )
+    """The folder of the sample decks: ``given``, or the ones shipped in the package."""
+    folder = Path(given) if given is not None else DECKS_DIR
+    if (folder / DECKS[0].file).is_file():
+        return folder
+    hint = ("pass a folder holding " + ", ".join(deck.file for deck in DECKS)
+            if given is not None else "the ratelab installation is incomplete: reinstall it")
+    raise FileNotFoundError(f"sample decks not found in {folder}: {hint}")
 
 
 def _private_deal_lines(wh: Warehouse) -> list[str]:

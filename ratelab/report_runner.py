@@ -1,8 +1,8 @@
 """Run the report notebooks: papermill executes them, nbconvert writes HTML without code.
 
-The notebooks in ``notebooks/`` are thin: a cell tagged ``parameters`` (every value a
-string), imports, and calls into ``ratelab.reports`` and ``ratelab.charts`` through
-``ratelab.report_page``. This module
+The notebooks in ``ratelab/notebooks/`` (package data: they ship in the wheel) are thin: a cell
+tagged ``parameters`` (every value a string), imports, and calls into ``ratelab.reports`` and
+``ratelab.charts`` through ``ratelab.report_page``. This module
 
 - lists them with their parameters and defaults, read from that cell (``list_reports``);
 - runs one with papermill on the project kernel and writes ``NAME-<timestamp>.ipynb`` and
@@ -44,7 +44,9 @@ __all__ = [
     "run_report",
 ]
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+#: The report notebooks, shipped inside the package (package data): found next to this module,
+#: never through the working directory, so an installed ratelab lists and runs them too.
+NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
 KERNEL_NAME = "ratelab"
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The sample rate decks of the repository.
-DECKS = ROOT / "data" / "decks"
+#: The sample rate decks (package data of ratelab).
+DECKS = ROOT / "ratelab" / "data" / "decks"
 
 
 def contract_cdr(

@@ -180,7 +180,7 @@ def generate(state: _State, spool_dir: Path, count: int, customers: str | None,
     Examples:
       ratelab generate data/spool/synthetic --count 100000
       ratelab generate /tmp/spool --count 5000 --customers acme,globex --vendors tollgate \\
-          --prefixes-from data/decks/customer_standard.csv --start 2026-11-01 --days 30
+          --prefixes-from ratelab/data/decks/customer_standard.csv --start 2026-11-01 --days 30
     """
     from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
 
@@ -250,15 +250,16 @@ def _split(text: str) -> list[str]:
               default="reports", show_default=True, help="Where reports go.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
 @click.option("--decks", "decks_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Folder of the sample decks (default: data/decks).")
+              default=None,
+              help="Folder of the sample decks (default: the ones shipped in the package).")
 @click.pass_context
 def demo(ctx: click.Context, warehouse: Path | None, spool: Path, workdir: Path, calls: int,
          synthetic_cdrs: int, days: int, report: bool, reports_dir: Path, seed: int,
          decks_dir: Path | None) -> None:
     """Run the end-to-end demo (`make demo`; `python -m ratelab.demo` is this command).
 
-    Imports the sample decks of data/decks, assigns them, exports the routing snapshot, starts
-    the switch and carries real SIP calls through it from the load generator, ingests and
+    Imports the sample decks shipped in the package, assigns them, exports the routing snapshot,
+    starts the switch and carries real SIP calls through it from the load generator, ingests and
     rates the CDRs, and prints margins by customer, vendor and destination; with --report,
     writes the daily report over today. Safe to run again: nothing is counted twice.
 

@@ -91,7 +91,8 @@ def deck_import(state: _State, file: Path, name: str, side: str, mode: str,
 
     \b
     Examples:
-      ratelab deck import data/decks/vendor_northstar.csv --name vendor_northstar --side vendor
+      ratelab deck import ratelab/data/decks/vendor_northstar.csv --name vendor_northstar \\
+          --side vendor
       ratelab deck import prices.xlsx --name customer_standard --side customer \\
           --sheet "Price List" --column "Tariff=rate" --effective-from 2026-12-01
       ratelab deck import changes.csv --name vendor_tollgate --side vendor --mode update
@@ -130,7 +131,7 @@ def deck_diff(state: _State, file: Path, name: str, notice_days: int, as_of: dat
 
     \b
     Examples:
-      ratelab deck diff data/decks/vendor_tollgate_update.csv --name vendor_tollgate
+      ratelab deck diff ratelab/data/decks/vendor_tollgate_update.csv --name vendor_tollgate
       ratelab deck diff new.csv --name vendor_tollgate --as-of 2026-11-28 --notice-days 7
     """
     options = _read_options(effective_from, increment, date_order, sheet, column_maps)

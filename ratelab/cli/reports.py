@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 @click.pass_obj
 def report(state: _State, name: str | None, params: tuple[tuple[str, str], ...], out: Path,
            list_only: bool) -> None:
-    """Run report NAME (a notebook in notebooks/) and write it to --out as an executed
-    notebook and a self-contained HTML page without code (the charts work offline).
+    """Run report NAME (a notebook shipped in ratelab/notebooks/) and write it to --out as an
+    executed notebook and a self-contained HTML page without code (the charts work offline).
 
     The warehouse is the global --warehouse unless `--param warehouse PATH` is given. Start
     and end are ISO dates (end exclusive); without them most reports cover yesterday (UTC).
