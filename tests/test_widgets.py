@@ -6,12 +6,15 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
+import duckdb
 import polars as pl
 import pytest
 
 import ratelab
-from ratelab.reports import what_if
+from ratelab.reports import margin_by, what_if, whatif
 from ratelab.reports.common import ReportError
+from ratelab.reports.margins import margin_table
+from ratelab.reports.whatif import change_factor, repriced_sql
 from ratelab.widgets import (
     MarginExplorer,
     RateSimulator,
@@ -19,6 +22,7 @@ from ratelab.widgets import (
     margin_view,
     simulate,
     simulate_figure,
+    simulator,
 )
 from tests.helpers import contract_cdr, write_jsonl
 from tests.reports_fixtures import END, START, build_golden_warehouse
@@ -272,6 +276,46 @@ def golden(tmp_path_factory):
     return build_golden_warehouse(tmp_path_factory.mktemp("golden"))
 
 
+@pytest.mark.parametrize("by", ["destination", "customer", "vendor", "day"])
+@pytest.mark.parametrize("filters", [
+    {}, {"customer": "acme"}, {"vendor": "carrier_y"}, {"destination": "UK"},
+    {"destination": "(unrated)"}, {"customer": "globex", "vendor": "carrier_y",
+                                   "destination": "UK"},
+], ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()) or "all")
+@pytest.mark.parametrize("period", [(START, END), ("2026-11-01", "2026-11-30")],
+                         ids=["report-period", "month"])
+def test_margin_view_is_margin_table_on_the_golden_warehouse(golden, by, filters, period):
+    # One engine (issue 9): the explorer's frame is margin_table's (the query of margin_by and
+    # Warehouse.margin_summary) for the same filters, every value and type, minus `synthetic`.
+    start, end = period
+    view = margin_view(golden, start=start, end=end, by=by, **filters)
+    table = margin_table(golden, by, start=start, end=end, **filters)
+    assert view.equals(table.drop("synthetic")) and view.schema == table.drop("synthetic").schema
+    assert view.columns == [by, "calls", "answered", "minutes", "revenue", "cost", "profit",
+                            "margin", "markup", "flagged"]
+    assert view.height > 0
+    if by != "day" and "destination" not in filters:
+        assert view.equals(margin_by(golden, start, end, by=by, **filters).drop("synthetic"))
+
+
+def test_margin_table_day_and_destination_agree_with_margin_by(golden):
+    # The groupings the explorer added to the one query: a day's row is margin_by over that
+    # day, summed; a destination filter keeps margin_by's row of that destination.
+    days = margin_table(golden, "day", start=START, end="2026-11-30")
+    assert days["day"].to_list() == [date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 5)]
+    for row in days.iter_rows(named=True):
+        day = row["day"].isoformat()
+        after = date.fromordinal(row["day"].toordinal() + 1).isoformat()
+        per_vendor = margin_by(golden, day, after, by="vendor")
+        for column in ("calls", "answered", "revenue", "cost", "profit", "flagged"):
+            assert row[column] == per_vendor[column].sum(), (day, column)
+    by_destination = margin_by(golden, START, END)
+    for destination in by_destination["destination"]:
+        only = margin_table(golden, start=START, end=END, destination=destination)
+        assert only.equals(by_destination.filter(pl.col("destination") == destination))
+    assert margin_table(golden, start=START, end=END, destination="Mars").height == 0
+
+
 @pytest.mark.parametrize("vendor", ["carrier_x", "carrier_y"])
 @pytest.mark.parametrize("change", ["3.3333", "-7.5", "0", "12.345678", "-100"])
 def test_simulate_is_what_if_on_the_golden_warehouse(golden, vendor, change):
@@ -280,6 +324,32 @@ def test_simulate_is_what_if_on_the_golden_warehouse(golden, vendor, change):
     assert impact.equals(what_if(golden, START, END, vendor=vendor, change_pct=change))
     assert impact.schema == what_if(golden, START, END, vendor=vendor,
                                     change_pct=change).schema
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    # carrier_x's rates as seen in the period (UK 0.015, UK Mobile 0.035, USA 0.008), each
+    # times 1 + change / 100, half up to 6 places: 0.008 * 1.0000625 = 0.0080005 -> 0.008001.
+    ("0.00625", ["0.015001", "0.035002", "0.008001"]),
+    ("3.3333", ["0.015500", "0.036167", "0.008267"]),
+    ("-7.5", ["0.013875", "0.032375", "0.007400"]),
+    ("12.345678", ["0.016852", "0.039321", "0.008988"]),
+    ("-100", ["0.000000", "0.000000", "0.000000"]),
+])
+def test_simulate_new_vendor_rate_is_what_ifs_rule(golden, change, expected):
+    # One rule (issue 9): the simulator's new vendor rate is what_if's re-pricing expression
+    # (repriced_sql), and what_if's own re-pricing of a rate table gives the same rates.
+    assert simulator._RATES_SQL.count(repriced_sql("vendor_rate")) == 1
+    rates, _ = simulate(golden, START, END, vendor="carrier_x", change_pct=change)
+    by_rate = dict(zip(rates["vendor_rate"], rates["new_vendor_rate"], strict=True))
+    old = [Decimal("0.015"), Decimal("0.035"), Decimal("0.008")]
+    assert [by_rate[rate] for rate in old] == [Decimal(e) for e in expected]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE rates (i INTEGER, first_rate DECIMAL(18, 6), rate DECIMAL(18, 6))")
+    con.executemany("INSERT INTO rates VALUES (?, ?, ?)",
+                    [(i, rate, rate) for i, rate in enumerate(rates["vendor_rate"])])
+    whatif._reprice(con, change_factor(change))
+    repriced = con.execute("SELECT first_rate, rate FROM rates ORDER BY i").fetchall()
+    assert repriced == [(new, new) for new in rates["new_vendor_rate"]]
 
 
 def test_simulate_3_3333_percent_hand_computed(golden):

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["margin_by", "margin_by_day", "margin_table", "rate_deviation", "top_loss_makers"]
 
 KEYS = ("destination", "customer", "vendor")
+#: What :func:`margin_table` groups by: the keys, or the UTC day.
+GROUPINGS = (*KEYS, "day")
 
 
 # What an open end of margin_table's period stands for: a plain range keeps the query prunable.
@@ -36,14 +38,17 @@ _EARLIEST, _LATEST = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59)
 
 def margin_table(wh: Warehouse, by: str = "destination", *, start: When | None = None,
                  end: When | None = None, customer: str | None = None,
-                 vendor: str | None = None) -> pl.DataFrame:
+                 vendor: str | None = None, destination: str | None = None) -> pl.DataFrame:
     """The one margin query (``ratelab/sql/reports/margin_by.sql``) behind :func:`margin_by`,
-    :meth:`ratelab.Warehouse.margin_summary` and ``ratelab summary``.
+    :meth:`ratelab.Warehouse.margin_summary`, ``ratelab summary`` and the margin explorer
+    (:func:`ratelab.widgets.margin_view`).
 
-    Calls starting in ``[start, end)`` (either may be None: open), optionally of one customer
-    or vendor, grouped ``by`` destination, customer or vendor. Columns: ``<by>``, calls,
+    Calls starting in ``[start, end)`` (either may be None: open), optionally of one customer,
+    vendor or destination (``(unrated)`` for calls no rate matched), grouped ``by``
+    destination, customer, vendor or day (UTC). Columns: ``<by>`` (a Date by day), calls,
     answered, minutes, revenue, cost, profit, margin, markup, flagged (status not ``ok``),
-    synthetic (the group holds generated CDRs). Sorted by profit, highest first, then ``<by>``.
+    synthetic (the group holds generated CDRs). Sorted by profit, highest first, then
+    ``<by>``; by day, by day.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=20, rated=True)
@@ -51,13 +56,18 @@ def margin_table(wh: Warehouse, by: str = "destination", *, start: When | None =
     [('carrier_x', 20, 0)]
     >>> margin_table(wh, "vendor", end="2026-11-02").height
     0
+    >>> margin_table(wh, "day", destination="USA").select("day", "calls").rows()
+    [(datetime.date(2026, 11, 2), 7)]
     """
-    check_choice("by", by, KEYS)
+    check_choice("by", by, GROUPINGS)
     begin = _EARLIEST if start is None else moment(start, "start")
     finish = _LATEST if end is None else moment(end, "end")
     frame = wh.sql(load_sql("margin_by"), {"start": begin, "end": finish, "by": by,
-                                           "customer": customer, "vendor": vendor})
-    return frame.rename({"key": by})
+                                           "customer": customer, "vendor": vendor,
+                                           "destination": destination})
+    if by == "day":
+        return frame.drop("key")
+    return frame.drop("day").rename({"key": by})
 
 
 def margin_by(wh: Warehouse, start: When, end: When, by: str = "destination", *,
@@ -79,6 +89,7 @@ def margin_by(wh: Warehouse, start: When, end: When, by: str = "destination", *,
     True
     """
     begin, finish = period(start, end)
+    check_choice("by", by, KEYS)
     return margin_table(wh, by, start=begin, end=finish, customer=customer, vendor=vendor)
 
 

@@ -44,7 +44,7 @@ from ratelab.reports.common import ReportError, When, check_party, load_sql, per
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
 
-__all__ = ["change_factor", "what_if"]
+__all__ = ["change_factor", "repriced_sql", "what_if"]
 
 
 #: The stored warehouse's catalog name in the scratch connection (attached READ_ONLY).
@@ -141,18 +141,29 @@ def _candidate(deck: str | Path, start: datetime, time_zone: str) -> list[DeckRo
     return [dataclasses.replace(r, effective_from=local, effective_to=None) for r in rows]
 
 
-def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal) -> None:
-    """Multiply first and next rates of the scratch ``rates`` by ``factor`` (half-up, 6 places).
+def repriced_sql(rate: str) -> str:
+    """The one re-pricing rule, as a SQL expression: the DECIMAL(18, 6) rate ``rate`` (a
+    column) times the factor bound as ``$factor`` (:func:`change_factor`, passed as its
+    string), rounded half up to 6 places (a rate table holds 6). :func:`what_if` re-prices the
+    scratch rate tables with it and the rate simulator shows the new vendor rates with it.
 
-    In SQL: DECIMAL times DECIMAL is exact, and DuckDB's ROUND on a DECIMAL rounds half away
-    from zero, which is half-up for rates (never negative). ``factor`` has at most 8 places
-    (a percentage with 6), so the product fits DECIMAL(38, 14).
+    DECIMAL times DECIMAL is exact, and DuckDB's ROUND on a DECIMAL rounds half away from zero,
+    which is half up for rates (never negative). The factor has at most 8 places (a percentage
+    with 6), so the product fits DECIMAL(38, 14).
+
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {repriced_sql('r')} AS new FROM (SELECT 0.008::DECIMAL(18, 6) AS r)",
+    ...            params={"factor": str(change_factor("0.00625"))}).fetchall()
+    [(Decimal('0.008001'),)]
     """
-    con.execute("""UPDATE rates SET
-                       first_rate = CAST(round(first_rate * CAST($f AS DECIMAL(20, 8)), 6)
-                                         AS DECIMAL(18, 6)),
-                       rate = CAST(round(rate * CAST($f AS DECIMAL(20, 8)), 6)
-                                   AS DECIMAL(18, 6))""", {"f": str(factor)})
+    return f"CAST(round({rate} * CAST($factor AS DECIMAL(20, 8)), 6) AS DECIMAL(18, 6))"
+
+
+def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal) -> None:
+    """Multiply first and next rates of the scratch ``rates`` by ``factor`` with
+    :func:`repriced_sql` (half up, 6 places)."""
+    con.execute(f"""UPDATE rates SET first_rate = {repriced_sql("first_rate")},
+                                     rate = {repriced_sql("rate")}""", {"factor": str(factor)})
 
 
 def what_if(

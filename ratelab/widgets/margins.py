@@ -19,7 +19,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import polars as pl
 
-from ratelab.reports.common import check_party, period
+from ratelab.reports.common import check_choice, check_party, period
+from ratelab.reports.margins import GROUPINGS, margin_table
 from ratelab.widgets.common import (
     ALL,
     NO_DATA,
@@ -33,33 +34,8 @@ from ratelab.widgets.common import (
 
 __all__ = ["BY", "MarginExplorer", "margin_figure", "margin_view"]
 
-#: What the explorer can group by, and the SQL expression of each key.
-BY = {
-    "destination": "coalesce(destination, '(unrated)')",
-    "customer": "coalesce(customer, '(none)')",
-    "vendor": "coalesce(vendor, '(none)')",
-    "day": "CAST(date_trunc('day', start_ts) AS DATE)",
-}
-
-# Ratios of sums (never averages of per-call ratios), NULLIF-guarded; money stays DECIMAL(18,6).
-_VIEW_SQL = """
-SELECT {key} AS {name},
-       count(*) AS calls,
-       count(*) FILTER (WHERE answered) AS answered,
-       CAST(coalesce(sum(billed_s_customer), 0) / 60 AS DECIMAL(18, 1)) AS minutes,
-       CAST(coalesce(sum(revenue), 0) AS DECIMAL(18, 6)) AS revenue,
-       CAST(coalesce(sum(cost), 0) AS DECIMAL(18, 6)) AS cost,
-       CAST(coalesce(sum(revenue), 0) - coalesce(sum(cost), 0) AS DECIMAL(18, 6)) AS profit,
-       CAST((coalesce(sum(revenue), 0) - coalesce(sum(cost), 0))
-            / NULLIF(sum(revenue), 0) AS DOUBLE) AS margin,
-       CAST((coalesce(sum(revenue), 0) - coalesce(sum(cost), 0))
-            / NULLIF(sum(cost), 0) AS DOUBLE) AS markup,
-       count(*) FILTER (WHERE status <> 'ok') AS flagged
-FROM rated
-WHERE {where}
-GROUP BY ALL
-ORDER BY {order}
-"""
+#: What the explorer can group by (the groupings of :func:`ratelab.reports.margins.margin_table`).
+BY = GROUPINGS
 
 
 def margin_view(
@@ -76,10 +52,15 @@ def margin_view(
     rated calls starting in [start, end) (UTC), optionally of one customer, vendor and
     destination, grouped ``by`` destination, customer, vendor or day.
 
-    Money columns are Decimal(18, 6); margin and markup are Float64 ratios of the sums (null
-    when revenue, or cost, is 0). Rows are sorted by profit, highest first (by day: by day).
-    A period without calls gives an empty frame with these columns; an unknown customer or
-    vendor raises ``ReportError`` naming the known ones.
+    A view over :func:`ratelab.reports.margins.margin_table`, the one margin query (that of
+    :func:`ratelab.reports.margin_by` and ``Warehouse.margin_summary``): the same numbers, its
+    frame without the ``synthetic`` column, over a checked period and known parties.
+
+    Money columns are Decimal(18, 6); minutes are customer billed minutes, Decimal(18, 1)
+    rounded half up; margin and markup are Float64 ratios of the sums (null when revenue, or
+    cost, is 0). Rows are sorted by profit, highest first (by day: by day). A period without
+    calls gives an empty frame with these columns; an unknown customer or vendor raises
+    ``ReportError`` naming the known ones.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=40, rated=True)
@@ -89,24 +70,13 @@ def margin_view(
     >>> margin_view(wh, start="2026-12-01", end="2026-12-02").height
     0
     """
-    if by not in BY:
-        raise ValueError(f"by must be one of {', '.join(BY)}, got {by!r}")
+    check_choice("by", by, BY)
     since, until = period(start, end)
     check_party(wh, "customer", customer)
     check_party(wh, "vendor", vendor)
-    where = ["start_ts >= $since", "start_ts < $until"]
-    params: dict[str, object] = {"since": since, "until": until}
-    for name, value in (("customer", customer), ("vendor", vendor)):
-        if value is not None:
-            where.append(f"{name} = ${name}")
-            params[name] = value
-    if destination is not None:
-        where.append(f"{BY['destination']} = $destination")
-        params["destination"] = destination
-    order = "day" if by == "day" else f"profit DESC, {by}"
-    query = _VIEW_SQL.format(key=BY[by], name=by, where=" AND ".join(where), order=order)
-    frame: pl.DataFrame = wh.sql(query, params)  # wh is Any here
-    return frame
+    frame = margin_table(wh, by, start=since, end=until, customer=customer, vendor=vendor,
+                         destination=destination)
+    return frame.drop("synthetic")
 
 
 def margin_figure(frame: pl.DataFrame, *, top: int = 30) -> go.Figure:

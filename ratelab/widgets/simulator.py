@@ -8,7 +8,9 @@ One engine (docs/reports.md): the vendor change *is* :func:`ratelab.reports.what
 ``vendor=`` and ``change_pct=``: every first and next rate of the vendor's rate tables times
 ``1 + change_pct / 100``, rounded half up to 6 places (a rate table holds 6), connect fees
 unchanged, and the vendor's calls re-rated by the rating engine. The impact frame is what_if's
-frame, column for column, with the same arguments (``start``, ``end`` first).
+frame, column for column, with the same arguments (``start``, ``end`` first), and the rates
+frame's new_vendor_rate is what_if's SQL expression for a new rate
+(:func:`ratelab.reports.whatif.repriced_sql`), not a second implementation of the rule.
 
 With a target margin, the new customer rate of each vendor prefix and rate seen in the period
 is ``auto_create_rate(new vendor rate, margin=target_margin)`` (rounded up, so the margin is
@@ -35,9 +37,9 @@ import plotly.graph_objects as go
 import polars as pl
 
 from ratelab.finance import auto_create_rate
-from ratelab.money import MoneyLike, money_context, quantize, to_decimal
+from ratelab.money import MoneyLike, money_context, to_decimal
 from ratelab.reports.common import ReportError, When, period
-from ratelab.reports.whatif import change_factor, what_if
+from ratelab.reports.whatif import change_factor, repriced_sql, what_if
 from ratelab.widgets.common import (
     date_range,
     distinct,
@@ -51,9 +53,10 @@ __all__ = ["RateSimulator", "simulate", "simulate_figure"]
 
 _MONEY = pl.Decimal(18, 6)
 
-_RATES_SQL = """
+# The new vendor rate is what_if's re-pricing expression (repriced_sql), not a copy of it.
+_RATES_SQL = f"""
 SELECT coalesce(destination, '(unrated)') AS destination, vendor_prefix, vendor_rate,
-       count(*) AS calls
+       count(*) AS calls, {repriced_sql("vendor_rate")} AS new_vendor_rate
 FROM rated
 WHERE vendor = $vendor AND start_ts >= $since AND start_ts < $until
   AND vendor_rate IS NOT NULL
@@ -141,10 +144,8 @@ def simulate(
     since, until = period(start, end)
     params = {"vendor": vendor, "since": since, "until": until}
     rows = []
-    for destination, prefix, rate, calls in wh.sql(_RATES_SQL, params).iter_rows():
-        with money_context():
-            # what_if's re-pricing rule (ratelab.reports.whatif._reprice), per rate
-            new_vendor = quantize(rate * factor, 6, "half_up")
+    found = wh.sql(_RATES_SQL, {**params, "factor": str(factor)})
+    for destination, prefix, rate, calls, new_vendor in found.iter_rows():
         new_customer = None if margin is None else auto_create_rate(new_vendor, margin=margin)
         rows.append((destination, prefix, rate, calls, new_vendor, new_customer))
     rates = pl.DataFrame(rows, orient="row", schema={
