@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
 import pytest
 
 import ratelab
+import ratelab.reports.margins
 from ratelab import finance
 from ratelab.money import money_context, quantize
 from ratelab.reports import (
@@ -92,6 +93,24 @@ def test_margin_summary_sample_warehouse_matches_the_report(tmp_path) -> None:
     for by in ("destination", "customer", "vendor"):
         assert sample.margin_summary(by).equals(
             margin_by(sample, "2026-11-02", "2026-11-03", by=by))
+
+
+@pytest.mark.parametrize("by", ["destination", "customer", "vendor"])
+def test_heatmap_cells_are_the_margin_table_of_their_day(by, wh) -> None:
+    """The heatmap's query (margin_by_day.sql) and the one margin query answer the same
+    question per day and key: each cell equals margin_table's row for that day."""
+    cells = margin_by_day(wh, START, END, by=by)
+    assert cells.height > 0
+    for cell in cells.iter_rows(named=True):
+        day = cell["day"]
+        table = ratelab.reports.margins.margin_table(
+            wh, by, start=datetime(day.year, day.month, day.day),
+            end=datetime(day.year, day.month, day.day) + timedelta(days=1))
+        row = table.filter(pl.col(by) == cell[by]).row(0, named=True)
+        assert (row["revenue"], row["cost"], row["profit"]) == \
+            (cell["revenue"], cell["cost"], cell["profit"]), (day, cell[by])
+        assert row["margin"] == pytest.approx(cell["margin"], rel=1e-12, abs=0) \
+            if cell["margin"] is not None else row["margin"] is None
 
 
 def test_top_loss_makers_only_negative_most_negative_first(wh) -> None:
