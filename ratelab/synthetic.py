@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from switch.contract import cdr_file_name
+
 __all__ = ["SYNTHETIC_SWITCH_ID", "SyntheticSpec", "write_synthetic_cdrs"]
 
 SYNTHETIC_SWITCH_ID = "synthetic"
@@ -112,6 +114,9 @@ def write_synthetic_cdrs(
 ) -> list[Path]:
     """Write ``count`` synthetic CDRs as JSON lines into ``files`` files under ``spool_dir``.
 
+    The files are named as a switch names its spool files (:func:`switch.contract.cdr_file_name`),
+    with ``"synthetic"`` for the switch and ``batch`` for its boot, numbered from 1.
+
     >>> import tempfile, json
     >>> spec = SyntheticSpec(["acme"], ["carrier_x"], ["44"],
     ...                      datetime(2026, 11, 1), datetime(2026, 11, 2))
@@ -119,6 +124,8 @@ def write_synthetic_cdrs(
     >>> rows = [json.loads(line) for line in path.read_text().splitlines()]
     >>> len(rows), rows[0]["switch_id"], rows[0]["callee_e164"][:2]
     (3, 'synthetic', '44')
+    >>> path.name
+    'cdr-synthetic-0-000001.jsonl'
     """
     if count < 0 or files < 1:
         raise ValueError("count must be >= 0 and files >= 1")
@@ -136,7 +143,7 @@ def write_synthetic_cdrs(
         for k in range(files):
             first = k * per_file
             n = max(0, min(per_file, count - first))
-            path = spool / f"cdr-synthetic-{batch}-{k:04d}.jsonl"
+            path = spool / cdr_file_name(SYNTHETIC_SWITCH_ID, batch, k + 1)
             con.execute(
                 f"COPY ({_CDR_SQL}) TO '{_sql_path(path)}' (FORMAT json)",
                 {

@@ -24,7 +24,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from switch.b2bua.build import Peer
 from switch.b2bua.call import Call, CallTimer, Owner
@@ -42,8 +42,8 @@ from switch.sip import (
     TransportError,
 )
 
-__all__ = ["Action", "CallTimerHandler", "Finish", "Guard", "GuardHandler", "TransactionUser",
-           "Transmit"]
+__all__ = ["Action", "CallTimerHandler", "Finish", "Guard", "GuardHandler", "TimerEntry",
+           "TransactionUser", "Transmit"]
 
 #: Compact the timer heap only past this many dead entries (small heaps are cheap to keep).
 COMPACT_AFTER = 4096
@@ -82,10 +82,23 @@ CallTimerHandler = Callable[[Any, Call, float, list[Action]], None]
 #: What a guard does when it fires: ``handler(tu, tx, owner, now, out)``.
 GuardHandler = Callable[[Any, Transaction, Owner, float, list[Action]], None]
 
-#: A heap entry: (deadline, seq, what, name): a transaction's own timers have name None, a call
-#: timer is (..., call, CallTimer), a guard (..., tx, Guard). ``seq`` is unique, so ties never
-#: compare what follows it.
-_Entry = tuple[float, int, Any, CallTimer | Guard | None]
+class TimerEntry(NamedTuple):
+    """One entry of the timer heap.
+
+    A transaction's own timers have ``target`` the transaction and ``name`` None; a call timer
+    has the :class:`~switch.b2bua.call.Call` and its :class:`~switch.b2bua.call.CallTimer`; a
+    guard the transaction and its :class:`Guard`. Entries compare as tuples, by deadline then
+    ``seq``; every entry gets a fresh ``seq``, so a comparison never reaches ``target`` (which
+    need not be comparable) or ``name``:
+
+    >>> TimerEntry(1.0, 7, object(), None) < TimerEntry(1.0, 8, object(), Guard.RELAY)
+    True
+    """
+
+    deadline: float
+    seq: int
+    target: Any  # Transaction or Call, as ``name`` says
+    name: CallTimer | Guard | None
 
 
 class TransactionUser:
@@ -113,7 +126,7 @@ class TransactionUser:
         self.timer_config = timers or TimerConfig()
         self.table = TransactionTable()
         self._owners: dict[Transaction, Owner] = {}
-        self._heap: list[_Entry] = []
+        self._heap: list[TimerEntry] = []
         self._seq = itertools.count()
         self._dead = 0  # heap entries known to be cancelled (see _compact)
         self._guards: dict[Transaction, tuple[Guard, int]] = {}  # tx -> (guard, seq)
@@ -133,33 +146,34 @@ class TransactionUser:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timers` should be called next (None: no timer is armed)."""
-        return self._heap[0][0] if self._heap else None
+        return self._heap[0].deadline if self._heap else None
 
     def handle_timers(self, now: float) -> list[Action]:
         """Fire every timer due at ``now``."""
         out: list[Action] = []
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, seq, obj, name = heapq.heappop(heap)
+        while heap and heap[0].deadline <= now:
+            entry = heapq.heappop(heap)
+            name, seq, target = entry.name, entry.seq, entry.target
             if name is None:
-                tx: Transaction = obj
+                tx: Transaction = target
                 deadline = tx.next_deadline()
                 if tx.terminated or deadline is None or deadline > now:
                     continue
                 self._after_tx(tx, tx.handle_timer(now), now, out)
             elif isinstance(name, CallTimer):
-                call: Call = obj
+                call: Call = target
                 if call.timers.get(name) != seq:
                     continue  # cancelled or re-armed
                 del call.timers[name]
                 self._CALL_TIMERS[name](self, call, now, out)
             else:
-                if self._guards.get(obj) != (name, seq):
+                if self._guards.get(target) != (name, seq):
                     continue  # replaced, or its transaction ended
-                del self._guards[obj]
-                owner = self._owners.get(obj)
-                if owner is not None and not obj.terminated:
-                    self._GUARDS[name](self, obj, owner, now, out)
+                del self._guards[target]
+                owner = self._owners.get(target)
+                if owner is not None and not target.terminated:
+                    self._GUARDS[name](self, target, owner, now, out)
         return out
 
     def _start_tx(self, tx: Transaction, owner: Owner, now: float, out: list[Action],
@@ -190,14 +204,14 @@ class TransactionUser:
             return
         deadline = tx.next_deadline()
         if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._seq), tx, None))
+            heapq.heappush(self._heap, TimerEntry(deadline, next(self._seq), tx, None))
 
     def _arm(self, call: Call, name: CallTimer, at: float) -> None:
         seq = next(self._seq)
         if call.timers.get(name) is not None:
             self._dead += 1
         call.timers[name] = seq
-        heapq.heappush(self._heap, (at, seq, call, name))
+        heapq.heappush(self._heap, TimerEntry(at, seq, call, name))
         if self._dead > COMPACT_AFTER and 2 * self._dead > len(self._heap):
             self._compact()
 
@@ -208,7 +222,7 @@ class TransactionUser:
         if self._guards.get(tx) is not None:
             self._dead += 1
         self._guards[tx] = (name, seq)
-        heapq.heappush(self._heap, (at, seq, tx, name))
+        heapq.heappush(self._heap, TimerEntry(at, seq, tx, name))
 
     def _disarm(self, call: Call, *names: CallTimer) -> None:
         for name in names:
@@ -227,14 +241,14 @@ class TransactionUser:
         most of the switch's memory. Rebuilding once dead entries are the majority costs O(n)
         per n cancellations.
         """
-        def alive(entry: _Entry) -> bool:
-            _, seq, obj, name = entry
+        def alive(entry: TimerEntry) -> bool:
+            target, name = entry.target, entry.name
             if name is None:
-                return not obj.terminated and obj.next_deadline() is not None
+                return not target.terminated and target.next_deadline() is not None
             if isinstance(name, CallTimer):
-                armed: int | None = obj.timers.get(name)  # obj is Any (see _Entry)
-                return armed == seq
-            return self._guards.get(obj) == (name, seq)
+                armed: int | None = target.timers.get(name)  # target is Any (see TimerEntry)
+                return armed == entry.seq
+            return self._guards.get(target) == (name, entry.seq)
 
         self._heap = [entry for entry in self._heap if alive(entry)]
         heapq.heapify(self._heap)

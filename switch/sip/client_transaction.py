@@ -5,6 +5,9 @@ The deliberate deviations and simplifications are listed in :mod:`switch.sip.tra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from switch.sip.message import Headers, Request, Response, cseq, top_via
 from switch.sip.transaction_common import (
     Deliver,
@@ -12,7 +15,9 @@ from switch.sip.transaction_common import (
     Send,
     State,
     TimedOut,
+    Timer,
     TimerConfig,
+    _FireHandler,
     _rfc3261_branch,
     _Transaction,
     client_key,
@@ -177,3 +182,13 @@ class ClientTransaction(_Transaction):
 
     def _fire_k(self, now: float) -> list[Output]:
         return self._terminate()
+
+    #: Each timer this machine arms and its handler (checked when the class is defined).
+    _FIRE: ClassVar[Mapping[Timer, _FireHandler]] = {
+        Timer.A: _fire_a,
+        Timer.B: _fire_b,
+        Timer.D: _fire_d,
+        Timer.E: _fire_e,
+        Timer.F: _fire_f,
+        Timer.K: _fire_k,
+    }

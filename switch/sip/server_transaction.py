@@ -5,6 +5,9 @@ The deliberate deviations and simplifications are listed in :mod:`switch.sip.tra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from switch.sip.headers import tag
 from switch.sip.message import Request, Response, make_response
 from switch.sip.transaction_common import (
@@ -15,8 +18,10 @@ from switch.sip.transaction_common import (
     ServerKey,
     State,
     TimedOut,
+    Timer,
     TimerConfig,
     TransactionError,
+    _FireHandler,
     _Transaction,
     server_key,
     without_to_tag,
@@ -172,3 +177,11 @@ class ServerTransaction(_Transaction):
 
     def _fire_j(self, now: float) -> list[Output]:
         return self._terminate()
+
+    #: Each timer this machine arms and its handler (checked when the class is defined).
+    _FIRE: ClassVar[Mapping[Timer, _FireHandler]] = {
+        Timer.G: _fire_g,
+        Timer.H: _fire_h,
+        Timer.I: _fire_i,
+        Timer.J: _fire_j,
+    }

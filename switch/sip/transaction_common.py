@@ -286,36 +286,55 @@ def client_key(response: Response) -> tuple[str, str] | None:
     return found[1], method.upper()
 
 
+#: What a timer does when it fires: ``handler(transaction, now)``, the transaction typed Any
+#: because each machine's handlers take that machine.
+_FireHandler = Callable[[Any, float], list[Output]]
+
+
 class _Transaction:
     """Timer bookkeeping shared by all four machines.
 
     Timers live in a dict :class:`Timer` -> absolute deadline; firing one removes it and calls
     that timer's handler in the machine's ``_FIRE`` table, which may re-arm it.
 
-    ``_FIRE`` is built once per machine, when its class is defined (:meth:`__init_subclass__`),
-    from its ``_fire_<letter>`` methods: a method named for no RFC timer fails at import, and
-    arming a timer the machine has no handler for fails when it is armed, not at its deadline.
+    Each machine writes its ``_FIRE`` table out (``{Timer.A: _fire_a, ...}``), and
+    :meth:`__init_subclass__` checks it when the class is defined: a key that is no RFC timer
+    fails at import, and so does a ``_fire_...`` handler the table leaves out (one that would
+    fire for no timer, such as an override the table does not point at). Arming a timer the
+    table has no handler for fails when it is armed, not at its deadline.
 
     >>> class Misspelt(_Transaction):
     ...     def _fire_l(self, now: float) -> list[Output]:
     ...         return []
+    ...     _FIRE = {"L": _fire_l}
     Traceback (most recent call last):
-    TypeError: Misspelt._fire_l: RFC 3261 has no timer L
+    TypeError: Misspelt._FIRE: key 'L' is no Timer (RFC 3261 has no timer L)
+    >>> class Forgetful(_Transaction):
+    ...     def _fire_a(self, now: float) -> list[Output]:
+    ...         return []
+    ...     def _fire_b(self, now: float) -> list[Output]:
+    ...         return []
+    ...     _FIRE = {Timer.A: _fire_a}
+    Traceback (most recent call last):
+    TypeError: Forgetful._fire_b is in no entry of Forgetful._FIRE
     """
 
     state: State
-    _FIRE: ClassVar[Mapping[Timer, Callable[[Any, float], list[Output]]]] = {}
+    _FIRE: ClassVar[Mapping[Timer, _FireHandler]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        fire: dict[Timer, Callable[[Any, float], list[Output]]] = {}
+        for timer, handler in cls._FIRE.items():
+            if not isinstance(timer, Timer):
+                why = (f"write Timer.{timer}" if timer in Timer.__members__
+                       else f"RFC 3261 has no timer {timer}")
+                raise TypeError(f"{cls.__name__}._FIRE: key {timer!r} is no Timer ({why})")
+            if not callable(handler):
+                raise TypeError(f"{cls.__name__}._FIRE[{timer}] is not callable")
+        handlers = set(cls._FIRE.values())
         for attr in dir(cls):
-            if attr.startswith("_fire_"):
-                letter = attr.removeprefix("_fire_").upper()
-                if letter not in Timer.__members__:
-                    raise TypeError(f"{cls.__name__}.{attr}: RFC 3261 has no timer {letter}")
-                fire[Timer(letter)] = getattr(cls, attr)
-        cls._FIRE = fire
+            if attr.startswith("_fire_") and getattr(cls, attr) not in handlers:
+                raise TypeError(f"{cls.__name__}.{attr} is in no entry of {cls.__name__}._FIRE")
 
     def __init__(self, *, reliable: bool, now: float, timers: TimerConfig) -> None:
         self.reliable = reliable

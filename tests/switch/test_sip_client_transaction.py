@@ -19,6 +19,7 @@ from switch.sip.transaction import (
     TransactionError,
     TransportError,
 )
+from switch.sip.transaction_common import Output, Timer
 from tests.switch.sip_traces import ack_for, fire_times, invite, non_invite, response_to
 
 # --- INVITE client (17.1.1) ----------------------------------------------------------------
@@ -258,3 +259,20 @@ def test_client_transaction_rejects_cseq_method_mismatch() -> None:
     bad = Request("INVITE", good.uri, headers)
     with pytest.raises(ValueError):
         ClientTransaction(bad, reliable=False, now=0.0)
+
+
+# --- the dispatch table --------------------------------------------------------------------
+
+
+def test_client_fire_table_has_a_handler_for_each_client_timer() -> None:
+    fire = ClientTransaction._FIRE
+    assert set(fire) == {Timer.A, Timer.B, Timer.D, Timer.E, Timer.F, Timer.K}
+    assert fire[Timer.A] is ClientTransaction._fire_a
+    assert fire[Timer.K] is ClientTransaction._fire_k
+
+
+def test_overriding_a_handler_without_restating_the_table_fails_at_class_creation() -> None:
+    with pytest.raises(TypeError, match=r"Louder\._fire_a is in no entry of Louder\._FIRE"):
+        class Louder(ClientTransaction):
+            def _fire_a(self, now: float) -> list[Output]:
+                return []

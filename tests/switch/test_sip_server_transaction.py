@@ -18,6 +18,7 @@ from switch.sip.transaction import (
     TransactionError,
     TransportError,
 )
+from switch.sip.transaction_common import Timer
 from tests.switch.sip_traces import ack_for, fire_times, invite, non_invite, req
 
 # --- INVITE server (17.2.1) ----------------------------------------------------------------
@@ -185,3 +186,13 @@ def test_server_transport_failed_cancels_timer_g() -> None:
     ]
     assert tx.next_deadline() is None
     assert tx.handle_timer(100.0) == []
+
+
+# --- the dispatch table --------------------------------------------------------------------
+
+
+def test_server_fire_table_has_a_handler_for_each_server_timer() -> None:
+    fire = ServerTransaction._FIRE
+    assert set(fire) == {Timer.G, Timer.H, Timer.I, Timer.J}
+    assert fire[Timer.G] is ServerTransaction._fire_g
+    assert fire[Timer.J] is ServerTransaction._fire_j
