@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from switch.b2bua import Engine, Finish, Ids, Peer, Transmit
 from switch.config import SwitchConfig, load_config_text
+from switch.contract import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 from switch.routing import parse_snapshot
 from switch.sip import Request, Response, parse_message, serialize, tag
 
 SNAPSHOT = {
-    "format": "ratelab-routing", "version": 1, "rates_at": "2026-11-26T00:00:00Z",
+    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "rates_at": "2026-11-26T00:00:00Z",
     "customers": {"acme": {"44": "0.0300", "1": "0.0100"}, "zeta": {"44": "0.0300"}},
     "vendors": {"v1": {"44": "0.0100", "1": "0.0050"}, "v2": {"44": "0.0150"},
                 "dear": {"44": "0.0295"}},

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ratelab import SwitchProcess
+from switch.contract import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 
 SNAPSHOT = {
-    "format": "ratelab-routing", "version": 1, "rates_at": "2026-11-26T00:00:00Z",
+    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "rates_at": "2026-11-26T00:00:00Z",
     "customers": {"acme": {"44": "0.0300", "1": "0.0100"},
                   "tcpco": {"44": "0.0300"}, "portco": {"44": "0.0300"},
                   "authco": {"44": "0.0300"}},

@@ -42,6 +42,7 @@ from hypothesis.stateful import (
 
 import switch.b2bua.tu as tu
 from switch.b2bua.build import Peer
+from switch.contract import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 from switch.sip import Request, Response, cseq, parse_message, tag, top_via, via_branch
 from tests.switch.b2bua_harness import ANSWER_SDP, SDP, Harness, config, response_bytes
 
@@ -100,7 +101,7 @@ stop_gateway_period = 30""").replace("cps_limit = 4", "cps_limit = 2").replace(
     "max_duration = 120", "max_duration = 60").split("[[routing_gateway]]\nname = \"v3\"")[0]
 # 44 goes to three vendors, 1 to two, 7 to one; 33 has a customer rate but no vendor, 99 none.
 SNAPSHOT = {
-    "format": "ratelab-routing", "version": 1, "rates_at": "2026-11-26T00:00:00Z",
+    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "rates_at": "2026-11-26T00:00:00Z",
     "customers": {"acme": {"44": "0.0300", "1": "0.0100", "7": "0.0200", "33": "0.0300"}},
     "vendors": {"v1": {"44": "0.0100", "1": "0.0050", "7": "0.0100"},
                 "v2": {"44": "0.0150", "1": "0.0060"}, "v3": {"44": "0.0200"}},

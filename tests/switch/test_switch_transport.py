@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from switch.config import Listen, load_config_text
+from switch.contract import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 from switch.server import Switch
 from switch.sip import Message, ParseLimits, Request, make_response, parse_message
 from switch.transport import Address, Listener, Sender, Stats, listen
@@ -279,7 +280,7 @@ def test_the_switch_forgets_a_tcp_peer_once_its_connection_closes(tmp_path: Path
     """The switch keeps each TCP peer's connection to send it requests later; once the peer
     has hung up, the entry goes (a scanner opening connections must not grow the map)."""
     snapshot = tmp_path / "routing.json"
-    snapshot.write_text(json.dumps({"format": "ratelab-routing", "version": 1,
+    snapshot.write_text(json.dumps({"format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
                                     "rates_at": "2026-11-26T00:00:00Z",
                                     "customers": {}, "vendors": {}}))
     config = load_config_text(
