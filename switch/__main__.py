@@ -1,4 +1,4 @@
-"""``python -m switch``: the softswitch's command line (``run`` and ``check``).
+"""``python -m switch``: the softswitch's command line (``run``, ``check``, ``registrations``).
 
 ``run`` uses uvloop when it is installed (it is a dependency on Linux and macOS): the same
 asyncio code, a faster loop.
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from switch.config import ConfigError, load_config
+from switch.config import ConfigError, SwitchConfig, load_config
 from switch.routing import SnapshotError
 
 
@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run the softswitch. SIGTERM/SIGINT drain and stop (exit 0); SIGHUP "
                     "reloads the configuration and the routing snapshot.")
     run.add_argument("--config", required=True, metavar="FILE", help="the TOML file")
+    regs = commands.add_parser("registrations", help="print the registrar's bindings",
+                               description="Print the live bindings in the state file.")
+    regs.add_argument("--config", required=True, metavar="FILE", help="the TOML file")
     run.add_argument("--log-level", default="INFO",
                      choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
     args = parser.parse_args(argv)
@@ -46,8 +49,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.command == "registrations":
+        return _registrations(config)
     print(f"{args.config}: OK (switch {config.id}; {len(config.sip_listen)} listeners, "
           f"{len(config.mapping_gateways)} customers, {len(config.routing_gateways)} vendors)")
+    return 0
+
+
+def _registrations(config: SwitchConfig) -> int:
+    import time
+
+    from switch.registrar import load_bindings, state_path
+
+    path = state_path(config)
+    now = time.time()
+    try:
+        rows = load_bindings(path, 0.0, now)  # on the wall clock: offset 0
+    except (ValueError, KeyError, TypeError) as err:
+        print(f"error: {path}: {err}", file=sys.stderr)
+        return 2
+    print(f"{'gateway':<20} {'contact':<40} {'source':<28} expires_in")
+    for b in rows:
+        source = f"{b.transport}:{b.host}:{b.port}"
+        print(f"{b.gateway:<20} {b.contact:<40} {source:<28} {int(b.expires - now)}")
+    print(f"{len(rows)} registration(s) in {path}")
     return 0
 
 

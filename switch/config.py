@@ -28,6 +28,7 @@ __all__ = [
     "ConfigError",
     "Listen",
     "MappingGateway",
+    "RegistrarSettings",
     "RoutingGateway",
     "SipSettings",
     "SwitchConfig",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 AUTH_MODES = ("ip", "ip_port", "password")
+DIGEST_ALGORITHMS = ("SHA-256", "MD5")
 TRANSPORTS = ("udp", "tcp")
 #: ``[sip]`` size limits: key -> (default, lowest, highest), all integers. 65535 is the most a
 #: UDP datagram can carry; the floors keep a legitimate INVITE with SDP acceptable.
@@ -103,6 +105,19 @@ class MappingGateway:
     cps_limit: int = 30
     max_concurrent: int = 200
     max_duration: int = 3600
+    digest_algorithms: tuple[str, ...] = ()  # empty: [registrar] digest_algorithms
+
+
+@dataclass(frozen=True)
+class RegistrarSettings:
+    """``[registrar]``: REGISTER from password gateways (names follow VOS3000's SS_ENDPOINT_*)."""
+
+    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
+    register_replace: bool = True
+    register_retry: int = 6
+    register_suspend: float = 180.0
+    min_expires: int = 60
+    max_expires: int = 3600
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,9 @@ class RoutingGateway:
     priority: int = 1
     lowest_profit_per_second: str = "0"  # exact decimal text; may be negative
     huntstop_codes: tuple[int, ...] = ()
+    register_in: bool = False  # the vendor registers to us; calls go to its registered contact
+    password: str = ""  # digest password for register_in (username = name)
+    digest_algorithms: tuple[str, ...] = ()  # empty: [registrar] digest_algorithms
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,7 @@ class SwitchConfig:
     sip: SipSettings = field(default_factory=SipSettings)
     mapping_gateways: tuple[MappingGateway, ...] = ()
     routing_gateways: tuple[RoutingGateway, ...] = ()
+    registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
 
 
 def load_config(path: str | Path) -> SwitchConfig:
@@ -226,7 +245,7 @@ class _Checker:
 
 
 def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
-    check.unknown(data, {"switch", "sip", "mapping_gateway", "routing_gateway"}, "")
+    check.unknown(data, {"switch", "sip", "mapping_gateway", "routing_gateway", "registrar"}, "")
     sw = data.get("switch")
     if not isinstance(sw, dict):
         check.fail("switch", "the [switch] table is required (id, sip_listen)")
@@ -267,6 +286,7 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         **{key: int(check.number(sip, key, "sip", default, low=low, high=high, integer=True))
            for key, (default, low, high) in _SIP_LIMITS.items()},
     )
+    registrar = _registrar(data, check)
     customers = _tables(data, "mapping_gateway", check)
     vendors = _tables(data, "routing_gateway", check)
     mapping = tuple(g for g in (_mapping(t, f"mapping_gateway[{k}]", check)
@@ -281,7 +301,45 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         id=switch_id, sip_listen=tuple(listens), spool_dir=Path(spool),
         routing_snapshot=Path(snapshot), shutdown_grace=grace,
         cdr_rotate_seconds=rotate_seconds, cdr_rotate_mb=rotate_mb, sip=settings,
-        mapping_gateways=mapping, routing_gateways=routing,
+        mapping_gateways=mapping, routing_gateways=routing, registrar=registrar,
+    )
+
+
+def _algorithms(t: dict[str, Any], where: str, check: _Checker,
+                default: tuple[str, ...]) -> tuple[str, ...]:
+    if "digest_algorithms" not in t:
+        return default
+    names = check.strings(t, "digest_algorithms", where, required=bool(default))
+    for k, name in enumerate(names):
+        if name not in DIGEST_ALGORITHMS:
+            check.fail(f"{where}.digest_algorithms[{k}]",
+                       f"must be one of {', '.join(DIGEST_ALGORITHMS)}, got {name!r}")
+    if len(set(names)) != len(names):
+        check.fail(f"{where}.digest_algorithms", "lists the same algorithm twice")
+    return tuple(n for n in names if n in DIGEST_ALGORITHMS) or default
+
+
+def _registrar(data: dict[str, Any], check: _Checker) -> RegistrarSettings:
+    reg = data.get("registrar", {})
+    if not isinstance(reg, dict):
+        check.fail("registrar", "must be a table")
+        reg = {}
+    check.unknown(reg, {"digest_algorithms", "register_replace", "register_retry",
+                        "register_suspend", "min_expires", "max_expires"}, "registrar")
+    low = int(check.number(reg, "min_expires", "registrar", 60, low=1, high=86400,
+                           integer=True))
+    high = int(check.number(reg, "max_expires", "registrar", 3600, low=1, high=604800,
+                            integer=True))
+    if high < low:
+        check.fail("registrar.max_expires", f"must not be below min_expires ({low})")
+    return RegistrarSettings(
+        digest_algorithms=_algorithms(reg, "registrar", check, DIGEST_ALGORITHMS),
+        register_replace=check.boolean(reg, "register_replace", "registrar", True),
+        register_retry=int(check.number(reg, "register_retry", "registrar", 6, low=1,
+                                        high=1000, integer=True)),
+        register_suspend=check.number(reg, "register_suspend", "registrar", 180.0, low=0,
+                                      high=86400),
+        min_expires=low, max_expires=high,
     )
 
 
@@ -323,7 +381,7 @@ def _address(text: str, key: str, check: _Checker, *,
 
 def _mapping(t: dict[str, Any], where: str, check: _Checker) -> MappingGateway | None:
     check.unknown(t, {"name", "auth", "addresses", "password", "tech_prefix", "cps_limit",
-                      "max_concurrent", "max_duration"}, where)
+                      "max_concurrent", "max_duration", "digest_algorithms"}, where)
     name = check.string(t, "name", where)
     auth = t.get("auth", "ip")
     if auth not in AUTH_MODES:
@@ -353,6 +411,7 @@ def _mapping(t: dict[str, Any], where: str, check: _Checker) -> MappingGateway |
                                         high=1_000_000, integer=True)),
         max_duration=int(check.number(t, "max_duration", where, 3600, low=1, high=86_400,
                                       integer=True)),
+        digest_algorithms=_algorithms(t, where, check, ()),
     )
 
 
@@ -365,7 +424,7 @@ def _is_decimal(value: object) -> bool:
 
 def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway | None:
     check.unknown(t, {"name", "address", "prefixes", "priority", "lowest_profit_per_second",
-                      "huntstop_codes"}, where)
+                      "huntstop_codes", "register_in", "password", "digest_algorithms"}, where)
     name = check.string(t, "name", where)
     address = check.string(t, "address", where)
     if address:
@@ -381,6 +440,10 @@ def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway |
                    f"must be a number (may be negative; \"0.00004\" as text keeps it exact), "
                    f"got {profit!r}")
         profit = 0
+    register_in = check.boolean(t, "register_in", where, False)
+    password = check.string(t, "password", where, "", empty=True)
+    if register_in and not password:
+        check.fail(f"{where}.password", "is required when register_in = true")
     codes = t.get("huntstop_codes", [])
     if not isinstance(codes, list) or not all(
             isinstance(c, int) and not isinstance(c, bool) and 400 <= c <= 699 for c in codes):
@@ -392,6 +455,8 @@ def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway |
         # kept as text: a float like 0.1 read from TOML must not turn into money arithmetic
         lowest_profit_per_second=repr(profit) if isinstance(profit, float) else str(profit),
         huntstop_codes=tuple(codes),
+        register_in=register_in, password=password,
+        digest_algorithms=_algorithms(t, where, check, ()),
     )
 
 
@@ -471,4 +536,6 @@ def dump_config(config: SwitchConfig, *, comment: str = "") -> str:
     for vendor in config.routing_gateways:
         lines += _table("[[routing_gateway]]", {f.name: getattr(vendor, f.name)
                                                 for f in fields(RoutingGateway)})
+    lines += _table("[registrar]", {f.name: getattr(config.registrar, f.name)
+                                    for f in fields(RegistrarSettings)})
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from pathlib import Path
 from switch.b2bua import Action, Engine, Finish, Peer, Transmit
 from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
+from switch.registrar import load_bindings, save_bindings, state_path
 from switch.routing import SnapshotError, load_snapshot
 from switch.sip import Message, ParseLimits
 from switch.transport import Address, Listener, Sender, Stats, UdpTransport, listen
@@ -58,6 +59,7 @@ class Switch:
         self._timer_at = float("inf")
         self._finishing: set[asyncio.Task[None]] = set()
         self._stopping: asyncio.Event | None = None
+        self._state = state_path(config)  # the registrar's bindings, next to the spool
 
     async def start(self) -> None:
         """Recover the spool, bind the listeners and start taking calls."""
@@ -84,6 +86,12 @@ class Switch:
         loop = self._loop = asyncio.get_running_loop()
         self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id,
                              wall_offset=lambda: time.time() - loop.time())
+        # Registrations survive a restart: live bindings come back, expired ones are dropped.
+        try:
+            self.engine.registrar.load(load_bindings(self._state, time.time() - loop.time(),
+                                                     loop.time()))
+        except (ValueError, KeyError, TypeError) as err:
+            log.warning("registrations: %s unreadable (%s); starting without", self._state, err)
         self._stopping = asyncio.Event()
 
     def _handler(
@@ -123,6 +131,8 @@ class Switch:
         reply(message)
 
     def _do(self, actions: list[Action]) -> None:
+        if self.engine is not None and self.engine.bindings_changed:
+            self._save_bindings()  # before the 200 goes out: an answered REGISTER is durable
         for action in actions:
             if type(action) is Transmit:
                 self._send(action.message, action.peer)
@@ -132,6 +142,15 @@ class Switch:
                 self._finishing.add(task)
                 task.add_done_callback(self._finishing.discard)
         self._schedule()
+
+    def _save_bindings(self) -> None:
+        assert self.engine is not None and self._loop is not None
+        self.engine.bindings_changed = False
+        try:
+            save_bindings(self._state, self.engine.registrar.bindings.values(),
+                          time.time() - self._loop.time())
+        except OSError:
+            log.exception("registrations could not be saved to %s", self._state)
 
     async def _finish(self, action: Finish) -> None:
         assert self.writer is not None

@@ -47,11 +47,23 @@ def next_attempt(engine: Engine, call: Call, now: float, out: list[Action]) -> b
         call.next_candidate += 1
         if engine.down.get(cand.gateway.name, 0.0) > now:
             continue
-        host, _, port = cand.gateway.address.rpartition(":")
-        peer = Peer("udp", host.strip("[]"), int(port))
-        local = engine.local["udp"]
         number = call.rec.callee_e164
-        target = f"sip:{number}@{cand.gateway.address}"
+        if cand.gateway.register_in:
+            # A vendor that registers to us is reached where it registered from; without a
+            # live binding it is skipped like a down vendor.
+            binding = engine.registrar.binding(cand.gateway.name, now)
+            if binding is None:
+                engine.stats["not_registered"] += 1
+                continue
+            peer = Peer(binding.transport, binding.host, binding.port)
+            local = engine.local.get(binding.transport, engine.local["udp"])
+            hostport = f"[{binding.host}]" if ":" in binding.host else binding.host
+            target = f"sip:{number}@{hostport}:{binding.port}"
+        else:
+            host, _, port = cand.gateway.address.rpartition(":")
+            peer = Peer("udp", host.strip("[]"), int(port))
+            local = engine.local["udp"]
+            target = f"sip:{number}@{cand.gateway.address}"
         caller = uri_user(call.rec.caller) or "anonymous"
         leg = Leg(peer, local, engine.ids.call_id(local.host),
                   f"<sip:{caller}@{local.host}>;tag={engine.ids.tag()}", f"<{target}>", target)
@@ -63,7 +75,8 @@ def next_attempt(engine: Engine, call: Call, now: float, out: list[Action]) -> b
         call.rec.attempts.append(call.attempt)
         call.b_call_ids.append(leg.call_id)
         engine._calls_b[leg.call_id] = call
-        tx = ClientTransaction(invite, reliable=False, now=now, timers=engine.timer_config)
+        tx = ClientTransaction(invite, reliable=peer.transport == "tcp", now=now,
+                               timers=engine.timer_config)
         call.b_tx = tx
         engine._arm(call, CallTimer.INVITE, now + engine.config.sip.invite_timeout)
         engine._start_tx(tx, Owner(peer, call, Role.B_INVITE, leg, invite), now, out)

@@ -7,17 +7,25 @@ specific than ``ip`` ones and are tried first. Gateways with ``auth = "password"
 digest authentication on the INVITE (407 challenge, RFC 3261 22.3): the username is the gateway
 name, and when the gateway lists addresses the INVITE must come from one of them too.
 
+No enumeration: an unknown username is verified (hashed against a dummy password) and refused
+exactly like a known gateway with a wrong password, and the address check comes after the
+password check, so the wire answer and the work done never tell whether a name exists.
+
+A password gateway that registered (``switch/registrar.py``) is also recognised by the source
+address of its live binding, so its INVITEs from there need no digest.
+
 Pure: the caller gives the source address and ``now``; nothing here touches a socket or clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from switch.config import MappingGateway
+from switch.registrar import Guard
 from switch.sip import NonceFactory, Request, parse_auth_params, verify
-from switch.sip.digest import DigestError, challenge
+from switch.sip.digest import DigestError, NonceCounts, challenges
 
 __all__ = ["CustomerDirectory", "Identity"]
 
@@ -26,15 +34,21 @@ __all__ = ["CustomerDirectory", "Identity"]
 class Identity:
     """The outcome: a gateway, or the status to answer with.
 
-    ``status`` is 0 when ``gateway`` is set and the call may go on; 407 with ``challenge`` (the
-    Proxy-Authenticate value) to ask for credentials; 403 when the source is refused. A 403 for
-    a known password gateway (wrong password) still names the gateway, so the call gets a CDR.
+    ``status`` is 0 when ``gateway`` is set and the call may go on; 407 with ``challenges`` (the
+    Proxy-Authenticate values, one header each, in order) to ask for credentials; 403 when the
+    source is refused. A 403 for a known password gateway (wrong password) still names the
+    gateway, so the call gets a CDR.
     """
 
     gateway: MappingGateway | None
     status: int = 0
-    challenge: str | None = None
+    challenges: tuple[str, ...] = ()
     reason: str = "ok"
+
+    @property
+    def challenge(self) -> str | None:
+        """The first challenge, or None."""
+        return self.challenges[0] if self.challenges else None
 
 
 class CustomerDirectory:
@@ -53,9 +67,17 @@ class CustomerDirectory:
     """
 
     def __init__(self, gateways: Iterable[MappingGateway], *, realm: str,
-                 nonces: NonceFactory) -> None:
+                 nonces: NonceFactory, algorithms: tuple[str, ...] = ("MD5",),
+                 accept: tuple[str, ...] = ("SHA-256", "MD5"),
+                 counts: NonceCounts | None = None, guard: Guard | None = None,
+                 registered: Callable[[str, int, float], str | None] | None = None) -> None:
         self.realm = realm
         self.nonces = nonces
+        self.algorithms = algorithms  # challenged, in this order
+        self.accept = accept  # answered with any of these
+        self.counts = counts
+        self.guard = guard  # failed-authentication suspensions, shared with the registrar
+        self.registered = registered  # (ip, port, now) -> the gateway registered from there
         self._by_ip_port: dict[str, list[MappingGateway]] = {}
         self._by_ip: dict[str, list[MappingGateway]] = {}
         self._by_password: dict[str, MappingGateway] = {}
@@ -78,12 +100,25 @@ class CustomerDirectory:
                 for gw in found:
                     if callee.startswith(gw.tech_prefix):
                         return Identity(gw)
+        if self.registered is not None and self._by_password:
+            name = self.registered(ip, port, now)
+            known = self._by_password.get(name) if name is not None else None
+            if known is not None and callee.startswith(known.tech_prefix):
+                return Identity(known)  # from its registered contact: admitted like an IP customer
         if not self._by_password or request is None:
             return Identity(None, 403, reason="unknown source")
         return self._digest(request, ip, now)
 
     def _digest(self, request: Request, ip: str, now: float) -> Identity:
         value = request.headers.get("proxy-authorization")
+        username: str | None = None
+        if value is not None:
+            try:
+                username = parse_auth_params(value)[1].get("username")
+            except DigestError:
+                username = None
+        if self.guard is not None and self.guard.suspended(username, ip, now):
+            return Identity(None, 403, reason="suspended")  # the password is not looked at
         if value is None:
             return self._challenge(now, stale=False, reason="credentials asked")
         try:
@@ -91,16 +126,23 @@ class CustomerDirectory:
         except DigestError:
             return Identity(None, 403, reason="malformed credentials")
         gw = self._by_password.get(params.get("username", ""))
+        # Verify first, always: an unknown name costs the same work as a known one.
+        verdict = verify(value, method=request.method, realm=self.realm, nonces=self.nonces,
+                         now=now, password_for=lambda u: gw.password if gw is not None else None,
+                         algorithms=self.accept, counts=self.counts)
+        if verdict.stale and gw is not None and not (gw.addresses and ip not in gw.addresses):
+            return self._challenge(now, stale=True, reason="stale nonce")
+        if not verdict.ok:
+            if self.guard is not None:
+                self.guard.failed(username, ip, now)
+            return Identity(gw, 403, reason=verdict.reason)
         if gw is not None and gw.addresses and ip not in gw.addresses:
             return Identity(gw, 403, reason="address not allowed")
-        verdict = verify(value, method=request.method, realm=self.realm, nonces=self.nonces,
-                         now=now, password_for=lambda u: gw.password if gw is not None else None)
-        if verdict.ok:
-            return Identity(gw)
-        if verdict.stale:
-            return self._challenge(now, stale=True, reason="stale nonce")
-        return Identity(gw, 403, reason=verdict.reason)
+        if self.guard is not None:
+            self.guard.succeeded(username, ip)
+        return Identity(gw)
 
     def _challenge(self, now: float, *, stale: bool, reason: str) -> Identity:
-        ch = challenge(realm=self.realm, nonces=self.nonces, now=now, stale=stale)
-        return Identity(None, 407, ch.header_value(), reason)
+        chs = challenges(realm=self.realm, nonces=self.nonces, now=now,
+                         algorithms=self.algorithms, stale=stale)
+        return Identity(None, 407, tuple(c.header_value() for c in chs), reason)

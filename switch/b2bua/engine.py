@@ -77,10 +77,12 @@ from switch.b2bua.tu import (
     Transmit,
 )
 from switch.config import SwitchConfig
+from switch.registrar import Registrar
 from switch.routing import GatewayTable, RoutingSnapshot, plan_route
 from switch.sip import (
     ClientTransaction,
     Message,
+    NonceCounts,
     NonceFactory,
     Request,
     Response,
@@ -130,6 +132,9 @@ class Engine(TransactionUser):
         self._wall_offset = wall_offset or (lambda: 0.0)
         self.ids = ids or Ids()
         self.nonces = NonceFactory(secret or os.urandom(32), realm=config.id)
+        self.nonce_counts = NonceCounts()
+        self.registrar = Registrar(config, nonces=self.nonces, counts=self.nonce_counts)
+        self.bindings_changed = False  # the shell persists the bindings and clears this
         self.limits = CallLimits()
         self.down: dict[str, float] = {}
         self.draining = False
@@ -145,8 +150,13 @@ class Engine(TransactionUser):
         self.config = config
         self.snapshot = snapshot
         self.gateways = GatewayTable(config.routing_gateways)  # prefix tables, once per config
+        self.registrar.reload(config)
+        self.bindings_changed = True  # bindings of gateways no longer configured are gone
+        # INVITE challenges stay MD5-first: SIPp and many gateways read only the first one.
         self.customers = CustomerDirectory(config.mapping_gateways, realm=config.id,
-                                           nonces=self.nonces)
+                                           nonces=self.nonces, counts=self.nonce_counts,
+                                           guard=self.registrar.guard,
+                                           registered=self.registrar.registered_at)
 
     @property
     def active_calls(self) -> int:
@@ -218,6 +228,8 @@ class Engine(TransactionUser):
             self._in_dialog(call, side, req, peer, now, out)
         elif req.method == "INVITE":
             self._new_call(req, peer, now, out)
+        elif req.method == "REGISTER" and self.registrar.accounts:
+            self._on_register(req, peer, now, out)
         elif req.method == "OPTIONS":
             out.append(Transmit(respond(req, 200, self.ids.tag(), extra=[("Allow", _ALLOW)]),
                                 peer))
@@ -225,6 +237,18 @@ class Engine(TransactionUser):
             self.stats["method_not_allowed"] += 1
             out.append(Transmit(respond(req, 405, self.ids.tag(), extra=[("Allow", _ALLOW)]),
                                 peer))
+
+    def _on_register(self, req: Request, peer: Peer, now: float, out: list[Action]) -> None:
+        # A transaction, so that a retransmitted REGISTER gets the same answer again rather
+        # than being verified twice (its nonce-count would look replayed).
+        tx = ServerTransaction(req, reliable=peer.transport == "tcp", now=now,
+                               timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, None, Role.REQUEST), now, out)
+        reply = self.registrar.register(req, peer.transport, peer.host, peer.port, now)
+        self.stats[f"register_{reply.status}"] += 1
+        self.bindings_changed |= reply.changed
+        self._reply(tx, respond(req, reply.status, self.ids.tag(),
+                                extra=list(reply.headers) or None), now, out)
 
     def _on_response(self, resp: Response, now: float, out: list[Action]) -> None:
         tx = self.table.match_response(resp)
@@ -281,7 +305,7 @@ class Engine(TransactionUser):
         ident = self.customers.identify(req, peer.host, peer.port, callee, now)
         if ident.gateway is None:
             self.stats["auth_challenged" if ident.status == 407 else "auth_refused"] += 1
-            extra = [("Proxy-Authenticate", ident.challenge)] if ident.challenge else None
+            extra = [("Proxy-Authenticate", c) for c in ident.challenges] or None
             self._reply(tx, respond(req, ident.status, a_tag, extra=extra), now, out)
             return
         gw = ident.gateway

@@ -8,6 +8,7 @@
 from switch.sip.digest import (
     Challenge,
     DigestError,
+    NonceCounts,
     NonceFactory,
     Verdict,
     authorization,
@@ -64,6 +65,7 @@ __all__ = [
     "DigestError",
     "Headers",
     "Message",
+    "NonceCounts",
     "NonceFactory",
     "Output",
     "ParseLimits",

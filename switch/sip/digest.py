@@ -1,4 +1,8 @@
-"""SIP digest authentication (RFC 3261 section 22, RFC 2617; MD5 with qop=auth or no qop).
+"""SIP digest authentication (RFC 3261 section 22, RFC 2617, RFC 7616 / RFC 8760).
+
+Algorithms MD5 and SHA-256 (RFC 8760 brings RFC 7616's SHA-256 to SIP), with qop=auth or no qop.
+A server may offer several challenges, one header each, in its order of preference
+(:func:`challenges`); the client answers the first it can.
 
 Sans-IO and pure: functions take header *values* (the text after ``Authorization:``) and return
 values; time (``now``) and client randomness (``cnonce``) come in as arguments so that every path
@@ -16,9 +20,9 @@ fresh one without asking its user) from a forged one.
 ...        nonces=nonces, now=1010.0)
 Verdict(ok=True, username='alice', reason='ok', stale=False)
 
-Known limitation of stateless nonces: within its lifetime a nonce (and a captured Authorization)
-can be replayed, since nothing records which ``nc`` values were seen. Keep ``lifetime`` short, or
-track ``(nonce, nc)`` in the caller if that matters.
+Replay: a stateless nonce alone cannot tell a replayed Authorization from the first. Pass a
+:class:`NonceCounts` to :func:`verify`; it remembers the highest ``nc`` accepted per nonce until the
+nonce expires, and refuses a response whose ``nc`` is not above it (``reason="replayed"``).
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
+    "ALGORITHMS",
     "Challenge",
     "DigestError",
+    "NonceCounts",
     "NonceFactory",
     "Verdict",
     "authorization",
     "challenge",
+    "challenges",
     "digest_response",
     "ha1",
     "ha2",
@@ -60,7 +67,11 @@ _TOKEN_CHARS = frozenset(
 )
 # LWS: folded continuation lines may still contain CR/LF if the caller did not unfold them.
 _WS = frozenset(" \t\r\n")
-_LHEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_LHEX = {"MD5": re.compile(r"[0-9a-fA-F]{32}"), "SHA-256": re.compile(r"[0-9a-fA-F]{64}")}
+ALGORITHMS: tuple[str, ...] = ("SHA-256", "MD5")
+# Hashed in place of the password of an unknown user, so that it costs the same work as a known
+# user with a wrong password (no timing oracle for account enumeration).
+_DUMMY_PASSWORD = "\x00unknown-user\x00"
 _NC = re.compile(r"[0-9a-fA-F]{8}")
 
 
@@ -164,27 +175,42 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _md5(text: str) -> str:
+def _canon_algorithm(name: str) -> str:
+    """``"MD5"`` or ``"SHA-256"`` for any spelling of them; DigestError otherwise.
+
+    >>> _canon_algorithm("sha-256")
+    'SHA-256'
+    """
+    up = name.upper()
+    if up not in _LHEX:
+        raise DigestError(f"unsupported algorithm {name!r}")
+    return up
+
+
+def _h(text: str, algorithm: str = "MD5") -> str:
     # Passwords and usernames may be non-ASCII; UTF-8 is what every SIP stack uses in practice.
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
+    data = text.encode("utf-8")
+    if algorithm == "SHA-256":
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.md5(data).hexdigest()
 
 
-def ha1(username: str, realm: str, password: str) -> str:
-    """HA1 = MD5(username:realm:password) for algorithm MD5 (RFC 2617 3.2.2.2).
+def ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:
+    """HA1 = H(username:realm:password) (RFC 2617 3.2.2.2, RFC 7616 3.4.2).
 
     >>> ha1("Mufasa", "testrealm@host.com", "Circle Of Life")
     '939e7578ed9e3c518a452acee763bce9'
     """
-    return _md5(f"{username}:{realm}:{password}")
+    return _h(f"{username}:{realm}:{password}", _canon_algorithm(algorithm))
 
 
-def ha2(method: str, uri: str) -> str:
-    """HA2 = MD5(method:digest-uri) for qop=auth or no qop (RFC 2617 3.2.2.3).
+def ha2(method: str, uri: str, algorithm: str = "MD5") -> str:
+    """HA2 = H(method:digest-uri) for qop=auth or no qop (RFC 2617 3.2.2.3, RFC 7616 3.4.3).
 
     >>> ha2("GET", "/dir/index.html")
     '39aff3a2bab6126f332b942af96d3366'
     """
-    return _md5(f"{method}:{uri}")
+    return _h(f"{method}:{uri}", _canon_algorithm(algorithm))
 
 
 def digest_response(
@@ -195,6 +221,7 @@ def digest_response(
     qop: str | None = None,
     nc: str = "",
     cnonce: str = "",
+    algorithm: str = "MD5",
 ) -> str:
     """The request-digest: with ``qop`` (RFC 2617 3.2.2.1) or in the RFC 2069 form without.
 
@@ -203,9 +230,10 @@ def digest_response(
     ...                 cnonce="0a4f113b")
     '6629fae49393a05397450978507c4ef1'
     """
+    alg = _canon_algorithm(algorithm)
     if qop is None:
-        return _md5(f"{ha1_hex}:{nonce}:{ha2_hex}")
-    return _md5(f"{ha1_hex}:{nonce}:{nc}:{cnonce}:{qop}:{ha2_hex}")
+        return _h(f"{ha1_hex}:{nonce}:{ha2_hex}", alg)
+    return _h(f"{ha1_hex}:{nonce}:{nc}:{cnonce}:{qop}:{ha2_hex}", alg)
 
 
 @dataclass(frozen=True)
@@ -280,17 +308,35 @@ class NonceFactory:
         self._secret = bytes(secret)
         self._realm = realm.encode("utf-8")
         self.lifetime = float(lifetime)
+        self._serial = 0
 
     def _mac(self, stamp: bytes) -> bytes:
         return hmac.new(self._secret, stamp + self._realm, hashlib.sha256).digest()[: self._MAC_LEN]
 
-    def make(self, now: float) -> str:
-        """A nonce issued at ``now`` (seconds; any clock, as long as check() uses the same one)."""
+    def make(self, now: float, serial: int = 0) -> str:
+        """A nonce issued at ``now`` (seconds; any clock, as long as check() uses the same one).
+
+        The 8-byte stamp is ``serial`` (16 bits) then milliseconds (48 bits): with serial 0 the
+        nonce is a pure function of ``now``; :meth:`fresh` varies it so that two challenges in
+        one millisecond differ, which nonce-count replay tracking needs.
+        """
         if now < 0:
             raise ValueError("now must not be negative")
+        if not 0 <= serial <= 0xFFFF:
+            raise ValueError("serial must fit in 16 bits")
         # Milliseconds: whole seconds would make expiry up to a second late.
-        stamp = struct.pack(">Q", int(now * 1000))
+        stamp = struct.pack(">Q", (serial << 48) | (int(now * 1000) & 0xFFFF_FFFF_FFFF))
         return base64.urlsafe_b64encode(stamp + self._mac(stamp)).decode("ascii")
+
+    def fresh(self, now: float) -> str:
+        """A nonce issued at ``now`` that differs from every other recent one of this factory.
+
+        >>> f = NonceFactory(b"0123456789abcdef")
+        >>> f.fresh(1.0) != f.fresh(1.0)
+        True
+        """
+        self._serial = (self._serial + 1) & 0xFFFF
+        return self.make(now, self._serial)
 
     def check(self, nonce: str, now: float) -> str:
         """``"ok"``, ``"stale"`` (genuine but expired, or from a clock that went back) or
@@ -303,7 +349,7 @@ class NonceFactory:
         stamp, tag = raw[:8], raw[8:]
         if not hmac.compare_digest(tag, self._mac(stamp)):
             return "invalid"
-        age = now - struct.unpack(">Q", stamp)[0] / 1000
+        age = now - (struct.unpack(">Q", stamp)[0] & 0xFFFF_FFFF_FFFF) / 1000
         # A future nonce is ours (the MAC says so); the clock stepped back. Ask for a retry
         # rather than accusing the client.
         if age < 0 or age > self.lifetime:
@@ -316,7 +362,8 @@ class Verdict:
     """The outcome of :func:`verify`.
 
     ``reason`` is one of ``"ok"``, ``"unknown user"``, ``"wrong password"``, ``"wrong realm"``,
-    ``"stale nonce"``, ``"invalid nonce"``, ``"unsupported algorithm"``, ``"malformed"``. It is
+    ``"stale nonce"``, ``"invalid nonce"``, ``"unsupported algorithm"``, ``"malformed"``,
+    ``"replayed"``. It is
     for logs and CDRs: do not put it on the wire, where telling "unknown user" from "wrong
     password" would help an attacker enumerate accounts. ``stale`` is true only when the
     response was right for an expired nonce, so the next challenge should carry ``stale=TRUE``.
@@ -343,6 +390,8 @@ def verify(
     realm: str,
     nonces: NonceFactory,
     now: float,
+    algorithms: tuple[str, ...] = ("MD5",),
+    counts: NonceCounts | None = None,
 ) -> Verdict:
     """Check an Authorization / Proxy-Authorization value against our realm and nonces.
 
@@ -365,8 +414,6 @@ def verify(
     username = p.get("username")
     if any(k not in p for k in ("username", "realm", "nonce", "uri", "response")):
         return _fail("malformed", username)
-    if not _LHEX32.fullmatch(p["response"]):
-        return _fail("malformed", username)
 
     qop = p.get("qop")
     if qop is None:
@@ -379,8 +426,13 @@ def verify(
         if qop != "auth" or not _NC.fullmatch(p.get("nc", "")) or not p.get("cnonce"):
             return _fail("malformed", username)
 
-    if p.get("algorithm", "MD5").upper() != "MD5":
+    if not any(rx.fullmatch(p["response"]) for rx in _LHEX.values()):
+        return _fail("malformed", username)
+    algorithm = p.get("algorithm", "MD5").upper()
+    if algorithm not in _LHEX or algorithm not in {a.upper() for a in algorithms}:
         return _fail("unsupported algorithm", username)
+    if not _LHEX[algorithm].fullmatch(p["response"]):
+        return _fail("malformed", username)
     if p["realm"] != realm:
         return _fail("wrong realm", username)
     nonce_state = nonces.check(p["nonce"], now)
@@ -388,23 +440,89 @@ def verify(
         return _fail("invalid nonce", username)
 
     password = password_for(p["username"])
-    if password is None:
-        return _fail("unknown user", username)
+    # An unknown user costs the same hashing as a known one (no timing oracle).
     expected = digest_response(
-        ha1(p["username"], realm, password),
+        ha1(p["username"], realm, _DUMMY_PASSWORD if password is None else password, algorithm),
         p["nonce"],
-        ha2(method, p["uri"]),
+        ha2(method, p["uri"], algorithm),
         qop=qop,
         nc=p.get("nc", ""),
         cnonce=p.get("cnonce", ""),
+        algorithm=algorithm,
     )
     # LHEX is specified lowercase, but some clients send uppercase; the digest is the same.
-    if not hmac.compare_digest(expected.encode("ascii"), p["response"].lower().encode("ascii")):
+    match = hmac.compare_digest(expected.encode("ascii"), p["response"].lower().encode("ascii"))
+    if password is None:
+        return _fail("unknown user", username)
+    if not match:
         return _fail("wrong password", username)
     if nonce_state == "stale":
         # Right password, old nonce: RFC 2617 3.2.1 says challenge again with stale=TRUE.
         return Verdict(ok=False, username=username, reason="stale nonce", stale=True)
+    if counts is not None:
+        nc = int(p["nc"], 16) if qop is not None else 1
+        if not counts.accept(p["nonce"], nc, now, nonces.lifetime):
+            return _fail("replayed", username)
     return Verdict(ok=True, username=username, reason="ok", stale=False)
+
+
+class NonceCounts:
+    """The highest nonce-count accepted per nonce, kept until the nonce's lifetime is over.
+
+    Only successful responses are recorded (a wrong guess must not burn a count). With no qop
+    there is no ``nc``; a nonce then counts as used once (nc=1). The table is bounded: beyond
+    ``max_entries`` live nonces the oldest is forgotten (a replay of it then meets ``stale``
+    soon anyway, since entries expire no later than their nonce).
+
+    >>> c = NonceCounts()
+    >>> c.accept("n", 1, now=0.0, lifetime=60.0), c.accept("n", 1, now=1.0, lifetime=60.0)
+    (True, False)
+    >>> c.accept("n", 2, now=2.0, lifetime=60.0), len(c)
+    (True, 1)
+    >>> c.accept("n", 3, now=100.0, lifetime=60.0), len(c)  # expired entry dropped first
+    (True, 1)
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+        self.max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _prune(self, now: float) -> None:
+        # Entries are inserted in time order, so expired ones are at the front.
+        for key in list(self._seen):
+            if self._seen[key][1] >= now and len(self._seen) < self.max_entries:
+                break
+            del self._seen[key]
+
+    def accept(self, nonce: str, nc: int, now: float, lifetime: float) -> bool:
+        """Record ``nc`` for ``nonce`` and say True, or say False if it is not above the last."""
+        self._prune(now)
+        last = self._seen.get(nonce)
+        if last is not None and nc <= last[0]:
+            return False
+        # Updated in place: insertion order stays expiry order, which _prune relies on.
+        self._seen[nonce] = (nc, last[1] if last is not None else now + lifetime)
+        return True
+
+
+def challenges(
+    *, realm: str, nonces: NonceFactory, now: float, algorithms: tuple[str, ...] = ALGORITHMS,
+    stale: bool = False, opaque: str | None = None,
+) -> list[Challenge]:
+    """One challenge per algorithm, in the order given (one header each, RFC 8760 2.4).
+
+    All share one nonce: it is the nonce, not the algorithm, that carries time and MAC.
+
+    >>> f = NonceFactory(b"0123456789abcdef")
+    >>> [c.algorithm for c in challenges(realm="r", nonces=f, now=0.0)]
+    ['SHA-256', 'MD5']
+    """
+    nonce = nonces.fresh(now)
+    return [Challenge(realm=realm, nonce=nonce, opaque=opaque, algorithm=_canon_algorithm(a),
+                      stale=stale) for a in algorithms]
 
 
 def challenge(
@@ -440,8 +558,7 @@ def authorization(
     'Digest username="u", realm="r", nonce="n", uri="sip:1@r", response="...", algorithm=MD5'
     """
     ch = Challenge.parse(challenge_value)
-    if ch.algorithm.upper() != "MD5":
-        raise DigestError(f"unsupported algorithm {ch.algorithm!r}")
+    algorithm = _canon_algorithm(ch.algorithm)
     qop: str | None = None
     if ch.qop is not None:
         offered = {q.strip().lower() for q in ch.qop.split(",")}
@@ -454,12 +571,13 @@ def authorization(
             raise ValueError("qop=auth needs a cnonce")
     nc_hex = f"{nc:08x}"
     response = digest_response(
-        ha1(username, ch.realm, password),
+        ha1(username, ch.realm, password, algorithm),
         ch.nonce,
-        ha2(method, uri),
+        ha2(method, uri, algorithm),
         qop=qop,
         nc=nc_hex,
         cnonce=cnonce,
+        algorithm=algorithm,
     )
     parts = [
         f"Digest username={_quote(username)}",
@@ -467,7 +585,7 @@ def authorization(
         f"nonce={_quote(ch.nonce)}",
         f"uri={_quote(uri)}",
         f'response="{response}"',
-        "algorithm=MD5",
+        f"algorithm={algorithm}",
     ]
     if qop is not None:
         # nc and qop are unquoted tokens in credentials (RFC 2617 3.2.2), unlike the challenge.

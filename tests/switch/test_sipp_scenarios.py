@@ -195,3 +195,39 @@ def test_log_invite_records_the_request_uri(tmp_path: Path) -> None:
     assert uas.result is not None
     [line] = uas.result.logged("invite")
     assert f" ruri=sip:900447700900123@{uas.address} " in line, line
+
+
+@pytest.mark.parametrize(("password", "code"), [("secret", 200), ("wrong", 403)])
+def test_register_verified_by_sipp(tmp_path: Path, password: str, code: int) -> None:
+    """uac_register.xml against uas_registrar.xml: SIPp's own digest, checked by verifyauth."""
+    with SippUas("uas_registrar.xml", variables={"user": "gw1", "password": "secret"},
+                 workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_register.xml", uas.address, calls=1, service="gw1",
+                      auth=("gw1", password), workdir=tmp_path / "uac", timeout=20)
+    assert uac.final_codes == {code: 1}, uac.describe()
+    assert uas.result is not None
+    assert f"valid={'true' if code == 200 else 'false'}" in uas.result.logs, uas.result.logs
+
+
+def test_register_replay_sends_the_given_authorization(tmp_path: Path) -> None:
+    """uac_register_replay.xml puts -set authz in its Authorization header, verbatim."""
+    authz = 'Digest username="gw1", realm="r", nonce="n1", uri="sip:x", response="abc"'
+    with SippUas("uas_register_once.xml", calls=1, workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_register_replay.xml", uas.address, calls=1, service="gw1",
+                      variables={"authz": authz}, workdir=tmp_path / "uac", timeout=20)
+    assert uac.final_codes == {403: 1}, uac.describe()
+    assert uas.result is not None
+    assert f"authz={authz}" in uas.result.logs, uas.result.logs
+
+
+def test_register_star_sends_contact_star(tmp_path: Path) -> None:
+    """uac_register.xml with -set star 1: the answered REGISTER says Contact: *."""
+    with SippUas("uas_registrar.xml", variables={"user": "gw1", "password": "secret"},
+                 trace_msg=True, workdir=tmp_path / "uas") as uas:
+        uac = run_uac("uac_register.xml", uas.address, calls=1, service="gw1",
+                      auth=("gw1", "secret"), variables={"star": 1, "expires": 0},
+                      workdir=tmp_path / "uac", timeout=20)
+    assert uac.final_codes == {200: 1}, uac.describe()
+    assert uas.result is not None and uas.result.message_file is not None
+    text = uas.result.message_file.read_text()
+    assert "Contact: *" in text and "Expires: 0" in text
