@@ -25,25 +25,29 @@ import pytest
 
 from ratelab import SwitchProcess
 from tests.switch.hostile import (
+    Msg,
+    Sip,
+    ack_for,
+    ack_from_answer,
+    read_spool,
+    request,
+    udp_drops,
+)
+from tests.switch.hostile_corpus import (
     ROUTED,
     UNROUTED,
     CorpusItem,
-    Msg,
+    malformed_corpus,
+)
+from tests.switch.hostile_peers import (
     Placed,
     RawCaller,
     RawVendor,
-    Sip,
     TcpPeer,
     UdpPeer,
-    ack_for,
-    ack_from_answer,
-    malformed_corpus,
     options,
     options_answered,
-    read_spool,
-    request,
     tcp_exchange,
-    udp_drops,
 )
 from tests.switch.live import LiveSwitch, vendor
 from tests.switch.sipp_runner import SippUas, run_uac
