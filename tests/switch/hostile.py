@@ -10,10 +10,10 @@ must carry the switch's To tag and our own odd Call-ID exactly).
 
 - :class:`Msg` holds a start line, header lines and a body; :func:`request` builds a well-formed
   request as a ``Msg`` that a test then spoils.
-- ``hostile_corpus.malformed_corpus`` makes about 2,000 malformed datagrams from valid INVITE, OPTIONS,
-  BYE and REGISTER messages, deterministically (seeded).
-- ``hostile_peers.UdpPeer`` is a raw UDP socket with a receiver thread that keeps every message it gets;
-  :class:`RawCaller` also ACKs final answers and hangs up answered calls; :class:`RawVendor`
+- ``hostile_corpus.malformed_corpus`` makes about 2,000 malformed datagrams from valid INVITE,
+  OPTIONS, BYE and REGISTER messages, deterministically (seeded).
+- ``hostile_peers.UdpPeer`` is a raw UDP socket with a receiver thread that keeps every message
+  it gets; ``RawCaller`` also ACKs final answers and hangs up answered calls; ``RawVendor``
   plays a vendor that answers every INVITE with a fixed failure code.
 - ``hostile_peers.tcp_exchange`` writes bytes on a TCP connection and reads the answers until EOF.
 
