@@ -73,6 +73,29 @@ def _registrations(config: SwitchConfig) -> int:
         source = f"{b.transport}:{b.host}:{b.port}"
         print(f"{b.gateway:<20} {b.contact:<40} {source:<28} {int(b.expires - now)}")
     print(f"{len(rows)} registration(s) in {path}")
+    return _upstream_table(config, now)
+
+
+def _upstream_table(config: SwitchConfig, now: float) -> int:
+    """The switch's own registrations to its vendors, from the status file the switch keeps."""
+    from switch.upstream import load_status, status_path
+
+    path = status_path(config)
+    try:
+        rows = load_status(path)
+    except (ValueError, KeyError, TypeError) as err:
+        print(f"error: {path}: {err}", file=sys.stderr)
+        return 2
+    if not rows and not any(g.register_out for g in config.routing_gateways):
+        return 0
+    print(f"\n{'upstream':<20} {'server':<24} {'user':<16} {'state':<14} "
+          f"{'registered_for':<15} {'failing_for':<12} last_answer")
+    for r in rows:
+        until = "-" if r.registered_until is None else f"{int(r.registered_until - now)} s"
+        since = "-" if r.failing_since is None else f"{int(now - r.failing_since)} s"
+        print(f"{r.gateway:<20} {r.server:<24} {r.user:<16} {r.state:<14} {until:<15} "
+              f"{since:<12} {r.last_answer or '-'}")
+    print(f"{len(rows)} upstream registration(s) in {path}")
     return 0
 
 

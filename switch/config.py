@@ -21,6 +21,7 @@ import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "Listen",
     "MappingGateway",
+    "Privacy",
     "RegistrarSettings",
     "RoutingGateway",
     "SipSettings",
@@ -38,6 +40,16 @@ __all__ = [
 ]
 
 AUTH_MODES = ("ip", "ip_port", "password")
+
+
+class Privacy(StrEnum):
+    """``[sip] register_privacy`` (SS_SIP_USER_AGENT_PRIVACY): what the switch's REGISTERs to
+    upstream carriers say about privacy (RFC 3323 / RFC 3325)."""
+
+    IGNORE = "ignore"  # no Privacy header
+    ID = "id"  # Privacy: id, and the user in P-Preferred-Identity
+    NONE = "none"  # Privacy: none
+
 DIGEST_ALGORITHMS = ("SHA-256", "MD5")
 TRANSPORTS = ("udp", "tcp")
 #: ``[sip]`` size limits: key -> (default, lowest, highest), all integers. 65535 is the most a
@@ -91,6 +103,9 @@ class SipSettings:
     max_headers: int = 128
     max_header_bytes: int = 8192
     max_uri_bytes: int = 4096
+    register_privacy: Privacy = Privacy.IGNORE
+    send_unregister: bool = True
+    unregister_wait: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +148,17 @@ class RoutingGateway:
     register_in: bool = False  # the vendor registers to us; calls go to its registered contact
     password: str = ""  # digest password for register_in (username = name)
     digest_algorithms: tuple[str, ...] = ()  # empty: [registrar] digest_algorithms
+    register_out: bool = False  # the switch registers to this vendor (switch.upstream)
+    register_user: str = ""
+    register_password: str = ""
+    register_server: str = ""  # host:port; empty: address
+    register_expire: int | str = "auto"  # "auto" or 20-7200 seconds (SS_SIP_USER_AGENT_EXPIRE)
+    register_retry_delay: float = 60.0  # SS_SIP_USER_AGENT_RETRY_DELAY
+
+    @property
+    def registrar_address(self) -> str:
+        """Where REGISTERs go: ``register_server``, else ``address``."""
+        return self.register_server or self.address
 
 
 @dataclass(frozen=True)
@@ -274,7 +300,13 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         sip = {}
     check.unknown(sip, {"invite_timeout", "call_progress_timeout",
                         "stop_gateway_after_invite_timeout", "stop_gateway_period",
+                        "register_privacy", "send_unregister", "unregister_wait",
                         *_SIP_LIMITS}, "sip")
+    privacy = sip.get("register_privacy", "ignore")
+    if privacy not in set(Privacy):
+        check.fail("sip.register_privacy",
+                   f"must be one of {', '.join(Privacy)}, got {privacy!r}")
+        privacy = "ignore"
     settings = SipSettings(
         invite_timeout=check.number(sip, "invite_timeout", "sip", 8.0, low=1, high=300),
         call_progress_timeout=check.number(sip, "call_progress_timeout", "sip", 60.0,
@@ -285,6 +317,9 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
                                          low=1, high=86400),
         **{key: int(check.number(sip, key, "sip", default, low=low, high=high, integer=True))
            for key, (default, low, high) in _SIP_LIMITS.items()},
+        register_privacy=Privacy(privacy),
+        send_unregister=check.boolean(sip, "send_unregister", "sip", True),
+        unregister_wait=check.number(sip, "unregister_wait", "sip", 5.0, low=0, high=60),
     )
     registrar = _registrar(data, check)
     customers = _tables(data, "mapping_gateway", check)
@@ -424,7 +459,8 @@ def _is_decimal(value: object) -> bool:
 
 def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway | None:
     check.unknown(t, {"name", "address", "prefixes", "priority", "lowest_profit_per_second",
-                      "huntstop_codes", "register_in", "password", "digest_algorithms"}, where)
+                      "huntstop_codes", "register_in", "password", "digest_algorithms",
+                      *_REGISTER_OUT}, where)
     name = check.string(t, "name", where)
     address = check.string(t, "address", where)
     if address:
@@ -457,7 +493,36 @@ def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway |
         huntstop_codes=tuple(codes),
         register_in=register_in, password=password,
         digest_algorithms=_algorithms(t, where, check, ()),
+        **_register_out(t, where, check),
     )
+
+
+_REGISTER_OUT = ("register_out", "register_user", "register_password", "register_server",
+                 "register_expire", "register_retry_delay")
+
+
+def _register_out(t: dict[str, Any], where: str, check: _Checker) -> dict[str, Any]:
+    """The keys of a vendor the switch registers to (VOS3000's SS_SIP_USER_AGENT_*)."""
+    out = check.boolean(t, "register_out", where, False)
+    user = check.string(t, "register_user", where, "", empty=True)
+    password = check.string(t, "register_password", where, "", empty=True)
+    if out and not user:
+        check.fail(f"{where}.register_user", "is required when register_out = true")
+    if out and not password:
+        check.fail(f"{where}.register_password", "is required when register_out = true")
+    server = check.string(t, "register_server", where, "", empty=True)
+    if server:
+        _address(server, f"{where}.register_server", check)
+    expire: int | str = t.get("register_expire", "auto")
+    if expire != "auto" and (isinstance(expire, bool) or not isinstance(expire, int)
+                             or not 20 <= expire <= 7200):
+        check.fail(f"{where}.register_expire",
+                   f'must be "auto" or whole seconds 20-7200, got {expire!r}')
+        expire = "auto"
+    return {"register_out": out, "register_user": user, "register_password": password,
+            "register_server": server, "register_expire": expire,
+            "register_retry_delay": check.number(t, "register_retry_delay", where, 60.0,
+                                                 low=30, high=600)}
 
 
 # --- writing ---------------------------------------------------------------------------------

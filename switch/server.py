@@ -9,10 +9,15 @@ only as ``wall_offset`` (wall-clock minus monotonic), read when a CDR is stamped
 Every message goes to :meth:`Engine.receive`; the actions that come back are carried out in
 order: :class:`Transmit` at once, :class:`Finish` after its CDR is durable.
 
-Signals: SIGTERM or SIGINT drains (new calls get 503 ``shutdown``, calls in progress get
-``shutdown_grace`` seconds to end, then BYE on both legs; CDRs are flushed; exit 0). SIGHUP
-reloads the configuration and the routing snapshot for new calls; a file that does not load is
-logged and the switch keeps what it has. Listening addresses and the spool are fixed at start.
+Responses to the switch's own REGISTERs go to :class:`switch.upstream.Upstreams` (the switch
+registering to its vendors), everything else to the engine; both share the one timer.
+
+Signals: SIGTERM or SIGINT drains (every upstream registration is unregistered at once, new calls
+get 503 ``shutdown``, calls in progress get ``shutdown_grace`` seconds to end, then BYE on both
+legs; the unregisters' answers are awaited at most ``[sip] unregister_wait``; CDRs are flushed;
+exit 0). SIGHUP reloads the configuration and the routing snapshot for new calls and registers to
+vendors added, unregisters from vendors removed; a file that does not load is logged and the
+switch keeps what it has. Listening addresses and the spool are fixed at start.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
 from switch.registrar import load_bindings, save_bindings, state_path
 from switch.routing import SnapshotError, load_snapshot
-from switch.sip import Message, ParseLimits
+from switch.sip import Message, ParseLimits, Response
 from switch.transport import Address, Listener, Sender, Stats, UdpTransport, listen
+from switch.upstream import Upstreams, save_status, status_path
 
 __all__ = ["Switch", "parse_limits", "run"]
 
@@ -60,6 +66,8 @@ class Switch:
         self._finishing: set[asyncio.Task[None]] = set()
         self._stopping: asyncio.Event | None = None
         self._state = state_path(config)  # the registrar's bindings, next to the spool
+        self.upstream: Upstreams | None = None  # the switch's own registrations to vendors
+        self._status = status_path(config)
 
     async def start(self) -> None:
         """Recover the spool, bind the listeners and start taking calls."""
@@ -93,6 +101,9 @@ class Switch:
         except (ValueError, KeyError, TypeError) as err:
             log.warning("registrations: %s unreadable (%s); starting without", self._state, err)
         self._stopping = asyncio.Event()
+        self.upstream = Upstreams(config, local=local["udp"], ids=self.engine.ids,
+                                  timers=self.engine.timer_config)
+        self._upstream_do(self.upstream.start(self._now()))
 
     def _handler(
             self, transport: str
@@ -102,7 +113,10 @@ class Switch:
         def handle(message: Message, source: Address, reply: Callable[[Message], None]) -> None:
             if tcp:
                 self._tcp[source] = reply
-            assert self.engine is not None
+            assert self.engine is not None and self.upstream is not None
+            if type(message) is Response and self.upstream.owns(message):
+                self._upstream_do(self.upstream.receive(message, self._now()))
+                return
             self._do(self.engine.receive(message, Peer(transport, source[0], source[1]),
                                          self._now()))
 
@@ -164,9 +178,26 @@ class Switch:
         for item in action.then:
             self._send(item.message, item.peer)
 
+    def _upstream_do(self, actions: list[Transmit]) -> None:
+        for action in actions:
+            self._send(action.message, action.peer)
+        assert self.upstream is not None and self._loop is not None
+        if self.upstream.changed:
+            self.upstream.changed = False
+            try:
+                save_status(self._status,
+                            self.upstream.status(time.time() - self._loop.time()))
+            except OSError:
+                log.exception("upstream registration status could not be saved to %s",
+                              self._status)
+        self._schedule()
+
     def _schedule(self) -> None:
         assert self.engine is not None
-        deadline = self.engine.next_deadline()
+        deadlines = [d for d in (self.engine.next_deadline(),
+                                 self.upstream.next_deadline() if self.upstream else None)
+                     if d is not None]
+        deadline = min(deadlines, default=None)
         # Timers are batched to TIMER_GRANULARITY: at 1,000 calls/s thousands of transaction
         # deadlines fall due each second, and one wake-up per deadline costs more than the
         # timers themselves. SIP's shortest timer (T1, 500 ms) does not notice 10 ms.
@@ -183,7 +214,8 @@ class Switch:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = float("inf")
-        assert self.engine is not None
+        assert self.engine is not None and self.upstream is not None
+        self._upstream_do(self.upstream.handle_timers(self._now()))
         self._do(self.engine.handle_timers(self._now()))
 
     def reload(self) -> bool:
@@ -199,6 +231,8 @@ class Switch:
             log.warning("reload: sip_listen and spool_dir changes apply at the next start")
         self.config = config
         self.engine.reload(config, snapshot)
+        if self.upstream is not None:
+            self._upstream_do(self.upstream.reload(config, self._now()))
         log.info("reloaded: %d customers, %d vendors, snapshot rates_at %s",
                  len(config.mapping_gateways), len(config.routing_gateways), snapshot.rates_at)
         return True
@@ -214,6 +248,10 @@ class Switch:
         await self._stopping.wait()
         engine = self.engine
         engine.drain()
+        # Unregister first, so the carriers stop sending calls while the calls here drain.
+        unregister_by = time.monotonic() + self.config.sip.unregister_wait
+        assert self.upstream is not None
+        self._upstream_do(self.upstream.unregister_all(self._now()))
         log.info("draining: %d active calls, grace %.0f s", engine.active_calls,
                  self.config.shutdown_grace)
         deadline = time.monotonic() + self.config.shutdown_grace
@@ -221,6 +259,11 @@ class Switch:
             await asyncio.sleep(0.05)
         if engine.active_calls:
             self._do(engine.hangup_all(self._now()))
+        while self.upstream.pending and time.monotonic() < unregister_by:
+            await asyncio.sleep(0.02)
+        if self.upstream.pending:
+            log.warning("unregister: %d upstream(s) did not answer within %.1f s",
+                        self.upstream.pending, self.config.sip.unregister_wait)
         await self.close()
 
     async def close(self) -> None:
