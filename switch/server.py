@@ -283,7 +283,9 @@ class Switch:
         """What the switch refused, repaired and carried, by reason (zero counts left out).
 
         ``malformed.<kind>`` are messages the parser refused (docs/sip-parsing.md), the rest the
-        engine's counters (calls, CDR reasons, requests it refused), and ``cdr.*`` the writer's.
+        engine's counters (calls, CDR reasons, requests it refused), ``registrar.*`` and
+        ``guard.*`` the registrar's and its guard's (``guard.suspended_refused``: refused
+        without the password being looked at), and ``cdr.*`` the writer's.
         """
         out: dict[str, int] = {"received": self.stats.received, "sent": self.stats.sent}
         out.update({f"malformed.{kind}": n for kind, n in self.stats.malformed.items()})
@@ -291,6 +293,9 @@ class Switch:
             out["handler_errors"] = self.stats.handler_errors
         if self.engine is not None:
             out.update(self.engine.stats)
+            registrar = self.engine.registrar
+            out.update({f"registrar.{key}": n for key, n in registrar.stats.items()})
+            out.update({f"guard.{key}": n for key, n in registrar.guard.stats.items()})
         if self.writer is not None:
             out.update({"cdr.repaired": self.writer.log.repaired,
                         "cdr.rejected": self.writer.log.rejected})
