@@ -68,10 +68,11 @@ def _registrations(config: SwitchConfig) -> int:
     except (ValueError, KeyError, TypeError) as err:
         print(f"error: {path}: {err}", file=sys.stderr)
         return 2
-    print(f"{'gateway':<20} {'contact':<40} {'source':<28} expires_in")
+    print(f"{'gateway':<20} {'contact':<40} {'source':<28} {'expires_in':<10} user_agent")
     for b in rows:
         source = f"{b.transport}:{b.host}:{b.port}"
-        print(f"{b.gateway:<20} {b.contact:<40} {source:<28} {int(b.expires - now)}")
+        print(f"{b.gateway:<20} {b.contact:<40} {source:<28} {int(b.expires - now):<10} "
+              f"{b.user_agent or '-'}")
     print(f"{len(rows)} registration(s) in {path}")
     return _upstream_table(config, now)
 

@@ -26,7 +26,7 @@ import json
 import os
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from switch.config import RegistrarSettings, SwitchConfig
@@ -36,6 +36,9 @@ from switch.sip.headers import header_param, split_values
 
 __all__ = ["Binding", "Guard", "Registrar", "Reply", "load_bindings", "save_bindings",
            "state_path"]
+
+#: The most of a gateway's User-Agent the registrations table keeps.
+USER_AGENT_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,12 @@ class Binding:
     host: str
     port: int
     expires: float  # on the engine's clock
+    user_agent: str = ""  # the User-Agent of the REGISTER, cut to USER_AGENT_CHARS
 
     def as_dict(self) -> dict[str, object]:
         return {"gateway": self.gateway, "contact": self.contact, "transport": self.transport,
-                "host": self.host, "port": self.port, "expires": self.expires}
+                "host": self.host, "port": self.port, "expires": self.expires,
+                "user_agent": self.user_agent}
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> Binding:
@@ -59,7 +64,7 @@ class Binding:
         if not isinstance(port, int) or not isinstance(expires, int | float):
             raise ValueError("bad binding")
         return cls(str(d["gateway"]), str(d["contact"]), str(d["transport"]), str(d["host"]),
-                   port, float(expires))
+                   port, float(expires), str(d.get("user_agent", "")))  # older files: none
 
 
 @dataclass(frozen=True)
@@ -297,7 +302,9 @@ class Registrar:
             uri, e = live[-1]
             if current is not None and current.contact != uri and not s.register_replace:
                 return self._refuse(403, "already registered")
-            current = Binding(name, uri, transport, ip, port, now + min(e, s.max_expires))
+            agent = "".join(ch if ch.isprintable() else "?"
+                            for ch in (req.headers.get("user-agent") or "")[:USER_AGENT_CHARS])
+            current = Binding(name, uri, transport, ip, port, now + min(e, s.max_expires), agent)
             changed = True
         if current is None:
             self.bindings.pop(name, None)
@@ -332,11 +339,30 @@ def state_path(config: SwitchConfig) -> Path:
     return Path(config.spool_dir).parent / f"{config.id}.registrations.json"
 
 
+def binding_row(b: Binding, wall_offset: float) -> str:
+    """One binding's line of the file: a JSON object, its expiry on the wall clock.
+
+    >>> row = binding_row(Binding("gw1", "sip:gw1@1.2.3.4", "udp", "1.2.3.4", 5060, 100.0), 1000.0)
+    >>> row[:40], json.loads(row)["expires"]
+    ('{"gateway": "gw1", "contact": "sip:gw1@1', 1100.0)
+    """
+    return json.dumps(dict(b.as_dict(), expires=b.expires + wall_offset))
+
+
+def state_text(rows: list[str]) -> str:
+    """The file's text around the bindings' lines (:func:`binding_row`), one binding a line."""
+    body = "\n" + ",\n".join(rows) + "\n" if rows else ""
+    return f'{{"format": "{STATE_FORMAT}", "bindings": [{body}]}}\n'
+
+
 def dump_bindings(bindings: Iterable[Binding], wall_offset: float) -> str:
-    """The file's text; ``wall_offset`` is wall-clock minus the engine's clock."""
-    rows = [dict(b.as_dict(), expires=b.expires + wall_offset)
-            for b in sorted(bindings, key=lambda b: b.gateway)]
-    return json.dumps({"format": STATE_FORMAT, "bindings": rows}, indent=1) + "\n"
+    """The file's text; ``wall_offset`` is wall-clock minus the engine's clock.
+
+    The shell writes it through :class:`switch.statefile.StateFile`, which keeps the lines of
+    the bindings that did not change since its last save.
+    """
+    return state_text([binding_row(b, wall_offset)
+                       for b in sorted(bindings, key=lambda b: b.gateway)])
 
 
 def parse_bindings(text: str, wall_offset: float, now: float) -> list[Binding]:
@@ -354,7 +380,7 @@ def parse_bindings(text: str, wall_offset: float, now: float) -> list[Binding]:
     out = []
     for row in data.get("bindings", []):
         b = Binding.from_dict(row)
-        b = Binding(b.gateway, b.contact, b.transport, b.host, b.port, b.expires - wall_offset)
+        b = replace(b, expires=b.expires - wall_offset)
         if b.expires > now:
             out.append(b)
     return out
@@ -362,10 +388,15 @@ def parse_bindings(text: str, wall_offset: float, now: float) -> list[Binding]:
 
 def save_bindings(path: Path, bindings: Iterable[Binding], wall_offset: float) -> None:
     """Write the state file atomically (temporary file, fsync, rename, fsync the directory)."""
+    write_state(path, dump_bindings(bindings, wall_offset))
+
+
+def write_state(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a crash leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(dump_bindings(bindings, wall_offset))
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

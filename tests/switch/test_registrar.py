@@ -4,12 +4,19 @@ order, replay, suspension, replace, 423, Expires 0 and ``Contact: *``. Time is a
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
 from switch.b2bua import Peer
 from switch.config import load_config_text
-from switch.registrar import Binding, Registrar
+from switch.registrar import (
+    USER_AGENT_CHARS,
+    Binding,
+    Registrar,
+    dump_bindings,
+    parse_bindings,
+)
 from switch.sip import NonceFactory, Response, authorization
 from tests.switch.b2bua_harness import Harness, config
 
@@ -41,7 +48,7 @@ _seq = itertools.count(1)
 def register(h: Harness, *, user: str = "zeta", password: str | None = "s3cret",
              peer: Peer = GW, contact: str | None = "<sip:zeta@10.0.0.7:5080>",
              expires: int | None = None, call: str = "reg1", creds: str | None = None,
-             nc: int = 1, index: int = 0) -> tuple[Response, str | None]:
+             nc: int = 1, index: int = 0, headers: str = "") -> tuple[Response, str | None]:
     """A REGISTER; with ``password``, answer the 401 first. Returns (final answer, creds)."""
     def send(extra: str) -> Response:
         cseq = next(_seq)
@@ -51,7 +58,7 @@ def register(h: Harness, *, user: str = "zeta", password: str | None = "s3cret",
                 f"To: <sip:{user}@127.0.0.1>\nCall-ID: {call}\nCSeq: {cseq} REGISTER\n"
                 + (f"Contact: {contact}\n" if contact is not None else "")
                 + (f"Expires: {expires}\n" if expires is not None else "")
-                + extra + "Content-Length: 0\n\n")
+                + headers + extra + "Content-Length: 0\n\n")
         sent = h.feed(head, peer)
         return [t.message for t in sent if isinstance(t.message, Response)][-1]
     if creds is not None:
@@ -119,6 +126,24 @@ def test_ok_answer_lists_the_binding_with_its_expiry():
     assert ok.status == 200
     assert ok.headers.get("contact") == "<sip:zeta@10.0.0.7:5080>;expires=600"
     assert h.engine.bindings_changed
+
+
+def test_the_binding_keeps_the_user_agent_printable_and_short_across_a_restart():
+    h = harness()
+    agent = "Grandstream GXW4216 1.0.3.1 " + "x" * 100
+    ok, _ = register(h, headers=f"User-Agent: {agent}\tv2\n")
+    assert ok.status == 200
+    binding = h.engine.registrar.binding("zeta", h.now)
+    assert binding is not None and binding.user_agent == agent[:USER_AGENT_CHARS]
+    h2 = harness()
+    register(h2, headers="User-Agent: a\tb\n")
+    tabbed = h2.engine.registrar.binding("zeta", h2.now)
+    assert tabbed is not None and tabbed.user_agent == "a?b"
+    # The state file keeps it; a file written before the field existed loads with none.
+    assert parse_bindings(dump_bindings([binding], 0.0), 0.0, h.now) == [binding]
+    old = json.loads(dump_bindings([binding], 0.0))
+    del old["bindings"][0]["user_agent"]
+    assert parse_bindings(json.dumps(old), 0.0, h.now)[0].user_agent == ""
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer():
