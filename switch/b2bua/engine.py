@@ -152,9 +152,11 @@ class Engine(TransactionUser):
         self.gateways = GatewayTable(config.routing_gateways)  # prefix tables, once per config
         self.registrar.reload(config)
         self.bindings_changed = True  # bindings of gateways no longer configured are gone
-        # INVITE challenges stay MD5-first: SIPp and many gateways read only the first one.
+        # INVITE challenges follow the registrar's offer: the gateway is not known before its
+        # credentials, so the global order; its own list bounds what it may answer with.
         self.customers = CustomerDirectory(config.mapping_gateways, realm=config.id,
                                            nonces=self.nonces, counts=self.nonce_counts,
+                                           algorithms=config.registrar.digest_algorithms,
                                            guard=self.registrar.guard,
                                            registered=self.registrar.registered_at)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from switch.sip import Response, authorization
+import pytest
+
+from switch.sip import Response, authorization, parse_auth_params
 from tests.switch.b2bua_harness import BASE_CONFIG, CUSTOMER, SNAPSHOT, Harness, config
 
 PASSWORD_GATEWAYS = """
@@ -66,6 +68,25 @@ def test_digest_password_customer_is_challenged_then_admitted():
     assert h.requests_to(5070), "admitted after the challenge"
     h.vendor_reply(h.requests_to(5070)[0], 486)
     assert h.cdr()["customer"] == "zeta"
+
+
+@pytest.mark.parametrize("order", [("SHA-256", "MD5"), ("MD5", "SHA-256"), ("MD5",)])
+def test_invite_challenges_follow_the_registrars_algorithm_order(order):
+    names = ", ".join(f'"{a}"' for a in order)
+    cfg = config(f"{PASSWORD_GATEWAYS}\n[registrar]\ndigest_algorithms = [{names}]\n",
+                 base=BASE_CONFIG.replace('addresses = ["127.0.0.1"]\n',
+                                          'addresses = ["10.9.9.9"]\n'))
+    h = Harness.make(cfg)
+    challenge = [t.message for t in h.invite() if isinstance(t.message, Response)][-1]
+    headers = challenge.headers.get_all("proxy-authenticate")
+    assert [parse_auth_params(v)[1]["algorithm"] for v in headers] == list(order)
+    assert len({parse_auth_params(v)[1]["nonce"] for v in headers}) == 1
+    # Credentials answering the last-offered algorithm are as good as the first.
+    creds = authorization(headers[-1], username="zeta", password="s3cret", method="INVITE",
+                          uri="sip:447700900123@127.0.0.1:5060", cnonce="abc")
+    h.from_customer("ACK", cseq=1, branch="a1", to_tag=None)
+    h.invite(branch="a2", cseq=2, extra=f"Proxy-Authorization: {creds}\n")
+    assert h.requests_to(5070), "admitted after the challenge"
 
 
 def test_wrong_password_is_refused_with_an_auth_failed_cdr():

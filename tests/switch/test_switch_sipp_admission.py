@@ -34,7 +34,9 @@ def test_ip_port_customers_are_told_apart_by_source_port(tmp_path: Path) -> None
 def test_digest_password_customer(tmp_path: Path) -> None:
     uas = SippUas("uas_answer.xml", workdir=tmp_path / "uas")
     live = LiveSwitch(tmp_path / "sw", routing=vendor("v1", uas.port), customers=(
-        '[[mapping_gateway]]\nname = "authco"\nauth = "password"\npassword = "s3cret"\n'))
+        '[[mapping_gateway]]\nname = "authco"\nauth = "password"\npassword = "s3cret"\n'
+        # SIPp 3.6.1 answers only the first challenge, and only in MD5.
+        '[registrar]\ndigest_algorithms = ["MD5", "SHA-256"]\n'))
     with uas, live.process() as switch:
         good = run_uac("uac_auth.xml", target(switch), calls=2, rate=10, duration_ms=200,
                        auth=("authco", "s3cret"), service="447700900123",
