@@ -33,9 +33,10 @@ from pathlib import Path
 from switch.b2bua import Action, Engine, Finish, Peer, Transmit
 from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
-from switch.registrar import load_bindings, save_bindings, state_path
+from switch.registrar import load_bindings, state_path
 from switch.routing import SnapshotError, load_snapshot
 from switch.sip import Message, ParseLimits, Response
+from switch.statefile import GroupSave, StateFile
 from switch.transport import Address, Listener, Sender, Stats, UdpTransport, listen
 from switch.upstream import Upstreams, save_status, status_path
 
@@ -144,9 +145,22 @@ class Switch:
             return
         reply(message)
 
+    _saver: GroupSave | None = None  # the state file's group commit, made at the first save
+
     def _do(self, actions: list[Action]) -> None:
         if self.engine is not None and self.engine.bindings_changed:
-            self._save_bindings()  # before the 200 goes out: an answered REGISTER is durable
+            self._save_bindings()
+        saver = self._saver
+        if saver is not None and saver.pending:
+            # Held until the bindings are on disk: an answered REGISTER is durable. Everything
+            # after it waits too, in order, so a retransmitted 200 cannot overtake the save.
+            if actions:
+                saver.after_saved(lambda: self._carry_out(actions))
+        else:
+            self._carry_out(actions)
+        self._schedule()
+
+    def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
             if type(action) is Transmit:
                 self._send(action.message, action.peer)
@@ -155,16 +169,20 @@ class Switch:
                 task = asyncio.get_running_loop().create_task(self._finish(action))
                 self._finishing.add(task)
                 task.add_done_callback(self._finishing.discard)
-        self._schedule()
 
     def _save_bindings(self) -> None:
+        """Save the bindings by group commit (:mod:`switch.statefile`): one save at a time, in
+        a worker thread; the changes made meanwhile go into the next one."""
         assert self.engine is not None and self._loop is not None
         self.engine.bindings_changed = False
-        try:
-            save_bindings(self._state, self.engine.registrar.bindings.values(),
-                          time.time() - self._loop.time())
-        except OSError:
-            log.exception("registrations could not be saved to %s", self._state)
+        if self._saver is None:
+            engine, loop = self.engine, self._loop
+            self._saver = GroupSave(StateFile(self._state), lambda: (
+                list(engine.registrar.bindings.values()), time.time() - loop.time()))
+        task = self._saver.changed()
+        if task is not None:  # close() waits for it, and for what it held, as for CDRs
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
 
     async def _finish(self, action: Finish) -> None:
         assert self.writer is not None
@@ -340,6 +358,12 @@ async def run(config_path: str | Path, *, on_ready: Callable[[Switch], None] | N
     if on_ready is not None:
         on_ready(switch)
     await switch.serve()
+    # Stopped: a repeated SIGTERM (a supervisor's retry) must not turn the clean exit into a
+    # kill. Handlers the loop still holds are reset to the default (death) when it closes, so
+    # take them from the loop first and ignore the signals for the rest of the exit.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
     log.info("counters: %s", " ".join(f"{key}={n}" for key, n in switch.counters().items()))
     print(f"switch {config.id} stopped: {switch.engine.stats['calls'] if switch.engine else 0} "
           f"calls carried", flush=True)
