@@ -37,6 +37,12 @@ Quirks of SIPp 3.6.1 worth knowing (found while writing these scenarios):
   retransmitted: a <pause> followed by a <send> waits for the ACK or the retransmission limit.
 - A variable that is assigned but never used stops SIPp ("Variable $x is referenced 1
   times!"): log it.
+- A UAS that loops (<send next="...">) must not have a <nop> between a <send> and the next
+  <recv>: an answer arriving before SIPp has run the <nop> is "unexpected ... while in message
+  type 5" and aborts the call. Put next= on the <send> itself (uas_upstream_registrar.xml).
+- <verifyauth> needs the received message: in a <nop> it has none (3.6.1 crashes). It checks
+  only an ``Authorization`` header (never ``Proxy-Authorization``) and only MD5 in 3.6.1; an
+  <ereg> that does not match leaves its variable as it was (reset it first).
 
 Every run writes, in its workdir: stat.csv (-trace_stat, the cumulative counters, every
 200 ms and at exit), <scenario>_<pid>_counts.csv (-trace_counts: per scenario message Sent /
