@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rating.py
 	$(BIN)/python bench/switch_cps.py
 	$(BIN)/python bench/switch_concurrency.py
+	$(BIN)/python bench/register.py
 	$(BIN)/python bench/reports.py
 
 lab: $(STAMP)

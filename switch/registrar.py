@@ -28,6 +28,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar, overload
 
 from switch.config import RegistrarSettings, SwitchConfig
 from switch.sip import NonceCounts, NonceFactory, Request, parse_auth_params, verify
@@ -36,6 +37,8 @@ from switch.sip.headers import header_param, split_values
 
 __all__ = ["Binding", "Guard", "Registrar", "Reply", "load_bindings", "save_bindings",
            "state_path"]
+
+_T = TypeVar("_T")
 
 #: The most of a gateway's User-Agent the registrations table keeps.
 USER_AGENT_CHARS = 64
@@ -155,6 +158,75 @@ def _uri_of(contact_value: str) -> str:
     return value.split(";", 1)[0].strip()
 
 
+class BindingTable(dict[str, Binding]):
+    """The bindings by gateway name, also indexed by the address each REGISTER came from, so
+    that :meth:`Registrar.registered_at` (asked for INVITEs) does not scan every binding.
+
+    The registrar changes it only with ``table[name] = b``, ``del table[name]`` and ``pop``,
+    which keep the index. :meth:`at` checks each hit against the table, so a change made any
+    other way can only make it miss (the INVITE is then challenged), never admit.
+
+    >>> t = BindingTable()
+    >>> t["gw1"] = Binding("gw1", "sip:gw1@1.2.3.4", "udp", "1.2.3.4", 5060, 100.0)
+    >>> t.at("1.2.3.4", 5060, 0.0), t.at("1.2.3.4", 5061, 0.0), t.at("1.2.3.4", 5060, 100.0)
+    ('gw1', None, None)
+    >>> t["gw1"] = Binding("gw1", "sip:gw1@1.2.3.5", "udp", "1.2.3.5", 5060, 100.0)
+    >>> t.at("1.2.3.4", 5060, 0.0), t.pop("gw1").host, t.at("1.2.3.5", 5060, 0.0), t == {}
+    (None, '1.2.3.5', None, True)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_source: dict[tuple[str, int], dict[str, None]] = {}  # names, in order
+
+    def at(self, host: str, port: int, now: float) -> str | None:
+        """The gateway whose live binding was made from ``host:port`` (the first indexed
+        there when several were), or None."""
+        for name in self._by_source.get((host, port), ()):
+            b = self.get(name)
+            if b is not None and b.host == host and b.port == port and b.expires > now:
+                return b.gateway
+        return None
+
+    def _unindex(self, name: str) -> None:
+        old = self.get(name)
+        if old is None:
+            return
+        names = self._by_source.get((old.host, old.port))
+        if names is not None:
+            names.pop(name, None)
+            if not names:
+                del self._by_source[(old.host, old.port)]
+
+    def __setitem__(self, name: str, b: Binding) -> None:
+        self._unindex(name)
+        super().__setitem__(name, b)
+        self._by_source.setdefault((b.host, b.port), {})[name] = None
+
+    def __delitem__(self, name: str) -> None:
+        self._unindex(name)
+        super().__delitem__(name)
+
+    @overload
+    def pop(self, name: str, /) -> Binding: ...
+    @overload
+    def pop(self, name: str, default: Binding, /) -> Binding: ...
+    @overload
+    def pop(self, name: str, default: _T, /) -> Binding | _T: ...
+
+    def pop(self, name: str, /, *default: object) -> object:
+        if name in self:
+            self._unindex(name)
+            return super().pop(name)
+        if default:
+            return default[0]
+        raise KeyError(name)
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_source.clear()
+
+
 class Registrar:
     """Bindings per gateway name and the rules that change them.
 
@@ -172,7 +244,7 @@ class Registrar:
         self.realm = config.id
         self.nonces = nonces
         self.counts = counts if counts is not None else NonceCounts()
-        self.bindings: dict[str, Binding] = {}
+        self.bindings = BindingTable()  # the table the shell persists
         self.stats: Counter[str] = Counter()
         self.guard = guard or Guard(config.registrar.register_retry,
                                     config.registrar.register_suspend)
@@ -203,10 +275,7 @@ class Registrar:
 
     def registered_at(self, host: str, port: int, now: float) -> str | None:
         """The gateway whose live binding was made from ``host:port``, or None."""
-        for b in self.bindings.values():
-            if b.host == host and b.port == port and b.expires > now:
-                return b.gateway
-        return None
+        return self.bindings.at(host, port, now)
 
     def load(self, bindings: Iterable[Binding]) -> None:
         """Take bindings read at start (those of gateways no longer configured are left out)."""

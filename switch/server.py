@@ -152,13 +152,21 @@ class Switch:
             self._save_bindings()
         saver = self._saver
         if saver is not None and saver.pending:
-            # Held until the bindings are on disk: an answered REGISTER is durable. Everything
-            # after it waits too, in order, so a retransmitted 200 cannot overtake the save.
-            if actions:
-                saver.after_saved(lambda: self._carry_out(actions))
-        else:
-            self._carry_out(actions)
+            # Answers to REGISTER wait, in order, until the bindings are on disk: an answered
+            # REGISTER is durable, and a retransmitted 200 cannot overtake the save either.
+            # Calls go on meanwhile.
+            held = [a for a in actions if self._answers_register(a)]
+            if held:
+                saver.after_saved(lambda: self._carry_out(held))
+                actions = [a for a in actions if not self._answers_register(a)]
+        self._carry_out(actions)
         self._schedule()
+
+    @staticmethod
+    def _answers_register(action: Action) -> bool:
+        message = action.message if type(action) is Transmit else None
+        return isinstance(message, Response) and (
+            message.headers.get("cseq") or "").endswith("REGISTER")
 
     def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
