@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from switch.config import MappingGateway
 from switch.registrar import Guard
-from switch.sip import NonceFactory, Request, parse_auth_params, verify
-from switch.sip.digest import DigestError, NonceCounts, challenges
+from switch.sip import NonceCounts, NonceFactory, Request, parse_auth_params, verify
+from switch.sip.digest import DigestError, challenges
 
 __all__ = ["CustomerDirectory", "Identity"]
 

@@ -8,8 +8,6 @@
 from switch.sip.digest import (
     Challenge,
     DigestError,
-    NonceCounts,
-    NonceFactory,
     Verdict,
     authorization,
     parse_auth_params,
@@ -30,6 +28,7 @@ from switch.sip.message import (
     top_via,
     via_branch,
 )
+from switch.sip.nonces import NonceCounts, NonceFactory
 from switch.sip.sdp import (
     SdpError,
     SessionDescription,
