@@ -25,16 +25,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from switch.media.crypto import Mode, check_key
+
 __all__ = [
     "ConfigError",
     "Listen",
     "MappingGateway",
+    "MediaSettings",
     "Privacy",
     "RegistrarSettings",
     "RoutingGateway",
     "SipSettings",
     "SwitchConfig",
     "dump_config",
+    "encryption_of",
     "load_config",
     "load_config_text",
 ]
@@ -109,6 +113,31 @@ class SipSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """``[media]``: the RTP relays and the payload encryption defaults (SS_RTPENCRYPTION*).
+
+    Media is relayed when there are relays: ``workers`` local relay processes the switch starts
+    itself, or ``relays`` started elsewhere (then no workers). With neither, SDP passes through
+    and media flows between customer and vendor directly.
+    """
+
+    workers: int = 1
+    relays: tuple[str, ...] = ()  # "IP:PORT" ng addresses
+    address: str = ""  # the local workers' media IP; empty: the first UDP listener's
+    port_min: int = 10000
+    port_max: int = 20000
+    media_timeout: float = 60.0  # 0: off
+    ng_timeout: float = 1.0
+    rtp_encryption_mode: int = 0
+    rtp_encryption_key: str = ""
+
+    @property
+    def relayed(self) -> bool:
+        """True when calls' media goes through relays."""
+        return bool(self.workers or self.relays)
+
+
+@dataclass(frozen=True)
 class MappingGateway:
     """``[[mapping_gateway]]``: a customer and how its calls are recognised and limited."""
 
@@ -121,6 +150,8 @@ class MappingGateway:
     max_concurrent: int = 200
     max_duration: int = 3600
     digest_algorithms: tuple[str, ...] = ()  # empty: [registrar] digest_algorithms
+    rtp_encryption: int | None = None  # None: [media] rtp_encryption_mode
+    rtp_key: str | None = None  # None: [media] rtp_encryption_key
 
 
 @dataclass(frozen=True)
@@ -154,6 +185,8 @@ class RoutingGateway:
     register_server: str = ""  # host:port; empty: address
     register_expire: int | str = "auto"  # "auto" or 20-7200 seconds (SS_SIP_USER_AGENT_EXPIRE)
     register_retry_delay: float = 60.0  # SS_SIP_USER_AGENT_RETRY_DELAY
+    rtp_encryption: int | None = None  # None: [media] rtp_encryption_mode
+    rtp_key: str | None = None  # None: [media] rtp_encryption_key
 
     @property
     def registrar_address(self) -> str:
@@ -176,6 +209,7 @@ class SwitchConfig:
     mapping_gateways: tuple[MappingGateway, ...] = ()
     routing_gateways: tuple[RoutingGateway, ...] = ()
     registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
 
 
 def load_config(path: str | Path) -> SwitchConfig:
@@ -271,7 +305,8 @@ class _Checker:
 
 
 def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
-    check.unknown(data, {"switch", "sip", "mapping_gateway", "routing_gateway", "registrar"}, "")
+    check.unknown(data, {"switch", "sip", "mapping_gateway", "routing_gateway", "registrar",
+                         "media"}, "")
     sw = data.get("switch")
     if not isinstance(sw, dict):
         check.fail("switch", "the [switch] table is required (id, sip_listen)")
@@ -322,6 +357,7 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         unregister_wait=check.number(sip, "unregister_wait", "sip", 5.0, low=0, high=60),
     )
     registrar = _registrar(data, check)
+    media = _media(data, check)
     customers = _tables(data, "mapping_gateway", check)
     vendors = _tables(data, "routing_gateway", check)
     mapping = tuple(g for g in (_mapping(t, f"mapping_gateway[{k}]", check)
@@ -332,12 +368,23 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         names = [g.name for g in gateways]
         for name in sorted({n for n in names if names.count(n) > 1}):
             check.fail(kind, f"name {name!r} is used twice")
-    return SwitchConfig(
+    config = SwitchConfig(
         id=switch_id, sip_listen=tuple(listens), spool_dir=Path(spool),
         routing_snapshot=Path(snapshot), shutdown_grace=grace,
         cdr_rotate_seconds=rotate_seconds, cdr_rotate_mb=rotate_mb, sip=settings,
-        mapping_gateways=mapping, routing_gateways=routing, registrar=registrar,
+        mapping_gateways=mapping, routing_gateways=routing, registrar=registrar, media=media,
     )
+    legs: list[tuple[str, MappingGateway | RoutingGateway]] = [
+        *((f"mapping_gateway[{k}]", g) for k, g in enumerate(mapping)),
+        *((f"routing_gateway[{k}]", g) for k, g in enumerate(routing))]
+    for where, g in legs:
+        mode, key = encryption_of(config, g)
+        try:
+            check_key(Mode(mode), key)
+        except ValueError as err:
+            check.fail(where, f"{g.name!r}: {err} (rtp_encryption / rtp_key, or [media] "
+                              f"rtp_encryption_mode / rtp_encryption_key)")
+    return config
 
 
 def _algorithms(t: dict[str, Any], where: str, check: _Checker,
@@ -352,6 +399,64 @@ def _algorithms(t: dict[str, Any], where: str, check: _Checker,
     if len(set(names)) != len(names):
         check.fail(f"{where}.digest_algorithms", "lists the same algorithm twice")
     return tuple(n for n in names if n in DIGEST_ALGORITHMS) or default
+
+
+def encryption_of(config: SwitchConfig, gateway: MappingGateway | RoutingGateway
+                  ) -> tuple[int, bytes]:
+    r"""The RTP payload encryption of a gateway's leg: (mode, key bytes), [media] filling in.
+
+    >>> config = load_config_text('[switch]\nid = "s"\nsip_listen = ["udp:127.0.0.1:0"]\n'
+    ...     '[media]\nrtp_encryption_mode = 1\nrtp_encryption_key = "k"\n'
+    ...     '[[mapping_gateway]]\nname = "a"\naddresses = ["127.0.0.1"]\nrtp_encryption = 0\n')
+    >>> encryption_of(config, config.mapping_gateways[0])
+    (0, b'k')
+    """
+    media = config.media
+    mode = media.rtp_encryption_mode if gateway.rtp_encryption is None else gateway.rtp_encryption
+    key = media.rtp_encryption_key if gateway.rtp_key is None else gateway.rtp_key
+    return mode, key.encode("utf-8")
+
+
+def _media(data: dict[str, Any], check: _Checker) -> MediaSettings:
+    media = data.get("media", {})
+    if not isinstance(media, dict):
+        check.fail("media", "must be a table")
+        media = {}
+    check.unknown(media, {f.name for f in fields(MediaSettings)}, "media")
+    relays = check.strings(media, "relays", "media", required=False)
+    for k, relay in enumerate(relays):
+        _address(relay, f"media.relays[{k}]", check)
+    address = check.string(media, "address", "media", "", empty=True)
+    if address:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            check.fail("media.address", f"must be an IP address, got {address!r}")
+    low = int(check.number(media, "port_min", "media", 10000, low=1024, high=65534,
+                           integer=True))
+    high = int(check.number(media, "port_max", "media", 20000, low=1025, high=65535,
+                            integer=True))
+    workers = int(check.number(media, "workers", "media", 1, low=0, high=64, integer=True))
+    if high - low + 1 < 2 * max(workers, 1):
+        check.fail("media.port_max", f"the range {low}-{high} has no port pair per worker")
+    return MediaSettings(
+        workers=0 if relays else workers, relays=tuple(relays), address=address,
+        port_min=low, port_max=high,
+        media_timeout=check.number(media, "media_timeout", "media", 60.0, low=0, high=86400),
+        ng_timeout=check.number(media, "ng_timeout", "media", 1.0, low=0.05, high=30),
+        rtp_encryption_mode=int(check.number(media, "rtp_encryption_mode", "media", 0, low=0,
+                                             high=3, integer=True)),
+        rtp_encryption_key=check.string(media, "rtp_encryption_key", "media", "", empty=True),
+    )
+
+
+def _encryption(t: dict[str, Any], where: str, check: _Checker) -> dict[str, Any]:
+    """A gateway's own ``rtp_encryption`` / ``rtp_key`` (absent: the [media] defaults)."""
+    mode = None
+    if "rtp_encryption" in t:
+        mode = int(check.number(t, "rtp_encryption", where, 0, low=0, high=3, integer=True))
+    key = check.string(t, "rtp_key", where, "", empty=True) if "rtp_key" in t else None
+    return {"rtp_encryption": mode, "rtp_key": key}
 
 
 def _registrar(data: dict[str, Any], check: _Checker) -> RegistrarSettings:
@@ -416,7 +521,8 @@ def _address(text: str, key: str, check: _Checker, *,
 
 def _mapping(t: dict[str, Any], where: str, check: _Checker) -> MappingGateway | None:
     check.unknown(t, {"name", "auth", "addresses", "password", "tech_prefix", "cps_limit",
-                      "max_concurrent", "max_duration", "digest_algorithms"}, where)
+                      "max_concurrent", "max_duration", "digest_algorithms", "rtp_encryption",
+                      "rtp_key"}, where)
     name = check.string(t, "name", where)
     auth = t.get("auth", "ip")
     if auth not in AUTH_MODES:
@@ -447,6 +553,7 @@ def _mapping(t: dict[str, Any], where: str, check: _Checker) -> MappingGateway |
         max_duration=int(check.number(t, "max_duration", where, 3600, low=1, high=86_400,
                                       integer=True)),
         digest_algorithms=_algorithms(t, where, check, ()),
+        **_encryption(t, where, check),
     )
 
 
@@ -460,7 +567,7 @@ def _is_decimal(value: object) -> bool:
 def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway | None:
     check.unknown(t, {"name", "address", "prefixes", "priority", "lowest_profit_per_second",
                       "huntstop_codes", "register_in", "password", "digest_algorithms",
-                      *_REGISTER_OUT}, where)
+                      "rtp_encryption", "rtp_key", *_REGISTER_OUT}, where)
     name = check.string(t, "name", where)
     address = check.string(t, "address", where)
     if address:
@@ -494,6 +601,7 @@ def _routing(t: dict[str, Any], where: str, check: _Checker) -> RoutingGateway |
         register_in=register_in, password=password,
         digest_algorithms=_algorithms(t, where, check, ()),
         **_register_out(t, where, check),
+        **_encryption(t, where, check),
     )
 
 
@@ -564,7 +672,9 @@ def _listen_text(listen: Listen) -> str:
 
 
 def _table(header: str, values: dict[str, object]) -> list[str]:
-    return [header, *(f"{key} = {_toml_value(value)}" for key, value in values.items()), ""]
+    # None is "not set" (a gateway inheriting a [media] default): TOML has no null, so absent.
+    return [header, *(f"{key} = {_toml_value(value)}" for key, value in values.items()
+                      if value is not None), ""]
 
 
 def dump_config(config: SwitchConfig, *, comment: str = "") -> str:
@@ -603,4 +713,6 @@ def dump_config(config: SwitchConfig, *, comment: str = "") -> str:
                                                 for f in fields(RoutingGateway)})
     lines += _table("[registrar]", {f.name: getattr(config.registrar, f.name)
                                     for f in fields(RegistrarSettings)})
+    lines += _table("[media]", {f.name: getattr(config.media, f.name)
+                                for f in fields(MediaSettings)})
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from switch.b2bua import media
 from switch.b2bua.build import (
     Leg,
     Peer,
@@ -137,7 +138,8 @@ def vendor_answer(engine: Engine, call: Call, resp: Response, now: float,
         if CallTimer.INVITE in call.timers:
             engine._disarm(call, CallTimer.INVITE)
             engine._arm(call, CallTimer.PROGRESS, now + engine.config.sip.call_progress_timeout)
-        _relay_to_a(engine, call, status, resp, now, out)
+        media.answer(engine, call, resp, now, out,
+                     lambda r, now, out: _relay_to_a(engine, call, status, r, now, out))
         return
     engine._disarm(call, CallTimer.INVITE, CallTimer.PROGRESS)
     attempt.sip_code = status
@@ -147,7 +149,8 @@ def vendor_answer(engine: Engine, call: Call, resp: Response, now: float,
             leg.remote_target = sip_uri(contact) or leg.remote_target
         call.b_ack = ack_for_2xx(leg, 1, engine.ids)
         out.append(Transmit(call.b_ack, leg.peer))
-        _answer(engine, call, resp, now, out)
+        media.answer(engine, call, resp, now, out,
+                     lambda r, now, out: _answer(engine, call, r, now, out))
         return
     call.b_tx = None
     if status in call.b_vendor.huntstop_codes or not next_attempt(engine, call, now, out):
@@ -192,6 +195,7 @@ def _answer(engine: Engine, call: Call, resp: Response, now: float, out: list[Ac
         engine._arm(call, CallTimer.RETRANSMIT, now + t1)
     engine._arm(call, CallTimer.ACK_WAIT, now + 64 * t1)
     engine._arm(call, CallTimer.MAX_DURATION, now + call.gateway.max_duration)
+    media.answered_call(engine, call, now)
 
 
 # --- the attempt timers and the CANCEL guard (entries of the engine's dispatch tables) ---------
@@ -233,9 +237,9 @@ def _codec(offer: bytes, answer: bytes) -> str | None:
         sd = parse_sdp(answer or offer)
     except SdpError:
         return None
-    for media in sd.media:
-        if media.kind == "audio" and media.port:
-            found = [name for _, name in codecs(media) if name != "telephone-event"]
+    for m in sd.media:
+        if m.kind == "audio" and m.port:
+            found = [name for _, name in codecs(m) if name != "telephone-event"]
             if found:
                 return found[0]
     return None

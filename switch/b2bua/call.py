@@ -25,8 +25,8 @@ from switch.config import MappingGateway, RoutingGateway
 from switch.routing import Candidate
 from switch.sip import ClientTransaction, Request, Response, ServerTransaction
 
-__all__ = ["Call", "CallState", "CallTimer", "Owner", "Role", "Side", "normalize_number",
-           "reason_for_status"]
+__all__ = ["Call", "CallState", "CallTimer", "MediaState", "Owner", "Role", "Side",
+           "normalize_number", "reason_for_status"]
 
 _BUSY = frozenset({486, 600})
 _NO_ANSWER = frozenset({408, 480, 487})
@@ -91,6 +91,15 @@ class Side(StrEnum):
     B = "b"
 
 
+class MediaState(StrEnum):
+    """The call's media session on a relay (switch.b2bua.media)."""
+
+    NONE = "none"          # media not relayed (no relays, or no SDP offer)
+    OFFERING = "offering"  # the offer is out: the vendor attempts wait for its SDP
+    ACTIVE = "active"      # the relay has the session
+    DELETED = "deleted"    # deleted (or being deleted) at the end of the call
+
+
 class CallTimer(StrEnum):
     """The timers a call can have armed (at most one of each), keyed in :attr:`Call.timers`.
 
@@ -105,6 +114,7 @@ class CallTimer(StrEnum):
     ACK_WAIT = "ack_wait"          # no ACK for that 2xx within 64*T1: end the call
     MAX_DURATION = "max_duration"  # the customer's max_duration is reached
     REAP = "reap"                  # forget a finished call (it stays findable for a while)
+    MEDIA_CHECK = "media_check"    # ask the relay when media last flowed (media_timeout)
 
 
 @dataclass(slots=True, eq=False)
@@ -132,6 +142,7 @@ class Call:
     finished: bool = False
     b_call_ids: list[str] = field(default_factory=list)
     timers: dict[CallTimer, int] = field(default_factory=dict)  # armed timer -> heap seq
+    media: MediaState = MediaState.NONE
 
 
 @dataclass(slots=True, eq=False)

@@ -80,6 +80,8 @@ class CallRecord:
     reason: str = ""   # a DisconnectReason value once the call has ended
     attempts: list[Attempt] = field(default_factory=list)
     codec: str | None = None
+    rtp_encryption: int = 0
+    rtp: dict[str, dict[str, int]] | None = None  # per leg, the relay's counters
 
     def end(self, now: float, sip_code: int, reason: str) -> None:
         """Close the record (first call wins: a call ends once)."""
@@ -115,7 +117,7 @@ class CallRecord:
             "disconnect_reason": self.reason,
             "attempts": [a.as_dict(wall_offset) for a in self.attempts],
             "codec": self.codec,
-            # Media is not relayed yet (the RTP relay is its own issue): no packets counted.
-            "rtp_encryption": 0,
-            "rtp": {leg: dict(zero) for leg in RTP_LEGS},
+            "rtp_encryption": self.rtp_encryption,
+            # Zero when media is not relayed, or the relay could not be asked.
+            "rtp": {leg: dict(zero, **(self.rtp or {}).get(leg, {})) for leg in RTP_LEGS},
         }

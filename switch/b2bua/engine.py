@@ -36,12 +36,13 @@ by the switch, so an SDP in such an ACK is not passed on.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
-from switch.b2bua import attempts
+from switch.b2bua import attempts, media
 from switch.b2bua.build import (
     Ids,
     Leg,
@@ -67,6 +68,7 @@ from switch.b2bua.call import (
 from switch.b2bua.cdr import CallRecord
 from switch.b2bua.customers import CustomerDirectory
 from switch.b2bua.limits import CallLimits
+from switch.b2bua.media import Continuation
 from switch.b2bua.tu import (
     Action,
     CallTimerHandler,
@@ -123,7 +125,7 @@ class Engine(TransactionUser):
                  local: Mapping[str, Peer], cdr_id: Callable[[], str],
                  secret: bytes | None = None, timers: TimerConfig | None = None,
                  ids: Ids | None = None,
-                 wall_offset: Callable[[], float] | None = None) -> None:
+                 wall_offset: Callable[[], float] | None = None, media: bool = False) -> None:
         if "udp" not in local:
             raise ValueError("the switch needs a UDP address for vendor legs")
         super().__init__(timers)
@@ -141,6 +143,9 @@ class Engine(TransactionUser):
         self.stats: Counter[str] = Counter()
         self._calls_a: dict[tuple[str, str], Call] = {}
         self._calls_b: dict[str, Call] = {}
+        self.media = media  # calls' media goes through relays (switch.b2bua.media)
+        self.media_pending: dict[int, Continuation] = {}
+        self._media_tokens = itertools.count(1)
         self.reload(config, snapshot)
 
     # --- outside controls ---------------------------------------------------------------------
@@ -178,6 +183,19 @@ class Engine(TransactionUser):
                 self._fail_call(call, 503, reason, now, out)
             elif call.state is CallState.ANSWERED:
                 self._end_by_switch(call, reason, now, out)
+        return out
+
+    def media_token(self) -> int:
+        """A new token for a :class:`~switch.b2bua.tu.MediaRequest`."""
+        return next(self._media_tokens)
+
+    def media_result(self, token: int, reply: Mapping[str, object] | None,
+                     now: float) -> list[Action]:
+        """The relay's reply to the media request ``token`` (None: failed or no answer)."""
+        out: list[Action] = []
+        then = self.media_pending.pop(token, None)
+        if then is not None:
+            then(reply, now, out)
         return out
 
     # --- input ----------------------------------------------------------------------------------
@@ -353,8 +371,12 @@ class Engine(TransactionUser):
         self._owners[tx].call = call
         self._calls_a[(leg.call_id, tag(from_value) or "")] = call
         self.stats["calls"] += 1
-        if not attempts.next_attempt(self, call, now, out):  # every candidate went down meanwhile
-            self._fail_call(call, 503, "no_route", now, out)
+
+        def route(now: float, out: list[Action]) -> None:
+            if not attempts.next_attempt(self, call, now, out):  # every candidate went down
+                self._fail_call(call, 503, "no_route", now, out)
+
+        media.start(self, call, now, out, route)
 
     def _known_call(self, call: Call, req: Request, peer: Peer, now: float,
                     out: list[Action]) -> None:
@@ -496,7 +518,8 @@ class Engine(TransactionUser):
         # then a retransmission of that INVITE must find this call, not start another.
         reap_at = max(now + REAP_AFTER, call.rec.start + 64 * self.timer_config.t1)
         self._arm(call, CallTimer.REAP, reap_at)
-        out.append(Finish(call.rec.as_dict(self._wall_offset()), then))
+        if not media.finish(self, call, out, then):
+            out.append(Finish(call.rec.as_dict(self._wall_offset()), then))
 
     # --- the dialogs' timers and guard, and reaping (dispatched through the tables below) -------
 
@@ -536,6 +559,7 @@ class Engine(TransactionUser):
         CallTimer.ACK_WAIT: _timer_ack_wait,
         CallTimer.MAX_DURATION: _timer_max_duration,
         CallTimer.REAP: _timer_reap,
+        CallTimer.MEDIA_CHECK: media.media_check,
     }
     _GUARDS: ClassVar[Mapping[Guard, GuardHandler]] = {
         Guard.CANCELLED: attempts.cancel_unanswered,

@@ -42,7 +42,8 @@ from switch.sip import (
     TransportError,
 )
 
-__all__ = ["Action", "CallTimerHandler", "Finish", "Guard", "GuardHandler", "TimerEntry",
+__all__ = ["Action", "CallTimerHandler", "Finish", "Guard", "GuardHandler", "MediaRequest",
+           "MediaStep", "TimerEntry",
            "TransactionUser", "Transmit"]
 
 #: Compact the timer heap only past this many dead entries (small heaps are cheap to keep).
@@ -65,7 +66,27 @@ class Finish:
     then: list[Transmit]
 
 
-Action = Transmit | Finish
+class MediaStep(StrEnum):
+    """What a media request is for (:mod:`switch.b2bua.media`)."""
+
+    OFFER = "offer"
+    ANSWER = "answer"
+    DELETE = "delete"
+    QUERY = "query"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRequest:
+    """Ask the relay of call ``call_id`` the ng ``command``; the shell answers with
+    ``Engine.media_result(token, reply, now)`` (reply None: the relay failed or was silent)."""
+
+    token: int
+    call_id: str
+    step: MediaStep
+    command: dict[str, object]
+
+
+Action = Transmit | Finish | MediaRequest
 
 
 class Guard(StrEnum):

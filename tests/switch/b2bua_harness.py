@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from switch.b2bua import Engine, Finish, Ids, Peer, Transmit
+from switch.b2bua.tu import MediaRequest
 from switch.config import SwitchConfig, load_config_text
 from switch.contract import SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 from switch.routing import parse_snapshot
@@ -95,11 +96,12 @@ class Harness:
     now: float = 1_800_000_000.0
     sent: list[Transmit] = field(default_factory=list)
     finished: list[Finish] = field(default_factory=list)
+    media_requests: list[MediaRequest] = field(default_factory=list)  # not yet answered
     _n: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
     def make(cls, cfg: SwitchConfig | None = None, snapshot: dict | None = None, *,
-             wall_offset: Callable[[], float] | None = None) -> Harness:
+             wall_offset: Callable[[], float] | None = None, media: bool = False) -> Harness:
         """An engine on the test config; without ``wall_offset`` ``now`` is wall-clock time
         (CDR times are ``now`` itself), with it ``now`` plays the monotonic clock."""
         ids = itertools.count(1)
@@ -107,7 +109,7 @@ class Harness:
                         local={"udp": Peer("udp", "127.0.0.1", 5060),
                                "tcp": Peer("tcp", "127.0.0.1", 5060)},
                         cdr_id=lambda: f"sw1-test-{next(ids)}", secret=b"k" * 32, ids=Ids("t"),
-                        wall_offset=wall_offset)
+                        wall_offset=wall_offset, media=media)
         return cls(engine)
 
     # --- driving --------------------------------------------------------------------------------
@@ -118,6 +120,8 @@ class Harness:
             if isinstance(action, Finish):
                 self.finished.append(action)
                 out.extend(action.then)  # the shell sends these once the CDR is durable
+            elif isinstance(action, MediaRequest):
+                self.media_requests.append(action)  # answered by relay_answers()
             else:
                 out.append(action)
         # Every message must survive the wire: serialize and parse it again.
@@ -137,6 +141,17 @@ class Harness:
     def deliver(self, raw: bytes, peer: tuple = CUSTOMER) -> list[Transmit]:
         """Feed ``raw`` from ``peer`` as the transport would: parsed first."""
         return self._take(self.engine.receive(parse_message(raw), peer, self.now))
+
+    def relay_answers(self, reply: Callable[[MediaRequest], dict | None]) -> list[Transmit]:
+        """Answer every pending media request, in order, with ``reply(request)`` (None: the
+        relay failed); what the engine does then is sent as usual."""
+        out: list[Transmit] = []
+        for _ in range(1000):  # bounded: a reply may cause another request
+            if not self.media_requests:
+                return out
+            request = self.media_requests.pop(0)
+            out += self._take(self.engine.media_result(request.token, reply(request), self.now))
+        raise AssertionError("media requests keep coming")
 
     def run_timers_out(self, max_rounds: int = 100_000) -> float:
         """With every peer silent, fire timers until none is left; return the time it took.
