@@ -114,7 +114,8 @@ def _run(config_path: str, level: str) -> int:
         runner = uvloop.run
     try:
         return runner(run(config_path))
-    except (ConfigError, SnapshotError, OSError) as err:
+    except (ConfigError, SnapshotError, OSError, RuntimeError) as err:
+        # RuntimeError: a local media relay worker did not start (its stderr is in the message)
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -328,6 +328,13 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
     rotate_mb = check.number(sw, "cdr_rotate_mb", "switch", 64.0, low=0.001, high=4096)
     if listens and not any(item.transport == "udp" for item in listens):
         check.fail("switch.sip_listen", "needs a udp: address (vendor legs use UDP)")
+    media_table = data.get("media", {})
+    first_udp = next((item.host for item in listens if item.transport == "udp"), "")
+    if isinstance(media_table, dict) and first_udp in ("0.0.0.0", "::") \
+            and not media_table.get("address") and not media_table.get("relays") \
+            and media_table.get("workers", 1):
+        check.fail("media.address", f"is required when the switch listens on {first_udp}: the "
+                                    "relays must advertise an address peers can reach")
 
     sip = data.get("sip", {})
     if not isinstance(sip, dict):

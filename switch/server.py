@@ -31,8 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from switch.b2bua import Action, Engine, Finish, Peer, Transmit
+from switch.b2bua.tu import MediaRequest
 from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
+from switch.media.control import MediaControl
+from switch.media.workers import Workers, start_workers
 from switch.registrar import load_bindings, state_path
 from switch.routing import SnapshotError, load_snapshot
 from switch.sip import Message, ParseLimits, Response
@@ -69,6 +72,8 @@ class Switch:
         self._state = state_path(config)  # the registrar's bindings, next to the spool
         self.upstream: Upstreams | None = None  # the switch's own registrations to vendors
         self._status = status_path(config)
+        self.media: MediaControl | None = None  # the relays calls' media goes through
+        self._workers: Workers | None = None  # the relay processes this switch started
 
     async def start(self) -> None:
         """Recover the spool, bind the listeners and start taking calls."""
@@ -93,8 +98,10 @@ class Switch:
             if listener.udp is not None and self._udp is None:
                 self._udp = listener.udp
         loop = self._loop = asyncio.get_running_loop()
+        await self._start_media(local["udp"].host)
         self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id,
-                             wall_offset=lambda: time.time() - loop.time())
+                             wall_offset=lambda: time.time() - loop.time(),
+                             media=self.media is not None)
         # Registrations survive a restart: live bindings come back, expired ones are dropped.
         try:
             self.engine.registrar.load(load_bindings(self._state, time.time() - loop.time(),
@@ -105,6 +112,35 @@ class Switch:
         self.upstream = Upstreams(config, local=local["udp"], ids=self.engine.ids,
                                   timers=self.engine.timer_config)
         self._upstream_do(self.upstream.start(self._now()))
+
+    async def _start_media(self, sip_host: str) -> None:
+        """Start the local relay workers (or take ``[media] relays``) and the control client.
+
+        Fixed at start, like the listeners: a reload does not add or remove relays."""
+        media = self.config.media
+        if not media.relayed:
+            return
+        if media.relays:
+            relays = [(host.strip("[]"), int(port)) for host, _, port in
+                      (relay.rpartition(":") for relay in media.relays)]
+        else:
+            self._workers = await start_workers(
+                media.workers, address=media.address or sip_host, port_min=media.port_min,
+                port_max=media.port_max)
+            relays = list(self._workers.addresses)
+        self.media = MediaControl(relays, timeout=media.ng_timeout)
+        await self.media.start()
+        log.info("media: %d relay(s) %s", len(relays),
+                 " ".join(f"{host}:{port}" for host, port in relays))
+
+    async def _media_request(self, request: MediaRequest) -> None:
+        assert self.media is not None and self.engine is not None
+        try:
+            reply = await self.media.request(request.call_id, request.command)
+        except Exception:  # a bug, not the relay's trouble: still the call must not hang
+            log.exception("media request %s for %s failed", request.step, request.call_id)
+            reply = None
+        self._do(self.engine.media_result(request.token, reply, self._now()))
 
     def _handler(
             self, transport: str
@@ -172,11 +208,16 @@ class Switch:
         for action in actions:
             if type(action) is Transmit:
                 self._send(action.message, action.peer)
+                continue
+            if type(action) is MediaRequest:
+                work = self._media_request(action)
             else:
                 assert isinstance(action, Finish)
-                task = asyncio.get_running_loop().create_task(self._finish(action))
-                self._finishing.add(task)
-                task.add_done_callback(self._finishing.discard)
+                work = self._finish(action)
+            # Both end in what close() waits for: a media reply may bring the call's CDR.
+            task = asyncio.get_running_loop().create_task(work)
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
 
     def _save_bindings(self) -> None:
         """Save the bindings by group commit (:mod:`switch.statefile`): one save at a time, in
@@ -304,6 +345,10 @@ class Switch:
             self._timer.cancel()
         for listener in self.listeners:
             listener.close()
+        if self.media is not None:
+            await self.media.close()
+        if self._workers is not None:
+            await self._workers.stop()
 
     def counters(self) -> dict[str, int]:
         """What the switch refused, repaired and carried, by reason (zero counts left out).
@@ -322,6 +367,8 @@ class Switch:
             registrar = self.engine.registrar
             out.update({f"registrar.{key}": n for key, n in registrar.stats.items()})
             out.update({f"guard.{key}": n for key, n in registrar.guard.stats.items()})
+        if self.media is not None:
+            out.update({f"media.{key}": n for key, n in self.media.stats().items()})
         if self.writer is not None:
             out.update({"cdr.repaired": self.writer.log.repaired,
                         "cdr.rejected": self.writer.log.rejected})

@@ -53,31 +53,46 @@ def check_interval(media_timeout: float) -> float:
     return min(15.0, max(0.5, media_timeout / 4))
 
 
+def _text(value: str) -> str:
+    r"""A SIP identifier as ng text: bytes that were not UTF-8 (kept as surrogates by the
+    parser) become ``\xHH``, so the bencoded request can be encoded.
+
+    >>> _text("c1\udcff@h")
+    'c1\\xff@h'
+    """
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _call_id(call: Call) -> str:
+    return _text(call.a.call_id)
+
+
 def _ask(engine: Engine, call: Call, step: MediaStep, command: dict[str, object],
          then: Continuation, out: list[Action]) -> None:
     token = engine.media_token()
     engine.media_pending[token] = then
-    out.append(MediaRequest(token, call.a.call_id, step, command))
+    out.append(MediaRequest(token, _call_id(call), step, command))
 
 
 def _a_tag(call: Call) -> str:
-    return tag(call.a.remote_party) or ""
+    return _text(tag(call.a.remote_party) or "")
 
 
 def _b_tag(call: Call) -> str:
-    return (tag(call.b.remote_party) or "") if call.b is not None else ""
+    return _text(tag(call.b.remote_party) or "") if call.b is not None else ""
 
 
 def _sdp_command(engine: Engine, call: Call, step: MediaStep, sdp: bytes,
                  gateway: MappingGateway | RoutingGateway) -> dict[str, object]:
-    command: dict[str, object] = {"command": str(step), "call-id": call.a.call_id,
+    command: dict[str, object] = {"command": str(step), "call-id": _call_id(call),
                                   "from-tag": _a_tag(call),
                                   "sdp": sdp.decode("utf-8", "replace"),
                                   "flags": ["strict source"]}  # ours always is; rtpengine not
     mode, key = encryption_of(engine.config, gateway)
     if mode:
         command[ENCRYPTION_OPTION] = encryption_option(mode, key)
-    call.rec.rtp_encryption = max(call.rec.rtp_encryption, mode)
+    if step is MediaStep.ANSWER:
+        call.rec.rtp_encryption = mode  # the CDR's field is the vendor leg's (docs/cdr.md)
     return command
 
 
@@ -157,7 +172,7 @@ def finish(engine: Engine, call: Call, out: list[Action], then: list[Transmit]) 
         out.append(Finish(call.rec.as_dict(engine._wall_offset()), then))
 
     _ask(engine, call, MediaStep.DELETE,
-         {"command": "delete", "call-id": call.a.call_id, "from-tag": a_tag}, deleted, out)
+         {"command": "delete", "call-id": _call_id(call), "from-tag": a_tag}, deleted, out)
     return True
 
 
@@ -182,7 +197,7 @@ def media_check(engine: Engine, call: Call, now: float, out: list[Action]) -> No
         engine._arm(call, CallTimer.MEDIA_CHECK, now + check_interval(timeout))
 
     _ask(engine, call, MediaStep.QUERY,
-         {"command": "query", "call-id": call.a.call_id, "from-tag": _a_tag(call)},
+         {"command": "query", "call-id": _call_id(call), "from-tag": _a_tag(call)},
          checked, out)
 
 

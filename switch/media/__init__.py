@@ -2,6 +2,7 @@
 the relay process driven over rtpengine's ng control protocol (``python -m switch.media run``)."""
 
 from switch.media.bencode import BencodeError, BValue
+from switch.media.control import MediaControl
 from switch.media.crypto import Mode, PayloadCipher, check_key
 from switch.media.ng import (
     ENCRYPTION_OPTION,
@@ -14,15 +15,18 @@ from switch.media.ng import (
     decode_message,
     encode_message,
 )
+from switch.media.pool import RelayAddress, RelayPool, RelayState
 from switch.media.ports import PortAllocator, PortsExhausted
 from switch.media.relay import Relay, RelayError
 from switch.media.rtp import IndexEstimator, RtpError, RtpHeader, is_rtcp, parse_header, scan
+from switch.media.workers import Workers, split_port_range, start_workers
 
 __all__ = [
     "ENCRYPTION_OPTION",
     "BValue",
     "BencodeError",
     "IndexEstimator",
+    "MediaControl",
     "Mode",
     "NgClient",
     "NgCodec",
@@ -34,13 +38,19 @@ __all__ = [
     "PortAllocator",
     "PortsExhausted",
     "Relay",
+    "RelayAddress",
     "RelayError",
+    "RelayPool",
+    "RelayState",
     "RtpError",
     "RtpHeader",
+    "Workers",
     "check_key",
     "decode_message",
     "encode_message",
     "is_rtcp",
     "parse_header",
     "scan",
+    "split_port_range",
+    "start_workers",
 ]

@@ -84,8 +84,12 @@ def test_kill_9_mid_traffic_then_restart_and_ingest(tmp_path: Path) -> None:
             scenario="uac_basic.xml", target=target(switch), calls=400, rate=100,
             duration_ms=200, service="447700900123", workdir=tmp_path / "uac", timeout=8)
         assert wait_until(lambda: len(live.cdrs()) >= 100, timeout=20)
+        workers = _children(switch.pid)        # its media relay processes
+        assert workers, "the switch runs a local media relay"
         switch.kill()                          # mid-traffic, mid-write perhaps
         thread.join(60)
+        # kill -9 leaves no relay behind holding its ports (they die with the switch)
+        assert wait_until(lambda: not any(_alive(pid) for pid in workers), timeout=10)
         # a new process on the same spool: it repairs a torn last line, then carries calls
         with live.process() as again:
             after = run_uac("uac_basic.xml", target(again), calls=5, rate=10, duration_ms=100,
@@ -101,6 +105,27 @@ def test_kill_9_mid_traffic_then_restart_and_ingest(tmp_path: Path) -> None:
     assert summary.quarantined == 0
     assert wh.sql("SELECT count(*) AS n FROM cdrs")["n"][0] == len(records)
     assert wh.ingest(live.spool).added == 0    # idempotent
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        # the fields after the command name, which may hold spaces: state, ppid, ...
+        if entry.isdigit() and stat.rsplit(")", 1)[1].split()[1] == str(pid):
+            found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's reaping is left
 
 
 def test_sigterm_repeated_until_it_exits_still_exits_0(tmp_path: Path) -> None:
