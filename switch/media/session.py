@@ -134,7 +134,8 @@ class MediaPort(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if addr != self.source:
             # Slow path, taken once per stream (latching) or for packets that get dropped.
-            if self.source is not None or addr[0] != self.expected_ip:
+            # Port 0 cannot be answered (SIPp 3.6.1 plays pcap audio from it): never latch it.
+            if self.source is not None or addr[0] != self.expected_ip or not addr[1]:
                 self.errors += 1
                 return
             self.source = self.remote = addr

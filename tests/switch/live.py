@@ -1,8 +1,9 @@
 """A real switch process for end-to-end tests: config and snapshot files, free ports, spool.
 
 Not a test module; import as ``from tests.switch.live import ...``. Every address is on
-127.0.0.1. Vendors are given free UDP ports chosen up front (the peers, SIPp or the load
-generator, bind them); the switch itself binds port 0 and reports its ports when ready.
+127.0.0.1 unless ``host`` says otherwise (tests of two switches give each its own 127.x).
+Vendors are given free UDP ports chosen up front (the peers, SIPp or the load generator, bind
+them); the switch itself binds port 0 and reports its ports when ready.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class LiveSwitch:
     snapshot: dict = field(default_factory=lambda: json.loads(json.dumps(SNAPSHOT)))
     grace: float = 2.0
     switch_extra: str = ""                                    # more [switch] keys
+    host: str = "127.0.0.1"                                   # the listeners' IP
+    extra: str = ""                                           # more tables, e.g. [media]
 
     @property
     def spool(self) -> Path:
@@ -59,11 +62,11 @@ class LiveSwitch:
             '[[mapping_gateway]]\nname = "acme"\naddresses = ["127.0.0.1"]\n'
             'cps_limit = 1000\nmax_concurrent = 1000\n')
         self.config_path.write_text(
-            f'[switch]\nid = "sw1"\nsip_listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]\n'
+            f'[switch]\nid = "sw1"\nsip_listen = ["udp:{self.host}:0", "tcp:{self.host}:0"]\n'
             f'spool_dir = "{self.spool}"\nrouting_snapshot = "{self.snapshot_path}"\n'
             f"shutdown_grace = {self.grace}\n{self.switch_extra}\n"
             f"[sip]\n{self.sip}\n\n{customers}\n"
-            f"{self.routing}\n")
+            f"{self.routing}\n{self.extra}\n")
         return self.config_path
 
     def process(self) -> SwitchProcess:

@@ -82,3 +82,102 @@ class Peer(asyncio.DatagramProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+# --- end-to-end media checks (tests/switch/test_switch_media*.py) ----------------------------
+
+PCAP_GLOBAL_HEADER = 24
+PCAP_RECORD_HEADER = 16
+
+
+def pcap_records(data: bytes) -> list[bytes]:
+    """The frames of a classic little-endian pcap file (as sip-tester's g711a.pcap)."""
+    magic = struct.unpack_from("<I", data)[0]
+    assert magic == 0xA1B2C3D4, f"not a little-endian microsecond pcap: magic {magic:#x}"
+    frames, offset = [], PCAP_GLOBAL_HEADER
+    while offset + PCAP_RECORD_HEADER <= len(data):
+        length = struct.unpack_from("<I", data, offset + 8)[0]
+        start = offset + PCAP_RECORD_HEADER
+        frames.append(data[start:start + length])
+        offset = start + length
+    return frames
+
+
+def shorten_pcap(source: bytes, count: int) -> bytes:
+    """The pcap file ``source`` cut to its first ``count`` frames (same global header)."""
+    offset = PCAP_GLOBAL_HEADER
+    for _ in range(count):
+        offset += PCAP_RECORD_HEADER + struct.unpack_from("<I", source, offset + 8)[0]
+    return source[:offset]
+
+
+def udp_payload_of_frame(frame: bytes) -> bytes:
+    """The UDP payload of an Ethernet/IPv4/UDP frame (a pcap record or an AF_PACKET read)."""
+    assert frame[12:14] == b"\x08\x00", "not IPv4"
+    ihl = (frame[14] & 0x0F) * 4
+    assert frame[14 + 9] == 17, "not UDP"
+    return frame[14 + ihl + 8:]
+
+
+def udp_of_frame(frame: bytes) -> tuple[str, int, str, int, bytes] | None:
+    """(source IP, port, destination IP, port, payload) of an Ethernet/IPv4/UDP frame, else None."""
+    if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[14 + 9] != 17:
+        return None
+    ihl = (frame[14] & 0x0F) * 4
+    ip = frame[14:14 + ihl]
+    sport, dport = struct.unpack_from("!HH", frame, 14 + ihl)
+    src, dst = ".".join(map(str, ip[12:16])), ".".join(map(str, ip[16:20]))
+    return src, sport, dst, dport, frame[14 + ihl + 8:]
+
+
+class LoopbackCapture:
+    """Every UDP datagram crossing ``lo`` while the ``with`` block runs, read by a thread from
+    an AF_PACKET raw socket (needs root, or CAP_NET_RAW). Outgoing copies are left out, so
+    each datagram is seen once. ``datagrams`` holds (src IP, src port, dst IP, dst port, data).
+    """
+
+    PACKET_OUTGOING = 4
+    ETH_P_ALL = 0x0003
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.datagrams: list[tuple[str, int, str, int, bytes]] = []
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                   socket.htons(self.ETH_P_ALL))
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self._sock.bind(("lo", 0))
+        self._sock.settimeout(0.05)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame, address = self._sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if address[2] == self.PACKET_OUTGOING:
+                continue
+            udp = udp_of_frame(frame)
+            if udp is not None:
+                self.datagrams.append(udp)
+
+    def __enter__(self) -> LoopbackCapture:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def between(self, src: str, dst: str, sports: range | None = None,
+                dports: range | None = None) -> list[bytes]:
+        """The payloads seen from IP ``src`` to IP ``dst`` (ports within the ranges given)."""
+        return [data for s, sp, d, dp, data in list(self.datagrams)
+                if s == src and d == dst and (sports is None or sp in sports)
+                and (dports is None or dp in dports)]

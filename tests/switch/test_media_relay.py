@@ -567,3 +567,16 @@ def test_relay_cli_help_and_bad_arguments() -> None:
                                 check=False)
         assert result.returncode == 2, (bad, result.stderr)
         assert "error" in result.stderr
+
+
+def test_a_source_port_0_is_dropped_and_never_latched() -> None:
+    """Nothing can be sent back to port 0 (SIPp plays pcap audio from it): such a packet is
+    dropped, and the first packet from a real port of the signalled IP still latches."""
+    from switch.media.session import MediaPort, StreamKind
+
+    port = MediaPort(20000, next(iter(StreamKind)))
+    port.expected_ip = "127.0.0.1"
+    port.datagram_received(b"x" * 20, ("127.0.0.1", 0))
+    assert (port.source, port.errors, port.packets) == (None, 1, 0)
+    port.datagram_received(b"x" * 20, ("127.0.0.1", 4000))
+    assert port.source == ("127.0.0.1", 4000) and port.packets == 1
