@@ -147,7 +147,9 @@ class LoopbackCapture:
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
                                    socket.htons(self.ETH_P_ALL))
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        # SO_RCVBUF is capped by net.core.rmem_max (often 208 KiB: a few hundred loopback
+        # frames); as root SO_RCVBUFFORCE is not, so other traffic on lo cannot crowd ours out.
+        self._sock.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # 33 = SO_RCVBUFFORCE
         self._sock.bind(("lo", 0))
         self._sock.settimeout(0.05)
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 from switch.media.crypto import Mode, PayloadCipher
-from tests.switch.live import LiveSwitch, target
+from tests.switch.live import LiveSwitch, target, wait_until
 from tests.switch.media_live import (
     KEY16,
     NUMBER,
     PCAP,
     PCAP_PACKETS,
+    Tandem,
     background,
     customer,
     encryption,
@@ -59,6 +60,13 @@ GARBLED_CASES = {
 }
 
 
+def to_caller(capture: LoopbackCapture, pair: Tandem, mport: int) -> list[bytes]:
+    """What A's relay sent to the caller's media port."""
+    return [d for s, sp, dst, dp, d in list(capture.datagrams)
+            if s == "127.0.0.2" and sp in relay_range(pair.a_ports)
+            and dst == "127.0.0.1" and dp == mport]
+
+
 def run_tandem(tmp_path: Path, a_leg: tuple[int, str], b_leg: tuple[int, str]) -> dict[str, Any]:
     """One call through A and B: SIPp plays the pcap forward; the callee's socket sends
     packets back. Returns what each end and the capture saw."""
@@ -80,13 +88,18 @@ def run_tandem(tmp_path: Path, a_leg: tuple[int, str], b_leg: tuple[int, str]) -
             with background(run_uac, "uac_media_pcap.xml", target(a), calls=1,
                             duration_ms=2000, service=NUMBER, extra=["-mp", str(mport)],
                             workdir=uac_dir, timeout=20) as uac:
-                forward = receive(callee, len(originals))
+                # quiet=1 s: the pcap is paced 30 ms apart; a loaded machine may stall longer
+                forward = receive(callee, len(originals), quiet=1.0)
                 logged(uac_dir, "answer")  # the 200 passed both switches: B knows the callee
                 relay_b = sdp_address(logged(uas.workdir, "offer"))
                 for packet in backward:
                     callee.sendto(packet, relay_b)
                 result = uac.result(timeout=40)
-            time.sleep(0.2)  # the capture thread reads what is still queued on lo
+            # The capture thread may lag a loaded machine: let it read what is queued on lo
+            # (bounded; the assertions below say what was missing).
+            wait_until(lambda: len(to_caller(capture, pair, mport)) >= len(backward),
+                       timeout=5.0)
+            time.sleep(0.2)
     callee.close()
     ok(result, 1)
     ok(uas.result, 1)
@@ -97,9 +110,7 @@ def run_tandem(tmp_path: Path, a_leg: tuple[int, str], b_leg: tuple[int, str]) -
                                        relay_range(pair.b_ports)),
         "hop_backward": capture.between("127.0.0.3", "127.0.0.2", relay_range(pair.b_ports),
                                         relay_range(pair.a_ports)),
-        "to_caller": [d for s, sp, dst, dp, d in capture.datagrams
-                      if s == "127.0.0.2" and sp in relay_range(pair.a_ports)
-                      and dst == "127.0.0.1" and dp == mport],
+        "to_caller": to_caller(capture, pair, mport),
         "cdr_a": pair.a.cdrs(), "cdr_b": pair.b.cdrs(),
     }
 
