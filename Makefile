@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/switch_concurrency.py
 	$(BIN)/python bench/register.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/rtp.py --repeat 2 --fifo 10 --load-nice -5 --churn 100000
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'

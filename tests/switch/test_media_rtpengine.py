@@ -9,78 +9,19 @@ the install hint; it is never skipped (``.ci/run`` installs the package).
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from switch.media import ENCRYPTION_OPTION, NgClient, NgError, NgTimeoutError, Relay
+from switch.media import ENCRYPTION_OPTION, NgClient, NgError, Relay
+from tests.switch.conftest import RTPENGINE_PORTS
 from tests.switch.media_peers import WAIT, Peer, media_address, offer_sdp, rtcp_sender_report, rtp
 
 INSTALL_HINT = (
     "rtpengine is not installed: this test drives a real rtpengine. On Debian/Ubuntu: "
     "apt-get install rtpengine-daemon (.ci/run installs it)"
 )
-PORT_MIN, PORT_MAX = 30000, 30099  # no other test's, below the ephemeral ports
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def rtpengine() -> Iterator[tuple[str, int]]:
-    """A userspace rtpengine on 127.0.0.1; yields its ng address."""
-    binary = shutil.which("rtpengine")
-    if binary is None:
-        pytest.fail(INSTALL_HINT)
-    port = _free_udp_port()
-    with tempfile.TemporaryDirectory(prefix="rtpengine-") as workdir:
-        log_path = Path(workdir) / "rtpengine.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [binary, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
-                 f"--listen-ng=127.0.0.1:{port}", "--foreground", "--log-stderr",
-                 f"--port-min={PORT_MIN}", f"--port-max={PORT_MAX}",
-                 # Deleted calls go at once (default: kept 30 s), so statistics show them gone.
-                 "--delete-delay=0", f"--pidfile={workdir}/rtpengine.pid"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-            try:
-                _wait_ready(("127.0.0.1", port), process, log_path)
-                yield "127.0.0.1", port
-            finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-def _wait_ready(address: tuple[str, int], process: subprocess.Popen[bytes], log: Path) -> None:
-    async def ping() -> bool:
-        async with NgClient(address, timeout=0.5, attempts=1) as client:
-            for _ in range(40):  # up to ~20 s for a slow start (DTLS certificate generation)
-                if process.poll() is not None:
-                    return False
-                try:
-                    await client.ping()
-                    return True
-                except NgTimeoutError:
-                    continue
-        return False
-
-    if not asyncio.run(ping()):
-        process.kill()
-        pytest.fail(f"rtpengine did not answer ping; its log:\n{log.read_text()[-3000:]}")
+PORT_MIN, PORT_MAX = RTPENGINE_PORTS
 
 
 def _stream(reply: dict[str, Any], tag: str, kind: str = "RTP") -> dict[str, Any]:

@@ -14,15 +14,13 @@ SIPp, rtpengine and sip-tester's pcap must be installed: these tests fail, never
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tests.switch.conftest import RTPENGINE_PORTS
 from tests.switch.live import LiveSwitch, target, wait_until
 from tests.switch.media_live import (
     NUMBER,
@@ -38,7 +36,7 @@ from tests.switch.media_live import (
     sdp_address,
     udp_socket,
 )
-from tests.switch.sipp_runner import SippUas, free_port, ok, run_uac
+from tests.switch.sipp_runner import SippUas, ok, run_uac
 
 pytestmark = pytest.mark.usefixtures("sipp_installed")
 
@@ -197,49 +195,6 @@ def test_relay_ports_are_freed_after_many_calls(tmp_path: Path) -> None:
 
 
 # --- 2. a real rtpengine ----------------------------------------------------------------------
-
-RTPENGINE_PORTS = (30400, 30499)
-RTPENGINE_HINT = ("rtpengine is not installed: this test drives a real rtpengine. On "
-                  "Debian/Ubuntu: apt-get install rtpengine-daemon")
-
-
-@pytest.fixture
-def rtpengine(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    binary = shutil.which("rtpengine")
-    if binary is None:
-        pytest.fail(RTPENGINE_HINT)
-    port = free_port()
-    workdir = tmp_path / "rtpengine"
-    workdir.mkdir()
-    log_path = workdir / "rtpengine.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [binary, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
-             f"--listen-ng=127.0.0.1:{port}", "--foreground", "--log-stderr",
-             f"--port-min={RTPENGINE_PORTS[0]}", f"--port-max={RTPENGINE_PORTS[1]}",
-             "--delete-delay=0", f"--pidfile={workdir}/rtpengine.pid"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    try:
-        def pong() -> bool:
-            if process.poll() is not None:
-                return True
-            try:
-                ng(("127.0.0.1", port), lambda c: c.ping(timeout=0.5))
-                return True
-            except Exception:
-                return False
-        wait_until(pong, 20)
-        if process.poll() is not None:
-            pytest.fail(f"rtpengine exited at start:\n{log_path.read_text()[-3000:]}")
-        yield "127.0.0.1", port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
 
 def test_switch_drives_a_real_rtpengine(tmp_path: Path, rtpengine: tuple[str, int]) -> None:
     host, port = rtpengine
