@@ -449,13 +449,21 @@ class Engine(TransactionUser):
         elif method in _RELAYED and call.state is CallState.ANSWERED:
             other = call.b if side is Side.A else call.a
             assert other is not None
-            forward = in_dialog(other, method, self.ids, body=req.body,
-                                content_type=req.headers.get("content-type"),
-                                contact=other.contact(self.config.id)
-                                if method != "INFO" else None)
-            ctx = ClientTransaction(forward, reliable=other.peer.transport == "tcp", now=now,
-                                    timers=self.timer_config)
-            self._start_tx(ctx, Owner(other.peer, call, Role.RELAY, other, forward, tx), now, out)
+
+            def relay(body: bytes, now: float, out: list[Action]) -> None:
+                forward = in_dialog(other, method, self.ids, body=body,
+                                    content_type=req.headers.get("content-type"),
+                                    contact=other.contact(self.config.id)
+                                    if method != "INFO" else None)
+                ctx = ClientTransaction(forward, reliable=other.peer.transport == "tcp",
+                                        now=now, timers=self.timer_config)
+                self._start_tx(ctx, Owner(other.peer, call, Role.RELAY, other, forward, tx),
+                               now, out)
+
+            if method == "INFO":
+                relay(req.body, now, out)
+            else:  # a re-offer: its SDP goes to the relay first (when media is relayed)
+                media.reoffer(self, call, side, req, tx, now, out, relay)
         else:
             self._reply(tx, respond(req, 481 if method in _RELAYED else 501, None), now, out)
 
@@ -472,8 +480,16 @@ class Engine(TransactionUser):
         if call is not None:
             this_leg = call.a if owner.leg is call.b else call.b
             contact = this_leg.contact(self.config.id) if this_leg is not None else None
-        self._reply(waiting, respond(waiting.request, resp.status, None, contact=contact,
-                                     body=sdp_body(resp), reason=resp.reason), now, out)
+
+        def answer(resp: Response, now: float, out: list[Action]) -> None:
+            self._reply(waiting, respond(waiting.request, resp.status, None, contact=contact,
+                                         body=sdp_body(resp), reason=resp.reason), now, out)
+
+        if call is not None and resp.status < 300 and request is not None \
+                and request.method != "INFO":
+            media.reanswer(self, call, owner.leg is call.a, resp, now, out, answer)
+        else:
+            answer(resp, now, out)
 
     def _send_bye(self, leg: Leg, call: Call | None, now: float, out: list[Action],
                   defer: list[Transmit] | None = None) -> None:

@@ -13,13 +13,16 @@ The engine does no I/O: it emits :class:`MediaRequest` actions, and the shell an
 failed or did not answer in time). Requests of one call are carried out in order. What the
 engine does with a reply is the continuation it kept under the request's token.
 
+A re-INVITE or UPDATE with SDP from either side of an answered call is a re-offer from that
+party's tag (the relay keeps the ports and follows a moved address), and its answer goes to the
+relay before it is passed back (:func:`reoffer`, :func:`reanswer`).
+
 A relay failure never leaves a call hanging: a failed offer fails the call with 503 (reason
 ``error``); a failed answer for a 2xx ends the vendor leg and fails the call the same way (a
-failed 18x is not relayed); a failed delete writes the CDR with zero counters; a failed check
-keeps the call and asks again later.
-
-Simplification: re-INVITE and UPDATE SDP passes through unchanged (the relay is not asked), so
-a re-negotiation that moves media bypasses the relay.
+failed 18x is not relayed); a failed re-offer is answered 488 and the call goes on; a failed
+delete writes the CDR with zero counters; a failed check keeps the call and asks again later.
+An SDP in an ACK (the answer to an offer in a 200) is not passed on (the switch generates the
+ACKs of relayed re-INVITEs).
 """
 
 from __future__ import annotations
@@ -27,18 +30,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from switch.b2bua.call import Call, CallState, CallTimer, MediaState
+from switch.b2bua.build import respond
+from switch.b2bua.call import Call, CallState, CallTimer, MediaState, Side
 from switch.b2bua.tu import Action, Finish, MediaRequest, MediaStep, Transmit
 from switch.config import MappingGateway, RoutingGateway, encryption_of
 from switch.contract import RTP_LEGS
 from switch.media.ng import ENCRYPTION_OPTION, encryption_option
-from switch.sip import Response, tag
+from switch.sip import Request, Response, ServerTransaction, tag
 
 if TYPE_CHECKING:
     from switch.b2bua.engine import Engine
 
 __all__ = ["answer", "answered_call", "check_interval", "counters", "finish", "last_packet",
-           "media_check", "start"]
+           "media_check", "reanswer", "reoffer", "start"]
 
 Reply = Mapping[str, object] | None
 Continuation = Callable[[Reply, float, list[Action]], None]
@@ -147,6 +151,62 @@ def answer(engine: Engine, call: Call, resp: Response, now: float, out: list[Act
         if not isinstance(sdp, str):
             engine.stats["media_error"] += 1
             engine._fail_call(call, 503, "error", now, out)
+
+    _ask(engine, call, MediaStep.ANSWER, command, answered, out)
+
+
+def reoffer(engine: Engine, call: Call, side: Side, req: Request, tx: ServerTransaction,
+            now: float, out: list[Action],
+            relay: Callable[[bytes, float, list[Action]], None]) -> None:
+    """A re-INVITE or UPDATE from ``side`` of an answered call: its SDP goes to the relay (an
+    offer from that party's tag; the ports stay, the addresses may move), then ``relay`` passes
+    the request on with the relay's SDP. A relay failure answers it 488 (the call goes on)."""
+    if call.media is not MediaState.ACTIVE or not req.body:
+        relay(req.body, now, out)
+        return
+    mine, theirs = (_a_tag(call), _b_tag(call)) if side is Side.A else (_b_tag(call), _a_tag(call))
+    # No encryption option: absent, the relay keeps the party's (a re-offer cannot downgrade it).
+    command: dict[str, object] = {"command": "offer", "call-id": _call_id(call),
+                                  "from-tag": mine, "to-tag": theirs,
+                                  "sdp": req.body.decode("utf-8", "replace"),
+                                  "flags": ["strict source"]}
+
+    def offered(reply: Reply, now: float, out: list[Action]) -> None:
+        sdp = reply.get("sdp") if reply is not None else None
+        if call.state is not CallState.ANSWERED or tx.terminated:
+            return
+        if not isinstance(sdp, str):
+            engine.stats["media_error"] += 1
+            engine._reply(tx, respond(req, 488, None), now, out)
+            return
+        relay(sdp.encode("utf-8"), now, out)
+
+    _ask(engine, call, MediaStep.OFFER, command, offered, out)
+
+
+def reanswer(engine: Engine, call: Call, offer_from_b: bool, resp: Response, now: float,
+             out: list[Action], then: Callable[[Response, float, list[Action]], None]) -> None:
+    """The answer to a relayed re-offer: its SDP goes to the relay, then ``then`` with the
+    relay's SDP. ``offer_from_b``: the vendor made the offer (the answer is the customer's).
+    A relay failure passes the answer on unchanged (the request was answered; failing it now
+    would leave the far end in a state the near end never saw)."""
+    if call.media is not MediaState.ACTIVE or not resp.body:
+        then(resp, now, out)
+        return
+    offerer, answerer = (_b_tag(call), _a_tag(call)) if offer_from_b else (_a_tag(call),
+                                                                           _b_tag(call))
+    command: dict[str, object] = {"command": "answer", "call-id": _call_id(call),
+                                  "from-tag": offerer, "to-tag": answerer,
+                                  "sdp": resp.body.decode("utf-8", "replace"),
+                                  "flags": ["strict source"]}
+
+    def answered(reply: Reply, now: float, out: list[Action]) -> None:
+        sdp = reply.get("sdp") if reply is not None else None
+        if not isinstance(sdp, str):
+            engine.stats["media_error"] += 1
+            then(resp, now, out)
+            return
+        then(Response(resp.status, resp.reason, resp.headers, sdp.encode("utf-8")), now, out)
 
     _ask(engine, call, MediaStep.ANSWER, command, answered, out)
 

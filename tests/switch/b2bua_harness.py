@@ -243,14 +243,15 @@ class Harness:
                                               self.now))
 
     def vendor_request(self, method: str, invite: Request, *, port: int = 5070,
-                       to_tag: str = "v-tag", cseq: int = 1) -> list[Transmit]:
+                       to_tag: str = "v-tag", cseq: int = 1, body: bytes = b"") -> list[Transmit]:
         """A request from the vendor inside the dialog our ``invite`` created."""
         h = invite.headers
         raw = (f"{method} sip:sw1@127.0.0.1:5060 SIP/2.0\r\n"
                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKv{method}{next(self._n)}\r\n"
                f"Max-Forwards: 70\r\nFrom: {h.get('to')};tag={to_tag}\r\nTo: {h.get('from')}\r\n"
                f"Call-ID: {h.get('call-id')}\r\nCSeq: {cseq} {method}\r\n"
-               f"Content-Length: 0\r\n\r\n").encode()
+               + ("Content-Type: application/sdp\r\n" if body else "")
+               + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         return self._take(self.engine.receive(parse_message(raw), ("udp", "127.0.0.1", port),
                                               self.now))
 

@@ -221,3 +221,53 @@ def test_counters_read_ours_and_rtpengines_shape(with_sent):
     assert counters({"result": "ok"}, "A", "B")["vendor"]["packets_in"] == 0
     assert last_packet({"tags": "junk"}) is None
 
+
+
+def _answered(h: Harness, relay: Relay) -> Request:
+    h.invite()
+    h.relay_answers(relay)
+    invite = h.answer_call()
+    h.relay_answers(relay)
+    return invite
+
+
+def test_a_customer_reinvite_is_re_offered_and_its_answer_re_answered():
+    h, relay = _harness()
+    _answered(h, relay)
+    hold = SDP.replace(b"m=audio 6000", b"m=audio 6100")
+    h.from_customer("INVITE", cseq=2, body=hold)
+    assert len(h.requests_to(5070)) == 1  # waits for the relay
+    h.relay_answers(relay)
+    offer = relay.commands[-1]
+    assert (offer["command"], offer["from-tag"], offer["to-tag"]) == ("offer", "from-c1", "v-tag")
+    assert offer["sdp"] == hold.decode() and "ratelab-encryption" not in offer
+    reinvite = h.requests_to(5070)[-1]
+    assert reinvite.body == RELAY_OFFER.encode()
+    h.vendor_reply(reinvite, 200, body=ANSWER_SDP)
+    assert [s for s in h.responses_to() if s == 200] == [200]  # only the first call's so far
+    h.relay_answers(relay)
+    answer = relay.commands[-1]
+    assert (answer["command"], answer["from-tag"], answer["to-tag"]) == \
+        ("answer", "from-c1", "v-tag")
+    assert _to_customer(h, 200).body == RELAY_ANSWER.encode()
+
+
+def test_a_vendor_update_is_re_offered_from_the_vendors_tag():
+    h, relay = _harness()
+    invite = _answered(h, relay)
+    sent = h.vendor_request("UPDATE", invite, cseq=5, body=ANSWER_SDP)
+    assert not any(isinstance(t.message, Request) and t.peer[2] == 5071 for t in sent)
+    sent = h.relay_answers(relay)
+    assert relay.commands[-1]["from-tag"] == "v-tag" and relay.commands[-1]["to-tag"] == "from-c1"
+    [update] = [t.message for t in sent if isinstance(t.message, Request)]
+    assert update.method == "UPDATE" and update.body == RELAY_OFFER.encode()
+
+
+def test_a_failed_re_offer_answers_488_and_the_call_goes_on():
+    h, relay = _harness()
+    _answered(h, relay)
+    relay.down.add("offer")
+    h.from_customer("INVITE", cseq=2, body=SDP)
+    h.relay_answers(relay)
+    assert 488 in h.responses_to() and len(h.requests_to(5070)) == 1
+    assert h.finished == [] and h.engine.stats["media_error"] == 1
