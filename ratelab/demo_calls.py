@@ -38,8 +38,8 @@ from switch.config import (
     RoutingGateway,
     SipSettings,
     SwitchConfig,
-    dump_config,
 )
+from switch.config_toml import dump_config
 from switch.contract import CDR_FILE_GLOB
 
 __all__ = ["TRAFFIC", "VENDOR_BEHAVIOUR", "CallsRun", "carry_calls"]
@@ -142,7 +142,7 @@ def switch_config(spool: Path, snapshot: Path, customer_ports: dict[str, int],
 
 def write_switch_config(folder: Path, spool: Path, snapshot: Path,
                         customer_ports: dict[str, int], vendor_ports: dict[str, int]) -> Path:
-    """The demo switch's TOML, written by :func:`switch.config.dump_config` (the one writer;
+    """The demo switch's TOML, written by :func:`switch.config_toml.dump_config` (the one writer;
     every key documented in docs/config.md).
 
     >>> import tempfile

@@ -19,12 +19,22 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from switch.config_types import (
+    DIGEST_ALGORITHMS,
+    Listen,
+    MappingGateway,
+    MediaSettings,
+    Privacy,
+    RegistrarSettings,
+    RoutingGateway,
+    SipSettings,
+    SwitchConfig,
+)
 from switch.media.crypto import Mode, check_key
 
 __all__ = [
@@ -37,7 +47,6 @@ __all__ = [
     "RoutingGateway",
     "SipSettings",
     "SwitchConfig",
-    "dump_config",
     "encryption_of",
     "load_config",
     "load_config_text",
@@ -46,15 +55,6 @@ __all__ = [
 AUTH_MODES = ("ip", "ip_port", "password")
 
 
-class Privacy(StrEnum):
-    """``[sip] register_privacy`` (SS_SIP_USER_AGENT_PRIVACY): what the switch's REGISTERs to
-    upstream carriers say about privacy (RFC 3323 / RFC 3325)."""
-
-    IGNORE = "ignore"  # no Privacy header
-    ID = "id"  # Privacy: id, and the user in P-Preferred-Identity
-    NONE = "none"  # Privacy: none
-
-DIGEST_ALGORITHMS = ("SHA-256", "MD5")
 TRANSPORTS = ("udp", "tcp")
 #: ``[sip]`` size limits: key -> (default, lowest, highest), all integers. 65535 is the most a
 #: UDP datagram can carry; the floors keep a legitimate INVITE with SDP acceptable.
@@ -75,141 +75,6 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
         super().__init__(f"{len(problems)} problem(s) in {source}:\n{lines}")
-
-
-@dataclass(frozen=True)
-class Listen:
-    """One SIP listening socket."""
-
-    transport: str
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.transport}:{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class SipSettings:
-    """``[sip]``: timers, failover behaviour and the limits on what a peer may send.
-
-    The ``max_*`` limits bound the work one message can cause: ``max_number_digits`` applies to
-    the dialled number after the tech prefix is stripped (the digits that are routed); the
-    others to a message as the transports parse it.
-    """
-
-    invite_timeout: float = 8.0
-    call_progress_timeout: float = 60.0
-    stop_gateway_after_invite_timeout: bool = False
-    stop_gateway_period: float = 60.0
-    max_number_digits: int = 32
-    max_message_bytes: int = 65535
-    max_headers: int = 128
-    max_header_bytes: int = 8192
-    max_uri_bytes: int = 4096
-    register_privacy: Privacy = Privacy.IGNORE
-    send_unregister: bool = True
-    unregister_wait: float = 5.0
-
-
-@dataclass(frozen=True)
-class MediaSettings:
-    """``[media]``: the RTP relays and the payload encryption defaults (SS_RTPENCRYPTION*).
-
-    Media is relayed when there are relays: ``workers`` local relay processes the switch starts
-    itself, or ``relays`` started elsewhere (then no workers). With neither, SDP passes through
-    and media flows between customer and vendor directly.
-    """
-
-    workers: int = 1
-    relays: tuple[str, ...] = ()  # "IP:PORT" ng addresses
-    address: str = ""  # the local workers' media IP; empty: the first UDP listener's
-    port_min: int = 10000
-    port_max: int = 20000
-    media_timeout: float = 60.0  # 0: off
-    ng_timeout: float = 1.0
-    rtp_encryption_mode: int = 0
-    rtp_encryption_key: str = ""
-
-    @property
-    def relayed(self) -> bool:
-        """True when calls' media goes through relays."""
-        return bool(self.workers or self.relays)
-
-
-@dataclass(frozen=True)
-class MappingGateway:
-    """``[[mapping_gateway]]``: a customer and how its calls are recognised and limited."""
-
-    name: str
-    addresses: tuple[str, ...]
-    auth: str = "ip"
-    password: str = ""
-    tech_prefix: str = ""
-    cps_limit: int = 30
-    max_concurrent: int = 200
-    max_duration: int = 3600
-    digest_algorithms: tuple[str, ...] = ()  # empty: [registrar] digest_algorithms
-    rtp_encryption: int | None = None  # None: [media] rtp_encryption_mode
-    rtp_key: str | None = None  # None: [media] rtp_encryption_key
-
-
-@dataclass(frozen=True)
-class RegistrarSettings:
-    """``[registrar]``: REGISTER from password gateways (names follow VOS3000's SS_ENDPOINT_*)."""
-
-    digest_algorithms: tuple[str, ...] = DIGEST_ALGORITHMS
-    register_replace: bool = True
-    register_retry: int = 6
-    register_suspend: float = 180.0
-    min_expires: int = 60
-    max_expires: int = 3600
-
-
-@dataclass(frozen=True)
-class RoutingGateway:
-    """``[[routing_gateway]]``: a vendor the switch sends calls to."""
-
-    name: str
-    address: str
-    prefixes: tuple[str, ...]
-    priority: int = 1
-    lowest_profit_per_second: str = "0"  # exact decimal text; may be negative
-    huntstop_codes: tuple[int, ...] = ()
-    register_in: bool = False  # the vendor registers to us; calls go to its registered contact
-    password: str = ""  # digest password for register_in (username = name)
-    digest_algorithms: tuple[str, ...] = ()  # empty: [registrar] digest_algorithms
-    register_out: bool = False  # the switch registers to this vendor (switch.upstream)
-    register_user: str = ""
-    register_password: str = ""
-    register_server: str = ""  # host:port; empty: address
-    register_expire: int | str = "auto"  # "auto" or 20-7200 seconds (SS_SIP_USER_AGENT_EXPIRE)
-    register_retry_delay: float = 60.0  # SS_SIP_USER_AGENT_RETRY_DELAY
-    rtp_encryption: int | None = None  # None: [media] rtp_encryption_mode
-    rtp_key: str | None = None  # None: [media] rtp_encryption_key
-
-    @property
-    def registrar_address(self) -> str:
-        """Where REGISTERs go: ``register_server``, else ``address``."""
-        return self.register_server or self.address
-
-
-@dataclass(frozen=True)
-class SwitchConfig:
-    """A whole, valid switch configuration."""
-
-    id: str
-    sip_listen: tuple[Listen, ...]
-    spool_dir: Path = Path("data/spool")
-    routing_snapshot: Path = Path("data/routing.json")
-    shutdown_grace: float = 10.0
-    cdr_rotate_seconds: float = 300.0
-    cdr_rotate_mb: float = 64.0
-    sip: SipSettings = field(default_factory=SipSettings)
-    mapping_gateways: tuple[MappingGateway, ...] = ()
-    routing_gateways: tuple[RoutingGateway, ...] = ()
-    registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
-    media: MediaSettings = field(default_factory=MediaSettings)
 
 
 def load_config(path: str | Path) -> SwitchConfig:
@@ -638,88 +503,3 @@ def _register_out(t: dict[str, Any], where: str, check: _Checker) -> dict[str, A
             "register_server": server, "register_expire": expire,
             "register_retry_delay": check.number(t, "register_retry_delay", where, 60.0,
                                                  low=30, high=600)}
-
-
-# --- writing ---------------------------------------------------------------------------------
-# The one writer of switch TOML (ratelab's demo writes its configs through it), so a key added
-# to the loader is written by the same module. tomllib reads but does not write TOML; the file
-# needs only strings, numbers, booleans and flat lists.
-
-
-def _toml_string(text: str) -> str:
-    # A TOML basic string: quote, backslash and control characters escaped, the rest as is
-    # (TOML has no surrogate escapes, so non-ASCII text is not \u-escaped the way JSON does).
-    out = []
-    for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char < " " or char == "\x7f":
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path | Listen):
-        return _toml_string(_listen_text(value) if isinstance(value, Listen) else str(value))
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"no TOML for {type(value).__name__}")
-
-
-def _listen_text(listen: Listen) -> str:
-    # An IPv6 host in brackets, so the port stays the part after the last colon.
-    host = f"[{listen.host}]" if ":" in listen.host else listen.host
-    return f"{listen.transport}:{host}:{listen.port}"
-
-
-def _table(header: str, values: dict[str, object]) -> list[str]:
-    # None is "not set" (a gateway inheriting a [media] default): TOML has no null, so absent.
-    return [header, *(f"{key} = {_toml_value(value)}" for key, value in values.items()
-                      if value is not None), ""]
-
-
-def dump_config(config: SwitchConfig, *, comment: str = "") -> str:
-    """The TOML text of ``config``, every key written; :func:`load_config_text` reads it back
-    equal. ``comment`` (lines of text) heads the file as ``#`` comments.
-
-    >>> config = SwitchConfig("sw1", (Listen("udp", "127.0.0.1", 5060),),
-    ...     mapping_gateways=(MappingGateway("acme", ("127.0.0.1",)),))
-    >>> text = dump_config(config, comment="for the doctest")
-    >>> print(text[:text.index("[sip]")], end="")
-    # for the doctest
-    [switch]
-    id = "sw1"
-    sip_listen = ["udp:127.0.0.1:5060"]
-    spool_dir = "data/spool"
-    routing_snapshot = "data/routing.json"
-    shutdown_grace = 10.0
-    cdr_rotate_seconds = 300.0
-    cdr_rotate_mb = 64.0
-    <BLANKLINE>
-    >>> load_config_text(text) == config
-    True
-    """
-    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
-    lines += _table("[switch]", {
-        "id": config.id, "sip_listen": config.sip_listen, "spool_dir": config.spool_dir,
-        "routing_snapshot": config.routing_snapshot, "shutdown_grace": config.shutdown_grace,
-        "cdr_rotate_seconds": config.cdr_rotate_seconds, "cdr_rotate_mb": config.cdr_rotate_mb,
-    })
-    lines += _table("[sip]", {f.name: getattr(config.sip, f.name) for f in fields(SipSettings)})
-    for gw in config.mapping_gateways:
-        lines += _table("[[mapping_gateway]]", {f.name: getattr(gw, f.name)
-                                                for f in fields(MappingGateway)})
-    for vendor in config.routing_gateways:
-        lines += _table("[[routing_gateway]]", {f.name: getattr(vendor, f.name)
-                                                for f in fields(RoutingGateway)})
-    lines += _table("[registrar]", {f.name: getattr(config.registrar, f.name)
-                                    for f in fields(RegistrarSettings)})
-    lines += _table("[media]", {f.name: getattr(config.media, f.name)
-                                for f in fields(MediaSettings)})
-    return "\n".join(lines)

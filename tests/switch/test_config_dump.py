@@ -15,10 +15,10 @@ from switch.config import (
     RoutingGateway,
     SipSettings,
     SwitchConfig,
-    dump_config,
     load_config,
     load_config_text,
 )
+from switch.config_toml import dump_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
