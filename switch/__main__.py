@@ -7,12 +7,11 @@ asyncio code, a faster loop.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from switch.aio import run_loop
 from switch.config import ConfigError, SwitchConfig, load_config
 from switch.routing import SnapshotError
 
@@ -105,15 +104,8 @@ def _run(config_path: str, level: str) -> int:
 
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        pass
-    else:
-        runner = uvloop.run
-    try:
-        return runner(run(config_path))
+        return run_loop(run(config_path))
     except (ConfigError, SnapshotError, OSError, RuntimeError) as err:
         # RuntimeError: a local media relay worker did not start (its stderr is in the message)
         print(f"error: {err}", file=sys.stderr)

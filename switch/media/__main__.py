@@ -13,9 +13,9 @@ import ipaddress
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from switch.aio import run_loop
 from switch.media.ng import parse_address
 from switch.media.ports import DEFAULT_PORT_MAX, DEFAULT_PORT_MIN
 from switch.media.relay import Relay
@@ -106,15 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    runner: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        pass
-    else:
-        runner = uvloop.run
-    try:
-        return runner(serve(relay, args.listen_ng))
+        return run_loop(serve(relay, args.listen_ng))
     except OSError as err:  # the control address is taken or not local
         print(f"error: {err}", file=sys.stderr)
         return 2
