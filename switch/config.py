@@ -26,6 +26,8 @@ from typing import Any
 
 from switch.config_types import (
     DIGEST_ALGORITHMS,
+    AdminSettings,
+    GuardSettings,
     Listen,
     MappingGateway,
     MediaSettings,
@@ -38,7 +40,9 @@ from switch.config_types import (
 from switch.media.crypto import Mode, check_key
 
 __all__ = [
+    "AdminSettings",
     "ConfigError",
+    "GuardSettings",
     "Listen",
     "MappingGateway",
     "MediaSettings",
@@ -171,7 +175,7 @@ class _Checker:
 
 def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
     check.unknown(data, {"switch", "sip", "mapping_gateway", "routing_gateway", "registrar",
-                         "media"}, "")
+                         "media", "guard", "admin"}, "")
     sw = data.get("switch")
     if not isinstance(sw, dict):
         check.fail("switch", "the [switch] table is required (id, sip_listen)")
@@ -230,6 +234,8 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
     )
     registrar = _registrar(data, check)
     media = _media(data, check)
+    guard = _guard(data, check)
+    admin = _admin(data, check)
     customers = _tables(data, "mapping_gateway", check)
     vendors = _tables(data, "routing_gateway", check)
     mapping = tuple(g for g in (_mapping(t, f"mapping_gateway[{k}]", check)
@@ -245,6 +251,7 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         routing_snapshot=Path(snapshot), shutdown_grace=grace,
         cdr_rotate_seconds=rotate_seconds, cdr_rotate_mb=rotate_mb, sip=settings,
         mapping_gateways=mapping, routing_gateways=routing, registrar=registrar, media=media,
+        guard=guard, admin=admin,
     )
     legs: list[tuple[str, MappingGateway | RoutingGateway]] = [
         *((f"mapping_gateway[{k}]", g) for k, g in enumerate(mapping)),
@@ -352,6 +359,75 @@ def _registrar(data: dict[str, Any], check: _Checker) -> RegistrarSettings:
         register_suspend=check.number(reg, "register_suspend", "registrar", 180.0, low=0,
                                       high=86400),
         min_expires=low, max_expires=high,
+    )
+
+
+def _section(data: dict[str, Any], name: str, check: _Checker, known: type) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        check.fail(name, "must be a table")
+        return {}
+    check.unknown(table, {f.name for f in fields(known)}, name)
+    return table
+
+
+def _networks(table: dict[str, Any], key: str, where: str, check: _Checker,
+              default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """CIDRs (or bare addresses), each checked, kept as written."""
+    if key not in table:
+        return default
+    texts = check.strings(table, key, where, required=False)
+    for k, text in enumerate(texts):
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            check.fail(f"{where}.{key}[{k}]", f"must be an address or CIDR, got {text!r}")
+    return tuple(texts)
+
+
+def _guard(data: dict[str, Any], check: _Checker) -> GuardSettings:
+    g = _section(data, "guard", check, GuardSettings)
+    d = GuardSettings()
+
+    def count(key: str, default: int, low: int, high: int) -> int:
+        return int(check.number(g, key, "guard", default, low=low, high=high, integer=True))
+
+    agents = d.scanner_agents
+    if "scanner_agents" in g:
+        agents = tuple(check.strings(g, "scanner_agents", "guard", required=False))
+        if any(not agent.strip() for agent in agents):
+            check.fail("guard.scanner_agents", "must not hold an empty name")
+    return GuardSettings(
+        enabled=check.boolean(g, "enabled", "guard", d.enabled),
+        trusted=_networks(g, "trusted", "guard", check),
+        trust_gateways=check.boolean(g, "trust_gateways", "guard", d.trust_gateways),
+        drop_options_from_untrusted=check.boolean(g, "drop_options_from_untrusted", "guard",
+                                                  d.drop_options_from_untrusted),
+        drop_register_from_untrusted=check.boolean(g, "drop_register_from_untrusted", "guard",
+                                                   d.drop_register_from_untrusted),
+        drop_unserved=check.boolean(g, "drop_unserved", "guard", d.drop_unserved),
+        scanner_agents=agents,
+        recent_hits=count("recent_hits", d.recent_hits, 1, 1_000_000),
+        recent_seconds=check.number(g, "recent_seconds", "guard", d.recent_seconds, low=1,
+                                    high=86400),
+        rate=check.number(g, "rate", "guard", d.rate, low=0.1, high=1_000_000),
+        burst=count("burst", d.burst, 1, 1_000_000),
+        dialogs_per_ip=count("dialogs_per_ip", d.dialogs_per_ip, 1, 1_000_000),
+        dialogs_per_24=count("dialogs_per_24", d.dialogs_per_24, 1, 1_000_000),
+        ban_time=check.number(g, "ban_time", "guard", d.ban_time, low=0, high=30 * 86400),
+        max_sources=count("max_sources", d.max_sources, 1000, 100_000_000),
+    )
+
+
+def _admin(data: dict[str, Any], check: _Checker) -> AdminSettings:
+    a = _section(data, "admin", check, AdminSettings)
+    listen = check.string(a, "listen", "admin", "", empty=True)
+    if listen:
+        _address(listen, "admin.listen", check)
+    return AdminSettings(
+        listen=listen,
+        allow=_networks(a, "allow", "admin", check, AdminSettings().allow),
+        token_file=check.string(a, "token_file", "admin", "", empty=True),
     )
 
 

@@ -10,6 +10,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from switch.config_types import (
+    AdminSettings,
+    GuardSettings,
     Listen,
     MappingGateway,
     MediaSettings,
@@ -104,4 +106,8 @@ def dump_config(config: SwitchConfig, *, comment: str = "") -> str:
                                     for f in fields(RegistrarSettings)})
     lines += _table("[media]", {f.name: getattr(config.media, f.name)
                                 for f in fields(MediaSettings)})
+    lines += _table("[guard]", {f.name: getattr(config.guard, f.name)
+                                for f in fields(GuardSettings)})
+    lines += _table("[admin]", {f.name: getattr(config.admin, f.name)
+                                for f in fields(AdminSettings)})
     return "\n".join(lines)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["DIGEST_ALGORITHMS", "Listen", "MappingGateway", "MediaSettings", "Privacy",
-           "RegistrarSettings", "RoutingGateway", "SipSettings", "SwitchConfig"]
+__all__ = ["DIGEST_ALGORITHMS", "SCANNER_AGENTS", "AdminSettings", "GuardSettings", "Listen",
+           "MappingGateway", "MediaSettings", "Privacy", "RegistrarSettings", "RoutingGateway",
+           "SipSettings", "SwitchConfig"]
 
 DIGEST_ALGORITHMS = ("SHA-256", "MD5")
 
@@ -143,6 +144,60 @@ class RoutingGateway:
         return self.register_server or self.address
 
 
+#: ``[guard] scanner_agents`` by default: names SIP scanners put in User-Agent, From or To (the
+#: article's list and SIPVicious' own), matched case-insensitively as substrings.
+SCANNER_AGENTS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "VaxSIPUserAgent",
+                  "iWar", "SIPScan", "sundayddr", "pplsip", "Cisco-SIPGateway/IOS-12.x")
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """``[guard]``: the switch's scanner defence, cheapest layer first (docs/guard.md).
+
+    Sources in ``trusted`` (CIDRs) skip the signature and rate layers; with ``trust_gateways``
+    so do the addresses of IP-authenticated mapping gateways and of routing gateways. The rate
+    rules are the article's iptables defaults: ``recent`` (more than ``recent_hits`` requests in
+    ``recent_seconds``), ``hashlimit`` (``rate`` per second, burst ``burst``), ``connlimit``
+    (``dialogs_per_ip`` concurrent dialogs per IP, ``dialogs_per_24`` per /24); a source over one
+    is banned for ``ban_time`` seconds. At most ``max_sources`` untrusted sources are tracked
+    (the oldest forgotten first), which bounds the memory a flood of addresses can take.
+    """
+
+    enabled: bool = True
+    trusted: tuple[str, ...] = ()
+    trust_gateways: bool = True
+    drop_options_from_untrusted: bool = True
+    drop_register_from_untrusted: bool = False
+    drop_unserved: bool = True  # methods the switch never serves, URIs it cannot route
+    scanner_agents: tuple[str, ...] = SCANNER_AGENTS
+    recent_hits: int = 20
+    recent_seconds: float = 60.0
+    rate: float = 10.0
+    burst: int = 20
+    dialogs_per_ip: int = 10
+    dialogs_per_24: int = 30
+    ban_time: float = 600.0
+    max_sources: int = 200_000
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """``[admin]``: the HTTP admin API (health, Prometheus metrics, calls, registrations, bans).
+
+    Off while ``listen`` is empty. Only clients in ``allow`` (CIDRs) are served, others get 403;
+    with ``token_file`` set, requests also need ``Authorization: Bearer <the file's first line>``.
+    """
+
+    listen: str = ""  # "IP:PORT"
+    allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    token_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """True when the admin API listens."""
+        return bool(self.listen)
+
+
 @dataclass(frozen=True)
 class SwitchConfig:
     """A whole, valid switch configuration."""
@@ -159,3 +214,5 @@ class SwitchConfig:
     routing_gateways: tuple[RoutingGateway, ...] = ()
     registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
+    guard: GuardSettings = field(default_factory=GuardSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)

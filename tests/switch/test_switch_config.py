@@ -147,3 +147,33 @@ def test_a_switch_needs_a_udp_listener_and_a_sane_shutdown_grace():
         ]
     else:
         raise AssertionError("accepted")
+
+
+def test_guard_and_admin_defaults_follow_the_article() -> None:
+    config = load_config_text(MINIMAL)
+    guard = config.guard
+    assert guard.enabled and guard.trusted == () and guard.trust_gateways
+    assert guard.drop_options_from_untrusted and not guard.drop_register_from_untrusted
+    assert (guard.recent_hits, guard.recent_seconds) == (20, 60)  # -m recent --hitcount 20
+    assert (guard.rate, guard.burst) == (10, 20)  # -m hashlimit 10/sec burst 20
+    assert (guard.dialogs_per_ip, guard.dialogs_per_24) == (10, 30)  # connlimit /32 and /24
+    assert guard.ban_time == 600 and "friendly-scanner" in guard.scanner_agents
+    assert not config.admin.enabled and config.admin.allow == ("127.0.0.0/8", "::1/128")
+
+
+def test_guard_and_admin_keys_are_checked() -> None:
+    found = problems(MINIMAL + '[guard]\ntrusted = ["10.0.0.0/8", "not-a-net"]\nrate = 0\n'
+                     'scanner_agents = ["x", " "]\nbogus = 1\n'
+                     '[admin]\nlisten = "localhost:80"\nallow = ["300.1.1.1/8"]\n')
+    assert found == [
+        "guard.bogus: unknown key (misspelt?)",
+        "guard.scanner_agents: must not hold an empty name",
+        "guard.trusted[1]: must be an address or CIDR, got 'not-a-net'",
+        "guard.rate: must be between 0.1 and 1e+06, got 0",
+        "admin.listen: host must be an IP address, got 'localhost'",
+        "admin.allow[0]: must be an address or CIDR, got '300.1.1.1/8'",
+    ]
+    config = load_config_text(MINIMAL + '[guard]\ntrusted = ["192.0.2.7", "10.0.0.0/8"]\n'
+                              '[admin]\nlisten = "127.0.0.1:8080"\ntoken_file = "t"\n')
+    assert config.guard.trusted == ("192.0.2.7", "10.0.0.0/8")
+    assert config.admin.enabled and config.admin.token_file == "t"
