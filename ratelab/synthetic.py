@@ -88,9 +88,9 @@ SELECT
     'PCMA' AS codec,
     0 AS rtp_encryption,
     {{'customer': {{'packets_in': talk_ms // 20, 'packets_out': talk_ms // 20,
-                   'bytes_in': talk_ms * 8, 'bytes_out': talk_ms * 8}},
+                   'bytes_in': talk_ms * 8, 'bytes_out': talk_ms * 8, 'encryption': 0}},
      'vendor': {{'packets_in': talk_ms // 20, 'packets_out': talk_ms // 20,
-                 'bytes_in': talk_ms * 8, 'bytes_out': talk_ms * 8}}}} AS rtp
+                 'bytes_in': talk_ms * 8, 'bytes_out': talk_ms * 8, 'encryption': 0}}}} AS rtp
 FROM numbered
 ORDER BY i
 """

@@ -56,6 +56,7 @@ __all__ = [
     "ESCAPED_FIELD",
     "REJECT_FILE_GLOB",
     "RTP_COUNTERS",
+    "RTP_ENCRYPTION",
     "RTP_LEGS",
     "SNAPSHOT_FORMAT",
     "SNAPSHOT_VERSION",
@@ -117,9 +118,13 @@ ATTEMPT_FIELDS: tuple[CdrField, ...] = (
     CdrField("pdd_ms", FieldKind.INT),
 )
 
-#: ``rtp`` holds, per leg, these counters (all integers).
+#: ``rtp`` holds, per leg, these counters (all integers) and the leg's ``encryption``.
 RTP_LEGS = ("customer", "vendor")
 RTP_COUNTERS = ("packets_in", "packets_out", "bytes_in", "bytes_out")
+#: Key of each ``rtp`` leg holding that leg's payload encryption, 0-3 like ``rtp_encryption``
+#: (which is the vendor leg's). Added within v1 like ``escaped``: a reader that ignores unknown
+#: keys reads the CDR as before, and a CDR without it means 0 on both legs.
+RTP_ENCRYPTION = "encryption"
 
 _S, _I, _T = FieldKind.STRING, FieldKind.INT, FieldKind.TIMESTAMP
 #: Every field a v1 CDR has, in contract order (a value may be null where docs/cdr.md says so).

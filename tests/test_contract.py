@@ -28,6 +28,7 @@ from switch.contract import (
     CDR_FILE_GLOB,
     REJECT_FILE_GLOB,
     RTP_COUNTERS,
+    RTP_ENCRYPTION,
     RTP_LEGS,
     SNAPSHOT_FORMAT,
     SNAPSHOT_VERSION,
@@ -101,7 +102,7 @@ def test_the_switch_writes_exactly_the_contract_fields_with_their_kinds() -> Non
     record = answered_record().as_dict()
     assert [a["vendor"] for a in record["attempts"]] == ["v1", "v2"]
     assert {leg: list(counters) for leg, counters in record["rtp"].items()} == {
-        leg: list(RTP_COUNTERS) for leg in RTP_LEGS}
+        leg: [*RTP_COUNTERS, RTP_ENCRYPTION] for leg in RTP_LEGS}
     assert record["disconnect_reason"] in set(DisconnectReason)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from switch.contract import RTP_COUNTERS, RTP_LEGS
+from switch.contract import RTP_COUNTERS, RTP_ENCRYPTION, RTP_LEGS
 
 __all__ = ["Attempt", "CallRecord", "iso"]
 
@@ -80,7 +80,8 @@ class CallRecord:
     reason: str = ""   # a DisconnectReason value once the call has ended
     attempts: list[Attempt] = field(default_factory=list)
     codec: str | None = None
-    rtp_encryption: int = 0
+    rtp_encryption: int = 0  # the vendor leg's mode, the contract's top-level field
+    customer_rtp_encryption: int = 0
     rtp: dict[str, dict[str, int]] | None = None  # per leg, the relay's counters
 
     def end(self, now: float, sip_code: int, reason: str) -> None:
@@ -119,5 +120,7 @@ class CallRecord:
             "codec": self.codec,
             "rtp_encryption": self.rtp_encryption,
             # Zero when media is not relayed, or the relay could not be asked.
-            "rtp": {leg: dict(zero, **(self.rtp or {}).get(leg, {})) for leg in RTP_LEGS},
+            "rtp": {leg: dict(zero, **(self.rtp or {}).get(leg, {}), **{RTP_ENCRYPTION: mode})
+                    for leg, mode in zip(RTP_LEGS, (self.customer_rtp_encryption,
+                                                    self.rtp_encryption), strict=True)},
         }

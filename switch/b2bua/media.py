@@ -97,6 +97,8 @@ def _sdp_command(engine: Engine, call: Call, step: MediaStep, sdp: bytes,
         command[ENCRYPTION_OPTION] = encryption_option(mode, key)
     if step is MediaStep.ANSWER:
         call.rec.rtp_encryption = mode  # the CDR's field is the vendor leg's (docs/cdr.md)
+    elif step is MediaStep.OFFER:
+        call.rec.customer_rtp_encryption = mode
     return command
 
 

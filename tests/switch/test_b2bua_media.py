@@ -113,8 +113,10 @@ def test_the_cdr_waits_for_the_delete_and_carries_the_relays_counters():
     record = h.cdr()
     assert record["disconnect_reason"] == "caller_bye"
     assert record["rtp"] == {
-        "customer": {"packets_in": 50, "packets_out": 48, "bytes_in": 8600, "bytes_out": 8256},
-        "vendor": {"packets_in": 48, "packets_out": 50, "bytes_in": 8256, "bytes_out": 8600}}
+        "customer": {"packets_in": 50, "packets_out": 48, "bytes_in": 8600, "bytes_out": 8256,
+                     "encryption": 0},
+        "vendor": {"packets_in": 48, "packets_out": 50, "bytes_in": 8256, "bytes_out": 8600,
+                   "encryption": 0}}
     assert record["rtp_encryption"] == 0
     assert h.responses_to().count(200) >= 2  # the INVITE's and now the BYE's
 
@@ -133,7 +135,10 @@ def test_encryption_per_leg_travels_in_offer_and_answer():
     assert answer["ratelab-encryption"] == {"mode": 1, "key": b"xk".hex()}  # [media] default
     h.from_customer("BYE", cseq=2)
     h.relay_answers(relay)
-    assert h.cdr()["rtp_encryption"] == 1  # the vendor leg's, as docs/cdr.md says
+    cdr = h.cdr()
+    assert cdr["rtp_encryption"] == 1  # the vendor leg's, as docs/cdr.md says
+    assert {leg: cdr["rtp"][leg]["encryption"] for leg in ("customer", "vendor")} == {
+        "customer": 3, "vendor": 1}
 
 
 def test_a_failed_offer_fails_the_call_with_503_and_no_vendor_is_tried():

@@ -143,6 +143,11 @@ def test_tandem_encrypted_hop_carries_clear_audio(tmp_path: Path, case: str) -> 
     (cdr_a,), (cdr_b,) = seen["cdr_a"], seen["cdr_b"]
     assert cdr_a["rtp_encryption"] == a_leg[0]  # A's vendor leg is the encrypted hop
     assert cdr_b["rtp_encryption"] == 0         # B's vendor leg is clear
+    # Per leg: the hop between A and B is A's vendor leg and B's customer leg.
+    assert (cdr_a["rtp"]["customer"]["encryption"], cdr_a["rtp"]["vendor"]["encryption"]) == (
+        0, a_leg[0])
+    assert (cdr_b["rtp"]["customer"]["encryption"], cdr_b["rtp"]["vendor"]["encryption"]) == (
+        b_leg[0], 0)
     for cdr in (cdr_a, cdr_b):
         assert cdr["disconnect_reason"] == "caller_bye"
         assert cdr["rtp"]["customer"]["packets_in"] == len(originals)
