@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "FIXED_FIELDS",
     "HEADER_SIZE",
     "IndexEstimator",
     "RtpError",
@@ -37,8 +38,10 @@ __all__ = [
 HEADER_SIZE = 12
 """Size of the fixed RTP header, before CSRCs and the header extension."""
 
-# One C call for the fields the hot path needs (the timestamp is skipped).
-_FIXED = struct.Struct("!BBH4xI").unpack_from
+FIXED_FIELDS = struct.Struct("!BBH4xI")
+"""The fixed header's fields the hot paths need, in one C call: first byte, second byte,
+sequence number, SSRC (the timestamp is skipped)."""
+_FIXED = FIXED_FIELDS.unpack_from
 
 RtpErrorKind = Literal["short", "version", "rtcp", "header", "padding"]
 

@@ -279,8 +279,8 @@ class MediaStream:
         self.pair.rtp.expect(self.rtp_address)
         self.pair.rtcp.expect(self.rtcp_address)
         # RTCP stays clear: the ciphers transform RTP payloads only (crypto.py refuses RTCP).
-        self.pair.rtp.decrypt = leg.decryptor.decrypt if leg.decryptor is not None else None
-        self.pair.rtp.encrypt = leg.encryptor.encrypt if leg.encryptor is not None else None
+        self.pair.rtp.decrypt = leg.decryptor.apply if leg.decryptor is not None else None
+        self.pair.rtp.encrypt = leg.encryptor.apply if leg.encryptor is not None else None
 
     def link(self, other: MediaStream) -> None:
         """Make packets flow between this stream's ports and ``other``'s (same m= index)."""

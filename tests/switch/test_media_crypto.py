@@ -12,6 +12,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -330,6 +331,24 @@ def test_aes_window_matches_pycryptodome_ctr() -> None:
         size = rng.choice([160, 160, 160, 20, 161, 320, 1400, 2100, 5000])
         packet = header(seq=index & 0xFFFF, ssrc=ssrc) + rng.randbytes(size)
         assert enc.encrypt(packet) == reference(Mode.AES128, AES_KEY, packet, index)
+
+
+def test_aes_windows_in_order_follow_each_other() -> None:
+    # The usual stream: 20 ms packets in order, so each window's counter blocks are the last
+    # window's plus a step (not recomputed); a wrap of SEQ in the middle. Every packet equals
+    # the reference, and the 25 windows follow one another.
+    enc = PayloadCipher(Mode.AES128, AES_KEY)
+    made = []
+    for k in range(400):
+        index = 65400 + k
+        packet = header(seq=index & 0xFFFF, ssrc=0xCAFE) + bytes([k & 0xFF]) * 160
+        assert enc.encrypt(packet) == reference(Mode.AES128, AES_KEY, packet, index)
+        window = enc._stream(0xCAFE).window
+        if not made or made[-1] is not window:
+            made.append(window)
+    assert len(made) == 400 // 16
+    assert all(b.base == a.base + a.packets and b.counters > a.counters
+               for a, b in pairwise(made))
 
 
 def test_aes_window_near_the_last_index() -> None:
