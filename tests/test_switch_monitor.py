@@ -1,8 +1,13 @@
-"""spool_stats on hand-written spool files, and the monitor against a real running switch."""
+"""spool_stats on hand-written spool files, the monitor on the admin API's /metrics, and the
+monitor against a real running switch."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -137,3 +142,81 @@ def test_monitor_sees_the_calls_of_a_running_switch(tmp_path):
     assert wait_until(lambda: not monitor.running, timeout=10)
     assert not monitor.toggle.value and "stopped" in monitor.status.value
     assert len(live.cdrs()) == 3
+
+
+@contextmanager
+def admin_in_thread(source, **settings):
+    """The admin API on loopback, served from its own event loop in a thread (the monitor's
+    reads are blocking); yields the server."""
+    from switch.admin import start_admin
+    from switch.config_types import AdminSettings
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    config = AdminSettings(**{"listen": "127.0.0.1:0", **settings})
+    server = asyncio.run_coroutine_threadsafe(start_admin(config, source), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_monitor_reads_the_admin_metrics(spool):
+    from tests.switch.test_admin import SNAPSHOT, Source
+
+    (spool / "cdr-sw1-b1-000001.jsonl").write_text(line(cdr("A", 0, 5)))
+    source = Source()
+    with admin_in_thread(source) as server:
+        monitor = SwitchMonitor(spool, interval=0.05, admin_url=server.url)
+        metrics = monitor.metrics
+        assert metrics is not None and monitor.metrics_error is None
+        assert metrics.calls_by_result == SNAPSHOT.calls_by_result
+        assert (metrics.cps, metrics.concurrent_calls, metrics.registrations) == (2.5, 4, 7)
+        assert metrics.guard_drops == SNAPSHOT.guard_drops
+        assert metrics.guard_bans == SNAPSHOT.guard_bans
+        assert (metrics.banned, metrics.relay_ports_in_use, metrics.spool_lag_seconds) == \
+            (2, 8, 0.25)
+        assert metrics.counters == SNAPSHOT.counters and metrics.calls == 16
+        assert monitor.stats.files == 1  # the spool is still read
+        assert "/metrics" in monitor.figure.layout.title.text
+        assert "16 calls since start" in monitor.figure.layout.title.text
+        assert "<th>registrations</th>" in monitor.table.value
+        assert "no_route" in monitor.table.value and monitor.chart.outputs
+        # the numbers are the switch's at each refresh
+        source.snap = replace(SNAPSHOT, concurrent_calls=9)
+        monitor.start()
+        assert wait_until(lambda: monitor.metrics is not None
+                          and monitor.metrics.concurrent_calls == 9, timeout=5)
+        assert wait_until(lambda: "/metrics, every" in monitor.status.value, timeout=5)
+        monitor.stop()
+        assert len(monitor.history) >= 2
+    # the admin API has gone: the monitor falls back to the spool and says why
+    monitor.refresh(now=at(8))
+    assert monitor.metrics is None and monitor.metrics_error
+    assert "Last 60 s" in monitor.figure.layout.title.text
+    assert "/metrics unavailable" in monitor.where
+
+
+def test_monitor_metrics_with_a_token_from_the_config(tmp_path):
+    from tests.switch.test_admin import Source
+
+    token = tmp_path / "admin.token"
+    token.write_text("s3cret\n")
+    with admin_in_thread(Source(), token_file=str(token)) as server:
+        host, port = server.address
+        config = tmp_path / "switch.toml"
+        config.write_text(f'[switch]\nid = "sw1"\nspool_dir = "cdrs"\n'
+                          f'[admin]\nlisten = "{host}:{port}"\ntoken_file = "admin.token"\n')
+        from ratelab import SwitchProcess
+        monitor = SwitchMonitor(SwitchProcess(config, cwd=tmp_path), interval=0.1)
+        assert (monitor.admin_url, monitor.token) == (server.url, "s3cret")
+        assert monitor.metrics is not None and monitor.metrics.registrations == 7
+        # a wrong token: 401, the spool is shown instead
+        wrong = SwitchMonitor(config, interval=0.1, admin_url=server.url, token="nope")
+        assert wrong.metrics is None and "401" in (wrong.metrics_error or "")
+        # admin_url="" turns /metrics off
+        assert SwitchMonitor(config, interval=0.1, admin_url="").admin_url is None

@@ -1,9 +1,13 @@
-"""Live switch monitor: a start/stop toggle refreshing the spool statistics every ``interval``.
+"""Live switch monitor: a start/stop toggle refreshing the switch's numbers every ``interval``.
 
-The statistics come from :func:`ratelab.widgets.spool.spool_stats`-style incremental reads of
-the switch's CDR spool (so they count *ended* calls; concurrency is a lower bound). Refreshing
-runs in a daemon thread that only sets widget values, which ipywidgets sends safely from any
-thread; :meth:`SwitchMonitor.refresh` does one round by hand (tests, or a static notebook).
+When the switch's admin API is available (an ``admin_url``, or ``[admin] listen`` in the
+switch's config, docs/admin.md) the monitor reads its Prometheus ``/metrics``
+(:func:`read_metrics`): exact concurrent calls, CPS, calls by result, registrations, guard drops
+and bans. Otherwise, or while ``/metrics`` does not answer, it shows what the CDR spool says:
+:func:`ratelab.widgets.spool.spool_stats`-style incremental reads (so they count *ended* calls;
+concurrency is a lower bound). The spool is read in both cases (``.stats``). Refreshing runs in
+a daemon thread that only sets widget values, which ipywidgets sends safely from any thread;
+:meth:`SwitchMonitor.refresh` does one round by hand (tests, or a static notebook).
 
 >>> import tempfile
 >>> monitor = SwitchMonitor(tempfile.mkdtemp(), interval=0.1)
@@ -15,19 +19,29 @@ from __future__ import annotations
 
 import threading
 import tomllib
-from datetime import datetime
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+import polars as pl
+from prometheus_client.parser import text_string_to_metric_families
 
 from ratelab.switch_process import SwitchProcess
 from ratelab.widgets.common import html_table, show_figure
 from ratelab.widgets.spool import SpoolStats, SpoolTail, spool_figure
 from switch.config import SwitchConfig
 
-__all__ = ["SwitchMonitor", "spool_dir_of"]
+__all__ = ["SwitchMetrics", "SwitchMonitor", "admin_url_of", "metrics_figure", "parse_metrics",
+           "read_metrics", "spool_dir_of"]
+
+#: The admin API's metric names start with this (switch/admin.py).
+PREFIX = "ratelab_switch_"
 
 
 def spool_dir_of(source: str | Path | SwitchProcess) -> Path:
@@ -56,21 +70,212 @@ def spool_dir_of(source: str | Path | SwitchProcess) -> Path:
     return spool if spool.is_absolute() else (cwd or Path.cwd()) / spool
 
 
+def _config_of(source: str | Path | SwitchProcess) -> tuple[Path, Path | None] | None:
+    """The config file and working directory of a switch, or None for a spool directory."""
+    if isinstance(source, SwitchProcess):
+        return Path(source.config_path), source.cwd
+    if str(source).endswith(".toml"):
+        return Path(source), None
+    return None
+
+
+def admin_url_of(source: str | Path | SwitchProcess) -> tuple[str, str | None] | None:
+    """The admin API's base URL and bearer token of a switch config (``*.toml``) or a
+    :class:`ratelab.SwitchProcess`, from ``[admin] listen`` and ``token_file``; None when the
+    config has no admin API (or ``source`` is a spool directory). A wildcard listen address
+    (``0.0.0.0``, ``::``) is reached on loopback; a relative ``token_file`` is taken from the
+    switch's working directory, as the switch does.
+
+    >>> import tempfile
+    >>> config = Path(tempfile.mkdtemp()) / "switch.toml"
+    >>> _ = config.write_text('[switch]\\nid = "sw1"\\n[admin]\\nlisten = "0.0.0.0:8080"\\n')
+    >>> admin_url_of(config), admin_url_of(config.parent)
+    (('http://127.0.0.1:8080', None), None)
+    """
+    found = _config_of(source)
+    if found is None:
+        return None
+    config, cwd = found
+    with config.open("rb") as fh:
+        table = tomllib.load(fh).get("admin", {})
+    listen = str(table.get("listen", ""))
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    token: str | None = None
+    if table.get("token_file"):
+        path = Path(str(table["token_file"]))
+        path = path if path.is_absolute() else (cwd or Path.cwd()) / path
+        lines = path.read_text(encoding="utf-8").splitlines()
+        token = lines[0].strip() if lines else None
+    return url, token
+
+
+@dataclass(frozen=True)
+class SwitchMetrics:
+    """One scrape of a switch's ``/metrics`` (names in docs/admin.md). ``when`` is the time of
+    the scrape (naive UTC); the ``*_by_*`` and ``counters`` maps are label -> value.
+
+    >>> m = SwitchMetrics(datetime(2026, 1, 1), cps=1.5, concurrent_calls=2,
+    ...                   calls_by_result={"no_route": 3, "caller_bye": 4})
+    >>> m.calls, m.summary()["concurrent"][0]
+    (7, 2)
+    """
+
+    when: datetime
+    cps: float = 0.0
+    concurrent_calls: int = 0
+    registrations: int = 0
+    calls_by_result: dict[str, int] = field(default_factory=dict)
+    guard_drops: dict[str, int] = field(default_factory=dict)
+    guard_bans: dict[str, int] = field(default_factory=dict)
+    banned: int = 0
+    relay_ports_in_use: int | None = None
+    spool_lag_seconds: float = 0.0
+    admin_denied: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def calls(self) -> int:
+        """Calls since the switch started, all results."""
+        return sum(self.calls_by_result.values())
+
+    def summary(self) -> pl.DataFrame:
+        """The scalar figures as a one-row frame (for a table)."""
+        return pl.DataFrame([{
+            "now": self.when.replace(microsecond=0), "cps": self.cps,
+            "concurrent": self.concurrent_calls, "calls": self.calls,
+            "registrations": self.registrations, "banned": self.banned,
+            "guard_drops": sum(self.guard_drops.values()),
+            "relay_ports": self.relay_ports_in_use, "spool_lag_s": self.spool_lag_seconds}],
+            schema_overrides={"cps": pl.Float64, "relay_ports": pl.Int64,
+                              "spool_lag_s": pl.Float64})
+
+    def results(self) -> pl.DataFrame:
+        """Calls since start by result, most first."""
+        rows = sorted(self.calls_by_result.items(), key=lambda kv: (-kv[1], kv[0]))
+        return pl.DataFrame({"result": [k for k, _ in rows], "calls": [v for _, v in rows]},
+                            schema={"result": pl.String, "calls": pl.Int64})
+
+
+def parse_metrics(text: str, when: datetime | None = None) -> SwitchMetrics:
+    """The switch's figures from a Prometheus text exposition (other metrics are ignored).
+
+    >>> text = ('ratelab_switch_cps 2.5\\nratelab_switch_concurrent_calls 4\\n'
+    ...         'ratelab_switch_calls_total{result="no_route"} 3\\n')
+    >>> m = parse_metrics(text, datetime(2026, 1, 1))
+    >>> m.cps, m.concurrent_calls, m.calls_by_result, m.relay_ports_in_use
+    (2.5, 4, {'no_route': 3}, None)
+    """
+    scalars: dict[str, float] = {}
+    labelled: dict[str, dict[str, int]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if not sample.name.startswith(PREFIX):
+                continue
+            name = sample.name[len(PREFIX):]
+            if sample.labels:
+                label = next(iter(sample.labels.values()))
+                labelled.setdefault(name, {})[label] = int(sample.value)
+            else:
+                scalars[name] = float(sample.value)
+    relay = scalars.get("relay_ports_in_use")
+    return SwitchMetrics(
+        when=when or datetime.now(UTC).replace(tzinfo=None),
+        cps=scalars.get("cps", 0.0),
+        concurrent_calls=int(scalars.get("concurrent_calls", 0)),
+        registrations=int(scalars.get("registrations", 0)),
+        calls_by_result=labelled.get("calls_total", {}),
+        guard_drops=labelled.get("guard_drops_total", {}),
+        guard_bans=labelled.get("guard_bans_total", {}),
+        banned=int(scalars.get("guard_banned", 0)),
+        relay_ports_in_use=None if relay is None else int(relay),
+        spool_lag_seconds=scalars.get("cdr_spool_lag_seconds", 0.0),
+        admin_denied=int(scalars.get("admin_denied_total", 0)),
+        counters=labelled.get("counter_total", {}))
+
+
+def read_metrics(url: str, *, token: str | None = None, timeout: float = 2.0) -> SwitchMetrics:
+    """Scrape ``<url>/metrics`` of a switch's admin API (``url`` is its base,
+    ``http://host:port``); ``token`` is the bearer token when the API needs one. Raises
+    ``OSError`` (``urllib.error.URLError``, ``HTTPError``) when it does not answer 200.
+
+    >>> read_metrics("http://127.0.0.1:9", timeout=0.5)
+    Traceback (most recent call last):
+    ...
+    urllib.error.URLError: <urlopen error ...>
+    """
+    request = urllib.request.Request(url.rstrip("/") + "/metrics")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    # straight to the switch: an http_proxy in the environment is not for the admin API
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=timeout) as response:
+        text = response.read().decode("utf-8")
+    return parse_metrics(text)
+
+
+def metrics_figure(history: list[SwitchMetrics], window_s: int = 60) -> go.Figure:
+    """CPS (bars) and concurrent calls (a line) over the scrapes of the last ``window_s``
+    seconds.
+
+    >>> fig = metrics_figure([SwitchMetrics(datetime(2026, 1, 1), cps=2.0)])
+    >>> [trace.name for trace in fig.data]
+    ['cps', 'concurrent']
+    """
+    last = history[-1].when if history else datetime.now(UTC).replace(tzinfo=None)
+    shown = [m for m in history if m.when > last - timedelta(seconds=window_s)]
+    x = [m.when for m in shown]
+    fig = go.Figure()
+    fig.add_bar(name="cps", x=x, y=[m.cps for m in shown])
+    fig.add_scatter(name="concurrent", x=x, y=[m.concurrent_calls for m in shown],
+                    yaxis="y2", mode="lines")
+    now = shown[-1] if shown else None
+    figures = (f"{now.calls} calls since start, {now.cps:.2f} cps, {now.concurrent_calls} "
+               f"concurrent" if now is not None else "no scrape yet")
+    fig.update_layout(
+        title=f"Last {window_s} s to {last:%H:%M:%S} UTC (/metrics): {figures}",
+        yaxis={"title": "calls per second", "rangemode": "nonnegative"},
+        yaxis2={"title": "concurrent", "overlaying": "y", "side": "right",
+                "rangemode": "nonnegative"},
+        legend={"orientation": "h"})
+    return fig
+
+
 class SwitchMonitor:
-    """Completed calls per second, ASR and concurrent calls of a switch, from its spool.
+    """CPS, concurrent calls and results of a switch, from its admin API's ``/metrics`` when
+    available, else completed calls per second, ASR and concurrency from its spool.
 
     ``source`` is a spool directory, a switch config file or a :class:`ratelab.SwitchProcess`
     (then refreshing stops by itself, after a last round, once the switch has exited).
-    ``.widget`` is the container: a live toggle, a status line, a one-row table and a chart.
-    ``.stats`` and ``.figure`` are the latest. ``start()`` / ``stop()`` flip the toggle.
+    ``admin_url`` (``http://host:port``) and ``token`` name the admin API; without
+    ``admin_url`` a config's ``[admin]`` table is used (:func:`admin_url_of`); pass
+    ``admin_url=""`` to read the spool only.
+    ``.widget`` is the container: a live toggle, a status line, a table and a chart.
+    ``.stats`` (the spool's, always read), ``.metrics`` (the latest scrape, None while
+    ``/metrics`` is unavailable; ``.metrics_error`` says why) and ``.figure`` are the latest.
+    ``start()`` / ``stop()`` flip the toggle.
     """
 
     def __init__(self, source: str | Path | SwitchProcess, *, interval: float = 1.0,
-                 window_s: int = 60) -> None:
+                 window_s: int = 60, admin_url: str | None = None,
+                 token: str | None = None) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
         self.switch = source if isinstance(source, SwitchProcess) else None
         self.spool_dir = spool_dir_of(source)
+        if admin_url is None:
+            found = admin_url_of(source)
+            if found is not None:
+                admin_url, token = found[0], token if token is not None else found[1]
+        self.admin_url = admin_url or None
+        self.token = token
+        self.metrics: SwitchMetrics | None = None
+        self.metrics_error: str | None = None
+        self.history: deque[SwitchMetrics] = deque(maxlen=max(16, int(4 * window_s / interval)))
         self.interval = interval
         self.window_s = window_s
         self.tail = SpoolTail(self.spool_dir)
@@ -94,14 +299,37 @@ class SwitchMonitor:
         return self._thread is not None and self._thread.is_alive()
 
     def refresh(self, now: datetime | None = None) -> SpoolStats:
-        """Read the new CDRs and redraw once; return the statistics."""
+        """Read the new CDRs (and ``/metrics`` when there is an admin API) and redraw once;
+        return the spool's statistics."""
         self.tail.poll()
         self.stats = self.tail.stats(now, self.window_s)
-        self.figure = spool_figure(self.stats)
-        self.table.value = html_table(self.stats.summary())
+        if self.admin_url is not None:
+            try:
+                self.metrics = read_metrics(self.admin_url, token=self.token,
+                                            timeout=max(1.0, self.interval))
+                self.metrics_error = None
+                self.history.append(self.metrics)
+            except (OSError, ValueError) as err:  # not up (yet), refused, or not our format
+                self.metrics, self.metrics_error = None, str(err)
+        if self.metrics is not None:
+            self.figure = metrics_figure(list(self.history), self.window_s)
+            self.table.value = (html_table(self.metrics.summary())
+                                + html_table(self.metrics.results(), empty="no calls yet"))
+        else:
+            self.figure = spool_figure(self.stats)
+            self.table.value = html_table(self.stats.summary())
         show_figure(self.chart, self.figure)
         self.refreshes += 1
         return self.stats
+
+    @property
+    def where(self) -> str:
+        """What the numbers shown come from: the metrics URL or the spool directory."""
+        if self.metrics is not None and self.admin_url is not None:
+            return f"{self.admin_url}/metrics"
+        if self.admin_url is not None:
+            return f"{self.spool_dir} (/metrics unavailable: {self.metrics_error})"
+        return f"{self.spool_dir}"
 
     def start(self) -> None:
         """Start refreshing (the toggle turns on)."""
@@ -127,17 +355,16 @@ class SwitchMonitor:
                 thread.join(timeout=max(5.0, 3 * self.interval))
 
     def _run(self) -> None:
-        where = f"{self.spool_dir}"
         while not self._stop.is_set():
             try:
                 self.refresh()
-                self.status.value = f"live: {where}, every {self.interval:g} s"
+                self.status.value = f"live: {escape(self.where)}, every {self.interval:g} s"
             except Exception as err:  # keep the thread alive: show the problem, retry
-                self.status.value = f"<b>refresh failed: {err}</b>"
+                self.status.value = f"<b>refresh failed: {escape(str(err))}</b>"
             if self.switch is not None and not self.switch.running:
                 self.refresh()
-                self.status.value = f"the switch has stopped; last read {where}"
+                self.status.value = f"the switch has stopped; last read {escape(self.where)}"
                 self.toggle.value = False
                 return
             self._stop.wait(self.interval)
-        self.status.value = f"stopped: {where}"
+        self.status.value = f"stopped: {escape(self.where)}"
