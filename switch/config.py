@@ -416,6 +416,8 @@ def _guard(data: dict[str, Any], check: _Checker) -> GuardSettings:
         dialogs_per_24=count("dialogs_per_24", d.dialogs_per_24, 1, 1_000_000),
         ban_time=check.number(g, "ban_time", "guard", d.ban_time, low=0, high=30 * 86400),
         max_sources=count("max_sources", d.max_sources, 1000, 100_000_000),
+        untrusted_rate=check.number(g, "untrusted_rate", "guard", d.untrusted_rate, low=0,
+                                    high=10_000_000),
     )
 
 

@@ -160,7 +160,10 @@ class GuardSettings:
     ``recent_seconds``), ``hashlimit`` (``rate`` per second, burst ``burst``), ``connlimit``
     (``dialogs_per_ip`` concurrent dialogs per IP, ``dialogs_per_24`` per /24); a source over one
     is banned for ``ban_time`` seconds. At most ``max_sources`` untrusted sources are tracked
-    (the oldest forgotten first), which bounds the memory a flood of addresses can take.
+    (the oldest forgotten first), which bounds the memory a flood of addresses can take. Past
+    the per-source rules, all untrusted sources together get ``untrusted_rate`` datagrams per
+    second (burst: one second's worth; 0: no limit), so a flood from many addresses, each
+    under its own limits, cannot take the switch from trusted traffic.
     """
 
     enabled: bool = True
@@ -178,6 +181,7 @@ class GuardSettings:
     dialogs_per_24: int = 30
     ban_time: float = 600.0
     max_sources: int = 200_000
+    untrusted_rate: float = 2000.0
 
 
 @dataclass(frozen=True)
