@@ -1,4 +1,5 @@
-"""``python -m switch``: the softswitch's command line (``run``, ``check``, ``registrations``).
+"""``python -m switch``: the softswitch's command line (``run``, ``check``, ``registrations``,
+``firewall``).
 
 ``run`` uses uvloop when it is installed (it is a dependency on Linux and macOS): the same
 asyncio code, a faster loop.
@@ -40,9 +41,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     regs.add_argument("--config", required=True, metavar="FILE", help="the TOML file")
     run.add_argument("--log-level", default="INFO",
                      choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
+    fw = commands.add_parser(
+        "firewall", help="print the [guard]/[admin] policy as kernel rules",
+        description="Print iptables-restore, ip6tables-restore or nft -f input for the "
+                    "switch's SIP ports and admin port (docs/guard.md); --rollback prints "
+                    "what removes them.")
+    fw.add_argument("--config", metavar="FILE", help="the TOML file (not needed with --rollback)")
+    fw.add_argument("--format", required=True, choices=["iptables", "ip6tables", "nftables"],
+                    help="iptables (IPv4), ip6tables (IPv6) or nftables (both)")
+    fw.add_argument("--rollback", action="store_true",
+                    help="print what removes the rules: a sh script (iptables, ip6tables) or "
+                         "nft -f input (nftables)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args.config, args.log_level)
+    if args.command == "firewall":
+        return _firewall(parser, args.config, args.format, args.rollback)
     try:
         config = load_config(args.config)
     except ConfigError as err:
@@ -52,6 +66,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _registrations(config)
     print(f"{args.config}: OK (switch {config.id}; {len(config.sip_listen)} listeners, "
           f"{len(config.mapping_gateways)} customers, {len(config.routing_gateways)} vendors)")
+    return 0
+
+
+def _firewall(parser: argparse.ArgumentParser, config_path: str | None, fmt: str,
+              rollback: bool) -> int:
+    from switch.firewall import FirewallError, render, render_rollback
+
+    if rollback:
+        sys.stdout.write(render_rollback(fmt))
+        return 0
+    if config_path is None:
+        parser.error("firewall: --config is required (except with --rollback)")
+    try:
+        sys.stdout.write(render(load_config(config_path), fmt, source=config_path))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FirewallError as err:
+        print(f"error: {config_path}: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
