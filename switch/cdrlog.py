@@ -259,6 +259,17 @@ class CdrWriter:
         self.syncs = 0
         self._pending: list[tuple[dict[str, Any], asyncio.Future[Outcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Loop times the oldest waiting record came: of those queued, of the batch being written.
+        self._queued_since: float | None = None
+        self._writing_since: float | None = None
+
+    def lag(self, now: float) -> float:
+        """Seconds the oldest CDR not yet durable has waited (0 when none): the spool lag.
+
+        ``now`` is the event loop's clock (``loop.time()``).
+        """
+        since = [t for t in (self._queued_since, self._writing_since) if t is not None]
+        return max(0.0, now - min(since)) if since else 0.0
 
     @property
     def repaired(self) -> int:
@@ -283,7 +294,10 @@ class CdrWriter:
         >>> asyncio.run(demo())
         ([<Outcome.WRITTEN: 'written'>, <Outcome.ESCAPED: 'escaped'>], 1)
         """
-        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Outcome] = loop.create_future()
+        if not self._pending:
+            self._queued_since = loop.time()
         self._pending.append((record, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -292,6 +306,7 @@ class CdrWriter:
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            self._writing_since, self._queued_since = self._queued_since, None
             try:
                 results = await asyncio.to_thread(self.log.commit, [r for r, _ in batch])
             except Exception as exc:  # the callers decide; nothing is acknowledged
@@ -299,6 +314,8 @@ class CdrWriter:
                     if not done.done():
                         done.set_exception(exc)
                 continue
+            finally:
+                self._writing_since = None
             self.syncs += 1
             for (_, done), result in zip(batch, results, strict=True):
                 if done.done():

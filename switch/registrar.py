@@ -171,13 +171,18 @@ class BindingTable(dict[str, Binding]):
     >>> t.at("1.2.3.4", 5060, 0.0), t.at("1.2.3.4", 5061, 0.0), t.at("1.2.3.4", 5060, 100.0)
     ('gw1', None, None)
     >>> t["gw1"] = Binding("gw1", "sip:gw1@1.2.3.5", "udp", "1.2.3.5", 5060, 100.0)
-    >>> t.at("1.2.3.4", 5060, 0.0), t.pop("gw1").host, t.at("1.2.3.5", 5060, 0.0), t == {}
-    (None, '1.2.3.5', None, True)
+    >>> t.at("1.2.3.4", 5060, 0.0), t.hosts
+    (None, {'1.2.3.5': 1})
+    >>> t.pop("gw1").host, t.at("1.2.3.5", 5060, 0.0), t == {}, t.hosts
+    ('1.2.3.5', None, True, {})
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._by_source: dict[tuple[str, int], dict[str, None]] = {}  # names, in order
+        #: Bindings per source IP: a registered gateway's address (``ip in table.hosts``), which
+        #: the guard trusts while the binding is kept, as it trusts IP-authenticated gateways.
+        self.hosts: dict[str, int] = {}
 
     def at(self, host: str, port: int, now: float) -> str | None:
         """The gateway whose live binding was made from ``host:port`` (the first indexed
@@ -197,11 +202,17 @@ class BindingTable(dict[str, Binding]):
             names.pop(name, None)
             if not names:
                 del self._by_source[(old.host, old.port)]
+        left = self.hosts.get(old.host, 0) - 1
+        if left > 0:
+            self.hosts[old.host] = left
+        else:
+            self.hosts.pop(old.host, None)
 
     def __setitem__(self, name: str, b: Binding) -> None:
         self._unindex(name)
         super().__setitem__(name, b)
         self._by_source.setdefault((b.host, b.port), {})[name] = None
+        self.hosts[b.host] = self.hosts.get(b.host, 0) + 1
 
     def __delitem__(self, name: str) -> None:
         self._unindex(name)
@@ -225,6 +236,7 @@ class BindingTable(dict[str, Binding]):
     def clear(self) -> None:
         super().clear()
         self._by_source.clear()
+        self.hosts.clear()
 
 
 class Registrar:

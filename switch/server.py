@@ -30,10 +30,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from switch.admin import AdminServer, start_admin
+from switch.admin_source import SwitchAdmin
 from switch.b2bua import Action, Engine, Finish, Peer, Transmit
 from switch.b2bua.tu import MediaRequest
 from switch.cdrlog import CdrLog, CdrWriter, recover_spool
 from switch.config import ConfigError, SwitchConfig, load_config
+from switch.firewall import trusted_networks
+from switch.guard import Screen
 from switch.media.control import MediaControl
 from switch.media.workers import Workers, start_workers
 from switch.registrar import load_bindings, state_path
@@ -74,6 +78,10 @@ class Switch:
         self._status = status_path(config)
         self.media: MediaControl | None = None  # the relays calls' media goes through
         self._workers: Workers | None = None  # the relay processes this switch started
+        self.screen: Screen | None = None  # the guard's layers before the parser ([guard])
+        self.admin: SwitchAdmin | None = None  # what the admin API shows ([admin])
+        self._admin_server: AdminServer | None = None
+        self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Recover the spool, bind the listeners and start taking calls."""
@@ -89,9 +97,13 @@ class Switch:
         self.writer = CdrWriter(cdr_log)
         local: dict[str, Peer] = {}
         limits = parse_limits(config)
+        # Made even when [guard] enabled = false (it then lets everything through), so that a
+        # SIGHUP can turn it on: the listeners keep the screen they were given at start.
+        self.screen = screen = Screen(config.guard, gateways=_trusted(config))
         for item in config.sip_listen:
             found, _ = await listen([item], self._handler(item.transport), self.stats,
-                                    limits=limits, on_close=self._tcp_closed)
+                                    limits=limits, on_close=self._tcp_closed,
+                                    screen=screen.check)
             listener = found[0]
             self.listeners.append(listener)
             local.setdefault(item.transport, Peer(item.transport, *listener.address))
@@ -102,6 +114,8 @@ class Switch:
         self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id,
                              wall_offset=lambda: time.time() - loop.time(),
                              media=self.media is not None)
+        self.engine.observer = screen  # connlimit: the guard counts calls per source
+        screen.vouched = self.engine.registrar.bindings.hosts  # registered gateways: trusted
         # Registrations survive a restart: live bindings come back, expired ones are dropped.
         try:
             self.engine.registrar.load(load_bindings(self._state, time.time() - loop.time(),
@@ -112,6 +126,32 @@ class Switch:
         self.upstream = Upstreams(config, local=local["udp"], ids=self.engine.ids,
                                   timers=self.engine.timer_config)
         self._upstream_do(self.upstream.start(self._now()))
+        if config.admin.enabled:
+            self.admin = SwitchAdmin(self, now=self._now)
+            self._admin_server = await start_admin(config.admin, self.admin)
+            log.info("admin API on http://%s:%s", *self._admin_server.address)
+        self._ticker = loop.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        # Runs until close() cancels it, once a second: expired registrations go (their
+        # addresses stop being trusted by the guard, and the state file follows); the admin
+        # API's calls-per-second sample; the relays' ports in use every few seconds (ng
+        # statistics, so never on an admin request's path).
+        while True:
+            await asyncio.sleep(1.0)
+            engine = self.engine
+            if engine is not None and engine.registrar.expire(self._now()):
+                engine.bindings_changed = True
+                self._do([])
+            admin = self.admin
+            if admin is None:
+                continue
+            admin.tick()
+            if self.media is not None and admin.ports_due():
+                try:
+                    admin.ports_in_use = await self.media.ports_in_use()
+                except Exception:  # a bug: the figure stays as it was, the switch goes on
+                    log.exception("media ports in use could not be read")
 
     async def _start_media(self, sip_host: str) -> None:
         """Start the local relay workers (or take ``[media] relays``) and the control client.
@@ -296,8 +336,14 @@ class Switch:
             return False
         if config.sip_listen != self.config.sip_listen or config.spool_dir != self.config.spool_dir:
             log.warning("reload: sip_listen and spool_dir changes apply at the next start")
+        if config.admin != self.config.admin:
+            log.warning("reload: [admin] changes apply at the next start")
+        if config.guard.enabled != self.config.guard.enabled:
+            log.info("reload: guard %s", "on" if config.guard.enabled else "off")
         self.config = config
         self.engine.reload(config, snapshot)
+        if self.screen is not None:
+            self.screen.reload(config.guard, gateways=_trusted(config))
         if self.upstream is not None:
             self._upstream_do(self.upstream.reload(config, self._now()))
         log.info("reloaded: %d customers, %d vendors, snapshot rates_at %s",
@@ -345,6 +391,10 @@ class Switch:
             self._timer.cancel()
         for listener in self.listeners:
             listener.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._admin_server is not None:
+            await self._admin_server.close()
         if self.media is not None:
             await self.media.close()
         if self._workers is not None:
@@ -358,7 +408,8 @@ class Switch:
         ``guard.*`` the registrar's and its guard's (``guard.suspended_refused``: refused
         without the password being looked at), and ``cdr.*`` the writer's.
         """
-        out: dict[str, int] = {"received": self.stats.received, "sent": self.stats.sent}
+        out: dict[str, int] = {"received": self.stats.received, "sent": self.stats.sent,
+                               "screened": self.stats.screened}
         out.update({f"malformed.{kind}": n for kind, n in self.stats.malformed.items()})
         if self.stats.handler_errors:
             out["handler_errors"] = self.stats.handler_errors
@@ -369,6 +420,8 @@ class Switch:
             out.update({f"guard.{key}": n for key, n in registrar.guard.stats.items()})
         if self.media is not None:
             out.update({f"media.{key}": n for key, n in self.media.stats().items()})
+        if self.screen is not None:
+            out.update({f"screen.{key}": n for key, n in self.screen.stats.items()})
         if self.writer is not None:
             out.update({"cdr.repaired": self.writer.log.repaired,
                         "cdr.rejected": self.writer.log.rejected})
@@ -380,6 +433,11 @@ class Switch:
         where = " ".join(f"{item.listen.transport}:{item.address[0]}:{item.address[1]}"
                          for item in self.listeners)
         return f"switch {self.config.id} ready: {where}"
+
+
+def _trusted(config: SwitchConfig) -> list[str]:
+    # The kernel rules' trusted sources (firewall.trusted_networks): one list for both layers.
+    return [str(network) for network in trusted_networks(config)]
 
 
 def parse_limits(config: SwitchConfig) -> ParseLimits:

@@ -35,8 +35,8 @@ from switch.sip import (
     serialize,
 )
 
-__all__ = ["Address", "Closed", "Handler", "Listener", "Sender", "Stats", "TcpConnection",
-           "UdpTransport", "listen"]
+__all__ = ["Address", "Closed", "Handler", "Listener", "Screen", "Sender", "Stats",
+           "TcpConnection", "UdpTransport", "listen"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 UDP_BUFFER_BYTES = 4 << 20
 
 Address = tuple[str, int]
+#: The guard's verdict on a datagram or a TCP message's header section before it is parsed:
+#: called with the bytes, the source IP and the loop's clock; anything but None drops it
+#: silently (a TCP connection is closed). :meth:`switch.guard.Screen.check` is one.
+Screen = Callable[[bytes, str, float], object]
 #: Called with each parsed message, where it came from, and the way to answer on the same path.
 Handler = Callable[[Message, Address, "Sender"], None]
 Sender = Callable[[Message], None]
@@ -67,6 +71,7 @@ class Stats:
     malformed_dropped: int = 0
     sent: int = 0
     handler_errors: int = 0
+    screened: int = 0  # datagrams and TCP messages the guard dropped before parsing
     malformed: Counter[str] = field(default_factory=Counter)
 
 
@@ -101,11 +106,13 @@ class UdpTransport(asyncio.DatagramProtocol):
     """One UDP socket: a datagram is one message."""
 
     def __init__(self, handler: Handler, stats: Stats, *, limits: ParseLimits | None = None,
-                 max_size: int | None = None) -> None:
+                 max_size: int | None = None, screen: Screen | None = None) -> None:
         self.handler = handler
         self.stats = stats
         self.limits = _limits(limits, max_size)
         self.transport: asyncio.DatagramTransport | None = None
+        self.screen = screen
+        self._clock = asyncio.get_running_loop().time if screen is not None else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A datagram endpoint is always given a DatagramTransport (uvloop's without subclassing
@@ -120,6 +127,11 @@ class UdpTransport(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         # addr is (host, port) for IPv4 and (host, port, flowinfo, scope_id) for IPv6.
+        screen = self.screen
+        if screen is not None and self._clock is not None \
+                and screen(data, addr[0], self._clock()) is not None:
+            self.stats.screened += 1
+            return
         self.stats.received += 1
         source: Address = (addr[0], addr[1])
         try:
@@ -140,13 +152,20 @@ class TcpConnection(asyncio.Protocol):
     """One TCP connection: messages framed by Content-Length."""
 
     def __init__(self, handler: Handler, stats: Stats, *, limits: ParseLimits | None = None,
-                 max_size: int | None = None, on_close: Closed | None = None) -> None:
+                 max_size: int | None = None, on_close: Closed | None = None,
+                 screen: Screen | None = None) -> None:
         self.handler = handler
         self.stats = stats
         self.on_close = on_close
-        self.parser = StreamParser(limits=_limits(limits, max_size))
+        self.screen = screen
+        self.parser = StreamParser(limits=_limits(limits, max_size),
+                                   screen=self._admit if screen is not None else None)
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
+
+    def _admit(self, head: bytes) -> bool:
+        assert self.screen is not None
+        return self.screen(head, self.peer[0], asyncio.get_running_loop().time()) is None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
@@ -180,6 +199,10 @@ class TcpConnection(asyncio.Protocol):
             for message in err.framed:
                 self.stats.received += 1
                 _dispatch(self.handler, message, self.peer, self.send, self.stats)
+            if err.kind == "screened":  # the guard's: no answer, and the connection goes
+                self.stats.screened += 1
+                self.transport.close()
+                return
             self.stats.received += 1
             if not self.transport.is_closing():
                 _answer_malformed(err, self.transport.write, self.stats)
@@ -208,12 +231,14 @@ class Listener:
 
 async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = None,
                  *, limits: ParseLimits | None = None, max_size: int | None = None,
-                 on_close: Closed | None = None) -> tuple[list[Listener], Stats]:
+                 on_close: Closed | None = None,
+                 screen: Screen | None = None) -> tuple[list[Listener], Stats]:
     """Bind every configured ``udp:``/``tcp:`` address; return the listeners and shared stats.
 
     A port of 0 binds any free port; ``Listener.address`` says which. ``limits`` bounds what
     one message may hold (``max_size``, older, overrides its ``max_message_bytes``).
-    ``on_close`` is called as each TCP connection goes (see :class:`Closed`).
+    ``on_close`` is called as each TCP connection goes (see :class:`Closed`). ``screen``
+    (the guard) sees every datagram and every TCP message's header section before the parser.
 
     >>> async def demo():
     ...     listeners, stats = await listen([Listen("udp", "127.0.0.1", 0)], lambda m, a, r: None)
@@ -231,7 +256,7 @@ async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = 
         for item in listens:
             if item.transport == "udp":
                 transport, protocol = await loop.create_datagram_endpoint(
-                    lambda: UdpTransport(handler, stats, limits=limits),
+                    lambda: UdpTransport(handler, stats, limits=limits, screen=screen),
                     local_addr=(item.host, item.port))
                 sock = transport.get_extra_info("socket")
                 if sock is not None:  # bursts at 1,000 calls/s overflow the default buffer
@@ -240,7 +265,8 @@ async def listen(listens: list[Listen], handler: Handler, stats: Stats | None = 
                 listeners.append(Listener(item, (bound[0], bound[1]), transport.close, protocol))
             else:
                 server = await loop.create_server(
-                    lambda: TcpConnection(handler, stats, limits=limits, on_close=on_close),
+                    lambda: TcpConnection(handler, stats, limits=limits, on_close=on_close,
+                                          screen=screen),
                     host=item.host, port=item.port)
                 bound = server.sockets[0].getsockname()
                 listeners.append(Listener(item, (bound[0], bound[1]), server.close))

@@ -40,7 +40,7 @@ import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from switch.b2bua import attempts, media
 from switch.b2bua.build import (
@@ -95,7 +95,7 @@ from switch.sip import (
     tag,
 )
 
-__all__ = ["Engine"]
+__all__ = ["CallObserver", "Engine"]
 
 _ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 _RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
@@ -105,6 +105,15 @@ REAP_AFTER = 10.0
 #: How long a relayed re-INVITE may go on with provisional answers only before it is cancelled
 #: (timer C of RFC 3261 16.6 step 11: more than three minutes).
 RELAY_RINGING_LIMIT = 181.0
+
+
+class CallObserver(Protocol):
+    """Told when a call is admitted and when it finishes, by the customer's Call-ID: the
+    guard counts dialogs per source with it (``connlimit``; :class:`switch.guard.Screen`)."""
+
+    def dialog_opened(self, key: str, ip: str) -> None: ...
+
+    def dialog_closed(self, key: str) -> None: ...
 
 
 class Engine(TransactionUser):
@@ -145,6 +154,7 @@ class Engine(TransactionUser):
         self._calls_b: dict[str, Call] = {}
         self.media = media  # calls' media goes through relays (switch.b2bua.media)
         self.media_pending: dict[int, Continuation] = {}
+        self.observer: CallObserver | None = None  # the shell's guard, told of calls
         self._media_tokens = itertools.count(1)
         self.reload(config, snapshot)
 
@@ -169,6 +179,10 @@ class Engine(TransactionUser):
     def active_calls(self) -> int:
         """Admitted calls that have not ended."""
         return sum(self.limits.active.values())
+
+    def calls_in_progress(self) -> list[Call]:
+        """The calls that have not finished, oldest first (the admin API's ``/calls``)."""
+        return [call for call in self._calls_a.values() if not call.finished]
 
     def drain(self) -> None:
         """Refuse new calls with 503 (SIGTERM); calls in progress go on."""
@@ -371,6 +385,8 @@ class Engine(TransactionUser):
         self._owners[tx].call = call
         self._calls_a[(leg.call_id, tag(from_value) or "")] = call
         self.stats["calls"] += 1
+        if self.observer is not None:
+            self.observer.dialog_opened(leg.call_id, rec.src_ip)
 
         def route(now: float, out: list[Action]) -> None:
             if not attempts.next_attempt(self, call, now, out):  # every candidate went down
@@ -528,6 +544,8 @@ class Engine(TransactionUser):
             return
         call.finished = True
         self.stats[call.rec.reason] += 1
+        if self.observer is not None:
+            self.observer.dialog_closed(call.a.call_id)
         self.limits.release(call.gateway.name)
         self._disarm_all(call)
         # Never before the customer's INVITE client transaction is over (timer B, 64*T1): until

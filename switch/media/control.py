@@ -258,6 +258,22 @@ class MediaControl:
                 "relays": counts["relays"], "relays_healthy": counts["healthy"],
                 "relays_unhealthy": counts["unhealthy"]}
 
+    async def ports_in_use(self) -> int | None:
+        """Media ports in use over the healthy relays, from their ng ``statistics`` (our
+        relay's ``ratelab-ports``); None when none reports it (rtpengine does not) or answers.
+        """
+        total: int | None = None
+        for relay in self.pool.healthy():
+            try:
+                reply = await self._clients[relay].request({"command": "statistics"})
+            except (NgError, OSError):
+                continue
+            ports = reply.get("ratelab-ports")
+            used = ports.get("in use") if isinstance(ports, Mapping) else None
+            if isinstance(used, int):
+                total = (total or 0) + used
+        return total
+
     def relay_of(self, call_id: str) -> RelayAddress | None:
         """The relay ``call_id`` sticks to, None before its first request and after its delete.
 

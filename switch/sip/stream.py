@@ -6,6 +6,8 @@ Bytes from a stream in, complete messages out; each message's head is parsed by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from switch.sip.limits import ParseLimits
 from switch.sip.message import Message, Request, SipParseError, _limits, _parse_head
 
@@ -36,11 +38,15 @@ class StreamParser:
     ['BYE'] bad_request_line False
     """
 
-    __slots__ = ("_buf", "_error", "_head", "_limits", "_scan")
+    __slots__ = ("_buf", "_error", "_head", "_limits", "_scan", "_screen")
 
     def __init__(self, *, limits: ParseLimits | None = None, max_size: int | None = None,
-                 max_headers: int | None = None) -> None:
+                 max_headers: int | None = None,
+                 screen: Callable[[bytes], bool] | None = None) -> None:
         self._limits = _limits(limits, max_size, max_headers)
+        # Asked with each message's header section before it is parsed; False ends the stream
+        # with a SipParseError of kind "screened" (the guard refused the message).
+        self._screen = screen
         self._buf = bytearray()
         self._scan = 0  # where to resume looking for the end of the header section
         # A message whose head is parsed but whose body is incomplete: (message, head size, total).
@@ -100,6 +106,8 @@ class StreamParser:
                 if end + 4 > max_size:
                     raise SipParseError(f"header section exceeds {max_size} bytes", 513,
                                         kind="too_large")
+                if self._screen is not None and not self._screen(bytes(buf[:end + 4])):
+                    raise SipParseError("refused by the guard", 403, kind="screened")
                 msg, length = _parse_head(buf[:end], self._limits)
                 reply_to = msg if isinstance(msg, Request) else None
                 if length is None:

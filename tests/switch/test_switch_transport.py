@@ -285,7 +285,9 @@ def test_the_switch_forgets_a_tcp_peer_once_its_connection_closes(tmp_path: Path
                                     "customers": {}, "vendors": {}}))
     config = load_config_text(
         f'[switch]\nid = "sw1"\nsip_listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]\n'
-        f'spool_dir = "{tmp_path / "spool"}"\nrouting_snapshot = "{snapshot}"\n')
+        f'spool_dir = "{tmp_path / "spool"}"\nrouting_snapshot = "{snapshot}"\n'
+        # OPTIONS from an untrusted source is the guard's to drop (test_guard_*.py)
+        '[guard]\ntrusted = ["127.0.0.1"]\n')
 
     async def run() -> None:
         switch = Switch(config)
