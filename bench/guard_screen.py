@@ -21,30 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sip_parse import INVITE  # noqa: E402  (the same typical INVITE as the parser's)
 from switch.config_types import GuardSettings  # noqa: E402
 from switch.guard import Rule, Screen  # noqa: E402
 
-SDP = (
-    b"v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.10\r\ns=-\r\n"
-    b"c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 8 0 18 101\r\n"
-    b"a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:18 G729/8000\r\n"
-    b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
-)
-INVITE = (
-    b"INVITE sip:+15551234567@sw1.example.net:5060 SIP/2.0\r\n"
-    b"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-524287-1---77ba2b6d1e3a5f36;rport\r\n"
-    b"Max-Forwards: 70\r\n"
-    b"Contact: <sip:15551230000@192.0.2.10:5060>\r\n"
-    b"To: <sip:+15551234567@sw1.example.net:5060>\r\n"
-    b'From: "15551230000" <sip:15551230000@sw1.example.net:5060>;tag=3f5a2b19\r\n'
-    b"Call-ID: ZDg2NDkyZjY4MmY1NjkxNWI0ZTQ2NzUxNzU5ZjQ1ODM.\r\n"
-    b"CSeq: 1 INVITE\r\n"
-    b"Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n"
-    b"Content-Type: application/sdp\r\n"
-    b"Supported: replaces, timer\r\n"
-    b"User-Agent: Carrier SBC 4.2\r\n"
-    b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
-)
 OPTIONS = (
     b"OPTIONS sip:100@203.0.113.5 SIP/2.0\r\n"
     b"Via: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bK-1234;rport\r\n"

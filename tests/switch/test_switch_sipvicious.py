@@ -18,13 +18,10 @@ it. All traffic is on 127.x.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -33,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from switch.__main__ import main
+from tests.switch.guard_live import tool
 from tests.switch.live import LiveSwitch, target, vendor
 from tests.switch.sipp_runner import SippResult, free_port, run_uac
 
@@ -48,17 +46,7 @@ GATEWAYS = (
 REAL_NAMES = ("gw7", "gw8", "carrier9")
 ATTACKER = "127.0.0.1"
 OTHER = "127.0.0.5"
-INSTALL_HINT = ("SIPVicious is not installed (no {name} next to {python} or on PATH). It is in "
-                "the dev extra: `.venv/bin/pip install -e '.[dev]'` (or `pip install sipvicious`)")
-
-
-def _script(name: str) -> str:
-    """The SIPVicious console script ``name``; the test fails (not skips) without it."""
-    here = str(Path(sys.executable).parent)
-    found = shutil.which(name, path=os.pathsep.join([here, os.environ.get("PATH", "")]))
-    if found is None:
-        pytest.fail(INSTALL_HINT.format(name=name, python=sys.executable))
-    return found
+_script = tool  # the SIPVicious console script; the test fails (not skips) without it
 
 
 @pytest.fixture
