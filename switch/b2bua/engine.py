@@ -330,18 +330,23 @@ class Engine(TransactionUser):
         if known is not None:
             self._known_call(known, req, peer, now, out)
             return
-        tx = ServerTransaction(req, reliable=peer.transport == "tcp", now=now,
-                               timers=self.timer_config)
-        self._start_tx(tx, Owner(peer, None, Role.A_INVITE), now, out)
         headers = req.headers
         a_tag = self.ids.tag()
         callee = user_of(req.uri)
         ident = self.customers.identify(req, peer.host, peer.port, callee, now)
         if ident.gateway is None:
+            # Refused or challenged statelessly, as Kamailio's sl_send_reply: no transaction,
+            # no 100, no retransmission of the answer. A source that is not a customer (a
+            # scanner, a spoofed address) must not cost 32 s of state and a dozen answers
+            # reflected to an address that never asked; a retransmitted INVITE is answered
+            # again, and a real gateway's ACK finds nothing to stop, which is harmless.
             self.stats["auth_challenged" if ident.status == 407 else "auth_refused"] += 1
             extra = [("Proxy-Authenticate", c) for c in ident.challenges] or None
-            self._reply(tx, respond(req, ident.status, a_tag, extra=extra), now, out)
+            out.append(Transmit(respond(req, ident.status, a_tag, extra=extra), peer))
             return
+        tx = ServerTransaction(req, reliable=peer.transport == "tcp", now=now,
+                               timers=self.timer_config)
+        self._start_tx(tx, Owner(peer, None, Role.A_INVITE), now, out)
         gw = ident.gateway
         number = normalize_number(callee, gw.tech_prefix)
         from_value = headers.get("from") or ""

@@ -23,8 +23,21 @@ def _statuses(sent) -> list[int]:
 def test_unknown_source_gets_403_and_no_cdr():
     h = Harness.make()
     sent = h.invite(peer=("udp", "10.1.2.3", 5060))
-    assert _statuses(sent) == [100, 403]
+    assert _statuses(sent) == [403]  # stateless: no 100 Trying
     assert h.finished == [] and h.engine.stats["auth_refused"] == 1
+
+
+def test_an_unknown_source_costs_no_state_and_its_403_is_not_retransmitted():
+    # A spoofed or scanning source: nothing is kept and nothing is sent again (a stateful 403
+    # was retransmitted 11 times over 32 s, to an address that may never have asked). Its
+    # retransmitted INVITE is simply answered again.
+    h = Harness.make()
+    first = h.invite(peer=("udp", "10.1.2.3", 5060), call="spoofed-1")
+    assert _statuses(first) == [403]
+    assert len(h.engine.table) == 0 and h.engine.next_deadline() is None
+    assert h.advance(40.0) == []
+    again = h.invite(peer=("udp", "10.1.2.3", 5060), call="spoofed-1")
+    assert _statuses(again) == [403] and h.engine.stats["auth_refused"] == 2
 
 
 def test_ip_port_gateway_is_preferred_and_tech_prefix_tells_shared_addresses_apart():
