@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/register.py
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/rtp.py --repeat 2 --fifo 10 --load-nice -5 --churn 100000
+	$(BIN)/python bench/udp_floor.py
+	$(BIN)/python bench/guard.py
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
