@@ -40,7 +40,7 @@ import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from switch.b2bua import attempts, media
 from switch.b2bua.build import (
@@ -71,6 +71,7 @@ from switch.b2bua.limits import CallLimits
 from switch.b2bua.media import Continuation
 from switch.b2bua.tu import (
     Action,
+    CallObserver,
     CallTimerHandler,
     Finish,
     Guard,
@@ -95,7 +96,7 @@ from switch.sip import (
     tag,
 )
 
-__all__ = ["CallObserver", "Engine"]
+__all__ = ["Engine"]
 
 _ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 _RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
@@ -105,15 +106,6 @@ REAP_AFTER = 10.0
 #: How long a relayed re-INVITE may go on with provisional answers only before it is cancelled
 #: (timer C of RFC 3261 16.6 step 11: more than three minutes).
 RELAY_RINGING_LIMIT = 181.0
-
-
-class CallObserver(Protocol):
-    """Told when a call is admitted and when it finishes, by the customer's Call-ID: the
-    guard counts dialogs per source with it (``connlimit``; :class:`switch.guard.Screen`)."""
-
-    def dialog_opened(self, key: str, ip: str) -> None: ...
-
-    def dialog_closed(self, key: str) -> None: ...
 
 
 class Engine(TransactionUser):

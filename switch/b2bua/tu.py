@@ -24,7 +24,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from switch.b2bua.build import Peer
 from switch.b2bua.call import Call, CallTimer, Owner
@@ -42,9 +42,8 @@ from switch.sip import (
     TransportError,
 )
 
-__all__ = ["Action", "CallTimerHandler", "Finish", "Guard", "GuardHandler", "MediaRequest",
-           "MediaStep", "TimerEntry",
-           "TransactionUser", "Transmit"]
+__all__ = ["Action", "CallObserver", "CallTimerHandler", "Finish", "Guard", "GuardHandler",
+           "MediaRequest", "MediaStep", "TimerEntry", "TransactionUser", "Transmit"]
 
 #: Compact the timer heap only past this many dead entries (small heaps are cheap to keep).
 COMPACT_AFTER = 4096
@@ -87,6 +86,15 @@ class MediaRequest:
 
 
 Action = Transmit | Finish | MediaRequest
+
+
+class CallObserver(Protocol):
+    """Told when a call is admitted and when it finishes, by the customer's Call-ID: the
+    guard counts dialogs per source with it (``connlimit``; :class:`switch.guard.Screen`)."""
+
+    def dialog_opened(self, key: str, ip: str) -> None: ...
+
+    def dialog_closed(self, key: str) -> None: ...
 
 
 class Guard(StrEnum):
