@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from ratelab import SwitchProcess
+from tests.switch.guard_live import PASSWORD, customers, svcrack
 from tests.switch.live import LiveSwitch
 from tests.switch.netns import fresh_netns, run_in
 
@@ -239,3 +240,37 @@ def test_user_agent_match_and_rollback(tmp_path: Path) -> None:
         assert "RATELAB_GUARD" not in run_in(ns, ["iptables", "-S"]).stdout
         scan = _svmap(ATTACKER)
         assert _found(scan), scan.stdout + scan.stderr
+
+
+@pytest.mark.parametrize("fmt", ["iptables", "nftables"])
+def test_kernel_rules_and_the_switch_layers_together(tmp_path: Path, fmt: str) -> None:
+    """The deployment the issue describes: the exported rules in the kernel AND the switch's
+    own layers on (here the switch is started from the exported config itself). svmap from the
+    attacker, svwar and svcrack (gw7's password at line 300 of its dictionary; svwar and svcrack
+    send from 127.0.0.1, untrusted here) find nothing, and the trusted gateway is still served.
+    """
+    live = LiveSwitch(tmp_path / "sw", customers=customers(), extra=GUARD)
+    path = live.write()
+    text = path.read_text()
+    for transport in ("udp", "tcp"):
+        text = text.replace(f'"{transport}:127.0.0.1:0"', f'"{transport}:{SWITCH[0]}:5060"')
+    path.write_text(text)  # [guard] on: the same file the rules come from
+    rules = _rules(path, fmt)
+    words = [f"guess{k:03d}" for k in range(1, 300)]
+    words.insert(299, PASSWORD)
+    dictionary = tmp_path / "passwords.txt"
+    dictionary.write_text("\n".join(words) + "\n")
+    names = tmp_path / "names.txt"
+    names.write_text("100\n101\nacme\ngw7\nsw1\n")
+    with fresh_netns() as ns, SwitchProcess(live.config_path, log_level="DEBUG") as switch:
+        load = (["iptables-restore", "--noflush"] if fmt == "iptables" else ["nft", "-f", "-"])
+        assert run_in(ns, load, rules).returncode == 0
+        scan = _svmap(ATTACKER)
+        assert not _found(scan) and "found nothing" in scan.stderr, scan.stdout + scan.stderr
+        war = _svwar(ATTACKER, names)
+        assert "exists" not in war.stderr and war.stdout.strip() == "", war.stdout + war.stderr
+        crack = svcrack(switch.udp_address, "gw7", dictionary, timeout=6.0)
+        assert PASSWORD not in crack.tried and PASSWORD not in crack.stdout, crack.text()
+        assert "The password for" not in "\n".join(crack.log), crack.text()
+        assert crack.answers == [], crack.text()  # nothing got an answer through
+        assert _options_ok(TRUSTED)
