@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TypeVar, overload
 
 from switch.config import RegistrarSettings, SwitchConfig
-from switch.sip import NonceCounts, NonceFactory, Request, parse_auth_params, verify
+from switch.sip import NonceCounts, NonceFactory, Request, parse_auth_params, uri_of, verify
 from switch.sip.digest import DigestError, challenges
 from switch.sip.headers import header_param, split_values
 
@@ -149,13 +149,6 @@ def _expires_of(contact_value: str, default: int | None) -> int | None:
     if not raw.isdigit():
         return default
     return min(int(raw), 2**31 - 1)
-
-
-def _uri_of(contact_value: str) -> str:
-    value = contact_value.strip()
-    if "<" in value and ">" in value:
-        return value[value.index("<") + 1:value.index(">")].strip()
-    return value.split(";", 1)[0].strip()
 
 
 class BindingTable(dict[str, Binding]):
@@ -369,7 +362,7 @@ class Registrar:
             self.stats["register_query"] += 1
             return Reply(200, self._contact_headers(current, now), "query")
         # Checked before anything changes, so a refused REGISTER changes nothing.
-        wanted = [(_uri_of(c), _expires_of(c, default) or 0) for c in contacts]
+        wanted = [(uri_of(c), _expires_of(c, default) or 0) for c in contacts]
         if any(0 < e < s.min_expires for _, e in wanted):
             return self._refuse(423, "interval too brief", (("Min-Expires", str(s.min_expires)),))
         live = [(uri, e) for uri, e in wanted if e > 0]

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import quote
 
-from switch.sip import Headers, Request, Response, is_request_uri, make_response, server_key
+from switch.sip import (
+    Headers,
+    Request,
+    Response,
+    is_request_uri,
+    make_response,
+    server_key,
+    uri_of,
+)
 
 __all__ = ["Ids", "Leg", "Peer", "Problem", "ack_for_2xx", "cancel_for", "check_request",
            "in_dialog", "one_line", "party_uri", "respond", "sdp_body", "sip_uri", "uri_of",
@@ -61,19 +69,6 @@ class Ids:
     def call_id(self, host: str) -> str:
         """A new Call-ID for a leg the switch originates."""
         return f"{self.prefix}{self._next():x}@{host}"
-
-
-def uri_of(value: str) -> str:
-    """The URI in a From/To/Contact value.
-
-    >>> uri_of('"Bob" <sip:bob@10.0.0.2:5070;transport=tcp>;tag=9'), uri_of("sip:a@h;tag=1")
-    ('sip:bob@10.0.0.2:5070;transport=tcp', 'sip:a@h')
-    """
-    start = value.find("<")
-    if start >= 0:
-        end = value.find(">", start)
-        return value[start + 1:end if end > 0 else len(value)].strip()
-    return value.split(";", 1)[0].strip()
 
 
 def user_of(uri: str) -> str:

@@ -13,7 +13,7 @@ from switch.sip.digest import (
     parse_auth_params,
     verify,
 )
-from switch.sip.headers import Headers, header_param, split_values, tag
+from switch.sip.headers import Headers, header_param, split_values, tag, uri_of
 from switch.sip.limits import ParseLimits
 from switch.sip.message import (
     REASONS,
@@ -104,6 +104,7 @@ __all__ = [
     "split_values",
     "tag",
     "top_via",
+    "uri_of",
     "verify",
     "via_branch",
 ]

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from switch.sip.errors import SipParseError
 
-__all__ = ["Headers", "header_param", "split_values", "tag"]
+__all__ = ["Headers", "header_param", "split_values", "tag", "uri_of"]
 
 
 # --- header names -----------------------------------------------------------------------------
@@ -315,3 +315,15 @@ def tag(value: str) -> str | None:
     """
     return header_param(value, "tag")
 
+
+def uri_of(value: str) -> str:
+    """The URI in a From/To/Contact value (name-addr or addr-spec).
+
+    >>> uri_of('"Bob" <sip:bob@10.0.0.2:5070;transport=tcp>;tag=9'), uri_of("sip:a@h;tag=1")
+    ('sip:bob@10.0.0.2:5070;transport=tcp', 'sip:a@h')
+    """
+    start = value.find("<")
+    if start >= 0:
+        end = value.find(">", start)
+        return value[start + 1:end if end > 0 else len(value)].strip()
+    return value.split(";", 1)[0].strip()
