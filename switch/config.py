@@ -211,7 +211,7 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         sip = {}
     check.unknown(sip, {"invite_timeout", "call_progress_timeout",
                         "stop_gateway_after_invite_timeout", "stop_gateway_period",
-                        "register_privacy", "send_unregister", "unregister_wait",
+                        "register_privacy", "send_unregister", "unregister_wait", "t1",
                         *_SIP_LIMITS}, "sip")
     privacy = sip.get("register_privacy", "ignore")
     if privacy not in set(Privacy):
@@ -231,6 +231,7 @@ def _build(data: dict[str, Any], check: _Checker) -> SwitchConfig | None:
         register_privacy=Privacy(privacy),
         send_unregister=check.boolean(sip, "send_unregister", "sip", True),
         unregister_wait=check.number(sip, "unregister_wait", "sip", 5.0, low=0, high=60),
+        t1=check.number(sip, "t1", "sip", 0.5, low=0.05, high=4.0),
     )
     registrar = _registrar(data, check)
     media = _media(data, check)

@@ -60,6 +60,7 @@ class SipSettings:
     register_privacy: Privacy = Privacy.IGNORE
     send_unregister: bool = True
     unregister_wait: float = 5.0
+    t1: float = 0.5  # RFC 3261 T1 (RTT estimate): retransmit intervals and 64*T1 timeouts
 
 
 @dataclass(frozen=True)

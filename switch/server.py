@@ -42,7 +42,7 @@ from switch.media.control import MediaControl
 from switch.media.workers import Workers, start_workers
 from switch.registrar import load_bindings, state_path
 from switch.routing import SnapshotError, load_snapshot
-from switch.sip import Message, ParseLimits, Response
+from switch.sip import Message, ParseLimits, Response, TimerConfig
 from switch.statefile import GroupSave, StateFile
 from switch.transport import Address, Listener, Sender, Stats, UdpTransport, listen
 from switch.upstream import Upstreams, save_status, status_path
@@ -111,7 +111,9 @@ class Switch:
                 self._udp = listener.udp
         loop = self._loop = asyncio.get_running_loop()
         await self._start_media(local["udp"].host)
-        self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id,
+        # T1 is fixed at start, like the listeners: transactions in flight keep their timers.
+        timers = TimerConfig(t1=config.sip.t1, t2=max(TimerConfig.t2, config.sip.t1))
+        self.engine = Engine(config, snapshot, local=local, cdr_id=cdr_log.next_id, timers=timers,
                              wall_offset=lambda: time.time() - loop.time(),
                              media=self.media is not None)
         self.engine.observer = screen  # connlimit: the guard counts calls per source

@@ -38,6 +38,8 @@ def test_defaults() -> None:
     sip = config.sip
     assert (sip.max_number_digits, sip.max_message_bytes, sip.max_headers,
             sip.max_header_bytes, sip.max_uri_bytes) == (32, 65535, 128, 8192, 4096)
+    assert sip.t1 == 0.5
+    assert problems(MINIMAL + "[sip]\nt1 = 0\n") == ["sip.t1: must be between 0.05 and 4, got 0"]
 
 
 def test_sip_size_limits_load_and_are_range_checked() -> None:

@@ -12,6 +12,7 @@ file takes about 45 s, 32 of them in that test.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -98,20 +99,24 @@ def test_200_is_retransmitted_until_a_late_ack(tmp_path: Path) -> None:
 
 
 def test_no_ack_for_the_200_ends_the_call_with_bye_on_both_legs(tmp_path: Path) -> None:
-    """No ACK at all: the switch resends its 200 (T1 doubling to T2) and after 64*T1 = 32 s
-    sends BYE to both legs; the CDR says error."""
+    """No ACK at all: the switch resends its 200 (T1 doubling to T2) and after 64*T1 sends BYE
+    to both legs; the CDR says error. ``[sip] t1 = 0.1`` makes that 6.4 s instead of 32."""
     uas = SippUas("uas_answer.xml", workdir=tmp_path / "uas")
-    live = LiveSwitch(tmp_path / "sw", routing=vendor("v1", uas.port))
+    live = LiveSwitch(tmp_path / "sw", routing=vendor("v1", uas.port),
+                      sip="invite_timeout = 2\ncall_progress_timeout = 10\nt1 = 0.1")
     with uas, live.process() as switch:
         uac = run_uac("uac_no_ack.xml", target(switch), calls=1, service=NUMBER,
                       workdir=tmp_path / "uac", timeout=90)
     ok(uac, 1)                 # the customer got the switch's BYE and answered it
     ok(uas.result, 1)          # so did the vendor
     assert len(uac.logged("bye")) == 1, uac.logs
-    # 0.5, 1.5, 3.5, 7.5, 11.5, ... 31.5 s: about ten copies; a few prove the schedule goes on
+    # 0.1, 0.3, 0.7, 1.5, 3.1, 6.3 s: a few copies prove the schedule goes on
     assert uac.count(200, "Retrans") >= 3, uac.counts
     [record] = live.cdrs()
     assert (record["sip_code"], record["disconnect_reason"]) == (200, "error")
+    # hung up after 64*T1 = 6.4 s of the 200 waiting for its ACK (not the default's 32 s)
+    held = (_ts(record["end_ts"]) - _ts(record["answer_ts"])).total_seconds()
+    assert 6.3 <= held < 12, held
     assert record["answer_ts"] is not None and attempts(record) == [("v1", 200)]
 
 
@@ -162,3 +167,7 @@ def test_tech_prefix_is_stripped_towards_the_vendor(tmp_path: Path) -> None:
     assert record["customer"] == "acme" and record["vendor"] == "v1"
     assert record["callee"] == "900" + NUMBER and record["callee_e164"] == NUMBER
     assert record["disconnect_reason"] == "caller_bye"
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
