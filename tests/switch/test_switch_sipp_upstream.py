@@ -267,21 +267,23 @@ def test_sha256_qop_auth_challenge_verified_by_an_rfc7616_registrar(
 def test_no_answer_is_a_timeout_failure(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """A registrar that never answers: the REGISTER is retransmitted (one transaction: same
-    CSeq and branch) until timer F (32 s), then the table says failing / timeout; never
-    registered, so nothing is unregistered on stop."""
+    CSeq and branch) until timer F (64*T1: 6.4 s with ``[sip] t1 = 0.1``; 32 s by default),
+    then the table says failing / timeout; never registered, so nothing is unregistered on
+    stop."""
     with Rfc7616Registrar() as reg:
         reg.silent = True
-        sw = live(tmp_path / "sw", upstream("v1", reg.port, "register_retry_delay = 30\n"))
+        sw = live(tmp_path / "sw", upstream("v1", reg.port, "register_retry_delay = 30\n"),
+                  sip="t1 = 0.1\n")
         with sw.process() as switch:
             started = time.monotonic()
             assert wait_until(lambda: "failing" in upstream_row(sw.config_path, capsys, "v1")
-                              .split(), timeout=45), table(sw.config_path, capsys)
+                              .split(), timeout=20), table(sw.config_path, capsys)
             failed_after = time.monotonic() - started
             row = upstream_row(sw.config_path, capsys, "v1")
             sent = list(reg.requests)
             assert switch.stop(timeout=20) == 0, switch.log_text()[-3000:]
     assert "timeout" in row, row
-    assert failed_after >= 30.0, failed_after
+    assert 6.3 <= failed_after < 20, failed_after  # timer F = 64 * T1, not sooner
     assert len(sent) >= 5, sent
     transactions = {(*re.findall(r"\r\nCSeq: (\d+)", r), *re.findall(r"branch=([^;\s]+)", r))
                     for r in sent}
