@@ -66,7 +66,11 @@ sys.path.insert(0, str(ROOT))
 
 from switch.media import NgClient  # noqa: E402
 from switch.media.crypto import PayloadCipher  # noqa: E402
-from tests.switch.media_peers import media_address, offer_sdp  # noqa: E402
+from tests.switch.media_peers import (  # noqa: E402
+    media_address,
+    offer_sdp,
+    rtpengine_command,
+)
 
 PAYLOAD = 160
 PACKET = 12 + PAYLOAD
@@ -311,11 +315,8 @@ def start_rtpengine(binary: str, ng: tuple[str, int], port_min: int, port_max: i
                     workdir: str) -> subprocess.Popen[str]:
     log = open(Path(workdir) / "rtpengine.log", "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [binary, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
-         f"--listen-ng={ng[0]}:{ng[1]}", "--foreground", "--log-stderr", "--log-level=4",
-         f"--port-min={port_min}", f"--port-max={port_max}", "--delete-delay=0",
-         "--num-threads=1", "--media-num-threads=1", "--http-threads=1",
-         f"--pidfile={workdir}/rtpengine.pid"],
+        rtpengine_command(binary, ng, (port_min, port_max), workdir, "--log-level=4",
+                          "--num-threads=1", "--media-num-threads=1", "--http-threads=1"),
         stdout=log, stderr=subprocess.STDOUT, cwd=workdir, text=True, preexec_fn=_on_relay_core)
     log.close()
 

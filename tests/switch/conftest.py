@@ -37,6 +37,7 @@ def rtpengine(tmp_path: Path) -> Iterator[tuple[str, int]]:
     binary = shutil.which("rtpengine")
     if binary is None:
         pytest.fail(RTPENGINE_HINT)
+    from tests.switch.media_peers import rtpengine_command
     from tests.switch.sipp_runner import free_port
 
     port = free_port()
@@ -45,11 +46,7 @@ def rtpengine(tmp_path: Path) -> Iterator[tuple[str, int]]:
     log_path = workdir / "rtpengine.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [binary, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
-             f"--listen-ng=127.0.0.1:{port}", "--foreground", "--log-stderr",
-             f"--port-min={RTPENGINE_PORTS[0]}", f"--port-max={RTPENGINE_PORTS[1]}",
-             # Deleted calls go at once (default: kept 30 s), so statistics show them gone.
-             "--delete-delay=0", f"--pidfile={workdir}/rtpengine.pid"],
+            rtpengine_command(binary, ("127.0.0.1", port), RTPENGINE_PORTS, workdir),
             stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     try:
         if not asyncio.run(_answers_ping(("127.0.0.1", port), process)):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from pathlib import Path
 from typing import Any
 
 from switch.sip.sdp import parse_sdp
@@ -15,6 +16,22 @@ from switch.sip.sdp import parse_sdp
 # How long a test waits for a datagram that must come: a bound against hanging, not a timing
 # assertion (loopback delivers in microseconds).
 WAIT = 5.0
+
+
+def rtpengine_command(binary: str, ng: tuple[str, int], ports: tuple[int, int],
+                      workdir: Path | str, *extra: str) -> list[str]:
+    """The userspace rtpengine command line the tests' fixture and ``bench/rtp.py`` both run.
+
+    ``--table=-1``: no kernel module, forwarding in userspace; deleted calls go at once
+    (``--delete-delay=0``; the default keeps them 30 s), so statistics show them gone.
+
+    >>> rtpengine_command("rtpengine", ("127.0.0.1", 2223), (30000, 30099), "/tmp/w")[:3]
+    ['rtpengine', '--config-file=none', '--table=-1']
+    """
+    return [binary, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
+            f"--listen-ng={ng[0]}:{ng[1]}", "--foreground", "--log-stderr",
+            f"--port-min={ports[0]}", f"--port-max={ports[1]}", "--delete-delay=0",
+            f"--pidfile={workdir}/rtpengine.pid", *extra]
 
 
 def offer_sdp(ip: str, port: int, *, session: int = 1) -> str:
