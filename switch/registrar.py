@@ -317,10 +317,11 @@ class Registrar:
         """Answer one REGISTER from ``transport:ip:port`` at ``now``."""
         value = req.headers.get("authorization")
         username: str | None = None
+        parsed: tuple[str, dict[str, str]] | None = None
         if value is not None:
             try:
-                _, params = parse_auth_params(value)
-                username = params.get("username")
+                parsed = parse_auth_params(value)
+                username = parsed[1].get("username")
             except DigestError:
                 username = None
         # Suspended: refused before the password is looked at.
@@ -333,7 +334,7 @@ class Registrar:
         algorithms = (account[1] if account else ()) or self.settings.digest_algorithms
         verdict = verify(value, method="REGISTER", realm=self.realm, nonces=self.nonces,
                          now=now, password_for=lambda u: account[0] if account else None,
-                         algorithms=algorithms, counts=self.counts)
+                         algorithms=algorithms, counts=self.counts, parsed=parsed)
         if verdict.stale:
             return self._challenge(algorithms, now, stale=True, reason="stale nonce")
         if not verdict.ok or username is None or account is None:

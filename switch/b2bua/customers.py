@@ -112,24 +112,24 @@ class CustomerDirectory:
     def _digest(self, request: Request, ip: str, now: float) -> Identity:
         value = request.headers.get("proxy-authorization")
         username: str | None = None
+        parsed: tuple[str, dict[str, str]] | None = None
         if value is not None:
             try:
-                username = parse_auth_params(value)[1].get("username")
+                parsed = parse_auth_params(value)
+                username = parsed[1].get("username")
             except DigestError:
                 username = None
         if self.guard is not None and self.guard.suspended(username, ip, now):
             return Identity(None, 403, reason="suspended")  # the password is not looked at
         if value is None:
             return self._challenge(now, stale=False, reason="credentials asked")
-        try:
-            _, params = parse_auth_params(value)
-        except DigestError:
+        if parsed is None:
             return Identity(None, 403, reason="malformed credentials")
-        gw = self._by_password.get(params.get("username", ""))
+        gw = self._by_password.get(username or "")
         # Verify first, always: an unknown name costs the same work as a known one.
         verdict = verify(value, method=request.method, realm=self.realm, nonces=self.nonces,
                          now=now, password_for=lambda u: gw.password if gw is not None else None,
-                         algorithms=self.accept, counts=self.counts)
+                         algorithms=self.accept, counts=self.counts, parsed=parsed)
         if verdict.stale and gw is not None and not (gw.addresses and ip not in gw.addresses):
             return self._challenge(now, stale=True, reason="stale nonce")
         if not verdict.ok:

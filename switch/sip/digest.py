@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from switch.sip.nonces import NonceCounts, NonceFactory
@@ -318,8 +318,12 @@ def verify(
     now: float,
     algorithms: tuple[str, ...] = ("MD5",),
     counts: NonceCounts | None = None,
+    parsed: tuple[str, Mapping[str, str]] | None = None,
 ) -> Verdict:
     """Check an Authorization / Proxy-Authorization value against our realm and nonces.
+
+    ``parsed`` is :func:`parse_auth_params` of ``authorization`` when the caller has it already
+    (it read the username first): the value is then not parsed again.
 
     ``password_for(username)`` returns the cleartext password or None for an unknown user; it
     is only called once the header and nonce are sound. The ``uri`` parameter is hashed as
@@ -331,10 +335,12 @@ def verify(
     ...        realm="sw1", nonces=f, now=0.0).reason
     'malformed'
     """
-    try:
-        scheme, p = parse_auth_params(authorization)
-    except DigestError:
-        return _fail("malformed")
+    if parsed is None:
+        try:
+            parsed = parse_auth_params(authorization)
+        except DigestError:
+            return _fail("malformed")
+    scheme, p = parsed
     if scheme.lower() != "digest":
         return _fail("malformed")
     username = p.get("username")
