@@ -12,12 +12,30 @@ grid.
 [10.0, -7.5, 2.5]
 >>> no_data(title="Margin").layout.annotations[0].text
 'no data for this period'
+
+Labels inside the pictures: time buckets that hold generated CDRs (``switch_id =
+"synthetic"``) are shaded, with one legend entry :data:`SYNTHETIC_LABEL`; pass them as
+``synthetic=`` (bucket starts: a ``date`` marks every bucket of that day, a ``datetime`` the
+bucket starting then; :func:`synthetic_buckets` reads them from a warehouse), or let a frame
+with a boolean ``synthetic`` column say so. Money axes say their currency: ``currency=``, by
+default the frame's ``currency`` column when it holds one currency (two or more are refused:
+a chart never adds unlike money).
+
+>>> from datetime import date
+>>> f = pl.DataFrame({"day": [date(2026, 11, 1), date(2026, 11, 2)], "destination": ["UK"] * 2,
+...                   "profit": [1.0, 2.0]})
+>>> fig = margin_heatmap(f, synthetic=[date(2026, 11, 2)], currency="EUR")
+>>> [(s.name, s.x0, s.x1) for s in fig.layout.shapes]
+[('generated (synthetic) data', 0.5, 1.5)]
+>>> fig.data[0].colorbar.title.text
+'profit (EUR)'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import plotly.graph_objects as go
@@ -25,14 +43,24 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 __all__ = [
+    "EMPTY_LABEL",
     "NO_DATA",
+    "SYNTHETIC_LABEL",
     "asr_acd_timeseries",
     "break_even_chart",
+    "chart_currency",
+    "format_amount",
     "margin_heatmap",
     "no_data",
+    "people_table",
     "rate_deviation_chart",
     "reconciliation_chart",
+    "shade_synthetic",
+    "synthetic_buckets",
+    "synthetic_marks",
+    "table_html",
     "top_loss_makers_chart",
+    "warehouse_currency",
     "waterfall",
     "what_if_chart",
 ]
@@ -45,7 +73,18 @@ LOSS, PROFIT, NEUTRAL = "#c0392b", "#2471a3", "#7f8c8d"
 STATUS_COLOURS = {"matched": "#27ae60", "deviation": "#e67e22", "only_ours": "#2471a3",
                   "only_theirs": "#8e44ad"}
 _MARGIN_COLUMNS = {"day", "revenue", "cost", "profit", "margin", "markup", "calls", "answered",
-                   "minutes"}
+                   "minutes", "flagged", "synthetic", "currency"}
+
+#: The legend entry of the shading over buckets that hold generated CDRs.
+SYNTHETIC_LABEL = "generated (synthetic) data"
+#: Purple, well away from the red-white-blue money scale and the traces' colours.
+SYNTHETIC_FILL = "rgba(142, 68, 173, 0.16)"
+SYNTHETIC_LINE = "rgba(142, 68, 173, 0.85)"
+#: The legend note of heatmap cells without calls (drawn grey, not as a zero).
+EMPTY_LABEL = "no calls (empty cell)"
+EMPTY_COLOUR = "#9e9e9e"
+#: At most this many bars in what_if_chart; the rest are summed in one "other (k)" bar.
+WHAT_IF_TOP = 15
 
 
 def no_data(title: str | None = None, message: str = NO_DATA) -> go.Figure:
@@ -85,23 +124,296 @@ def _need(frame: pl.DataFrame, columns: Sequence[str], chart: str) -> None:
                          f"the frame has {', '.join(frame.columns)}")
 
 
+# -- labels: synthetic buckets, currency, numbers for people -------------------------------
+
+def synthetic_buckets(wh: Any, start: Any, end: Any, *, grain: str = "day"
+                      ) -> list[date] | list[datetime]:
+    """The UTC days (``grain="day"``: ``date``) or hours (``"hour"``: ``datetime``) in
+    [start, end) that hold generated CDRs (``switch_id = 'synthetic'``), for ``synthetic=``.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=10)
+    >>> synthetic_buckets(wh, "2026-11-01", "2026-11-04")
+    [datetime.date(2026, 11, 2)]
+    >>> synthetic_buckets(wh, "2026-11-03", "2026-11-04")
+    []
+    """
+    from ratelab.reports.common import period
+
+    if grain not in ("day", "hour"):
+        raise ValueError(f"grain must be day or hour, got {grain!r}")
+    since, until = period(start, end)
+    frame = wh.sql(f"""SELECT DISTINCT date_trunc('{grain}', start_ts) AS b FROM cdrs
+                       WHERE switch_id = 'synthetic' AND start_ts >= $since
+                         AND start_ts < $until ORDER BY b""", {"since": since, "until": until})
+    buckets = frame["b"].to_list()
+    if grain == "day":
+        return [b.date() if isinstance(b, datetime) else b for b in buckets]
+    return [b if isinstance(b, datetime) else datetime(b.year, b.month, b.day) for b in buckets]
+
+
+def warehouse_currency(wh: Any) -> str | None:
+    """The warehouse's base currency: ``wh.base_currency`` (attribute or method) when the
+    warehouse has one, else the one currency of its rate tables; None when they mix.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> warehouse_currency(sample_warehouse(cdrs=1))
+    'USD'
+    """
+    base = getattr(wh, "base_currency", None)
+    if callable(base):
+        base = base()
+    if isinstance(base, str) and base:
+        return base
+    found = wh.sql("SELECT DISTINCT currency FROM rate_tables ORDER BY currency")
+    values = [v for v in found["currency"].to_list() if v]
+    return values[0] if len(values) == 1 else None
+
+
+def chart_currency(frame: pl.DataFrame, currency: str | None = None) -> str | None:
+    """The currency a chart's money axis names: ``currency`` when given, else the frame's
+    ``currency`` column when it holds one (``(unrated)`` ignored), else None. A frame with
+    several currencies is refused unless ``currency`` names the one it was converted to.
+
+    >>> chart_currency(pl.DataFrame({"currency": ["EUR", "EUR"]}))
+    'EUR'
+    >>> chart_currency(pl.DataFrame({"revenue": [1]})) is None
+    True
+    >>> chart_currency(pl.DataFrame({"currency": ["EUR", "USD"]}))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the frame holds amounts in EUR, USD: a chart adds no unlike money; ...
+    """
+    if currency:
+        return currency
+    if "currency" not in frame.columns:
+        return None
+    values = sorted({str(v) for v in frame.get_column("currency").to_list()
+                     if v is not None and v != "(unrated)"})
+    if len(values) > 1:
+        raise ValueError(f"the frame holds amounts in {', '.join(values)}: a chart adds no "
+                         "unlike money; filter to one currency or convert first")
+    return values[0] if values else None
+
+
+def _money_title(name: str, currency: str | None) -> str:
+    """``profit (USD)``; just ``profit`` when the currency is unknown."""
+    return f"{name} ({currency})" if currency else name
+
+
+def format_amount(value: Any, *, places: tuple[int, int] = (2, 4)) -> str:
+    """A money amount for people: thousands separators, at least ``places[0]`` and at most
+    ``places[1]`` decimals (rounded half up; trailing zeros beyond the minimum dropped).
+    The frames and exports keep the exact value.
+
+    >>> format_amount(Decimal("1234567.5")), format_amount(Decimal("11.360400"))
+    ('1,234,567.50', '11.3604')
+    >>> format_amount(Decimal("-0.008333")), format_amount(None)
+    ('-0.0083', '')
+    """
+    if value is None:
+        return ""
+    low, high = places
+    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-high), rounding=ROUND_HALF_UP)
+    text = f"{amount:,.{high}f}"
+    whole, _, decimals = text.partition(".")
+    decimals = decimals.rstrip("0")
+    decimals = decimals + "0" * (low - len(decimals))
+    return f"{whole}.{decimals}" if decimals else whole
+
+
+#: Columns that are per-minute prices: shown with up to 6 decimals (a rate table's precision).
+_RATE_COLUMNS = ("rate", "_rate", "deviation")
+_RATIO_COLUMNS = {"margin", "markup", "asr", "short_ratio", "share", "margin_before",
+                  "margin_after"}
+
+
+def people_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every number as text for people: money (Decimal) with thousands
+    separators and 2-4 decimals (rates per minute, columns named ``*rate``, up to 6), minutes
+    and seconds at their own scale and counts with separators, ratios as percentages. For
+    display only: keep the frame for sums and exports.
+
+    >>> f = pl.DataFrame({"destination": ["USA"], "calls": [1779], "margin": [0.2683],
+    ...                   "revenue": [Decimal("7015.527000")],
+    ...                   "vendor_rate": [Decimal("0.008267")]})
+    >>> people_table(f).row(0)
+    ('USA', '1,779', '26.8%', '7,015.527', '0.008267')
+    """
+    columns = []
+    for name, dtype in frame.schema.items():
+        values = frame.get_column(name).to_list()
+        if isinstance(dtype, pl.Decimal):
+            is_rate = name.endswith(_RATE_COLUMNS)
+            scale = dtype.scale if dtype.scale is not None else 6
+            if is_rate:
+                texts = [format_amount(v, places=(4, max(4, scale))) for v in values]
+            elif "minutes" in name or name.endswith("_s"):  # minutes, seconds: as stored
+                texts = [format_amount(v, places=(scale, scale)) for v in values]
+            else:
+                texts = [format_amount(v) for v in values]
+        elif dtype.is_integer():
+            texts = ["" if v is None else f"{v:,}" for v in values]
+        elif dtype.is_float():
+            fmt = ".1%" if name in _RATIO_COLUMNS else ",.1f"
+            texts = ["" if v is None else format(v, fmt) for v in values]
+        else:
+            columns.append(frame.get_column(name))
+            continue
+        columns.append(pl.Series(name, texts, dtype=pl.String))
+    return pl.DataFrame(columns)
+
+
+_TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
+                "table.ratelab th,table.ratelab td{padding:3px 10px;white-space:nowrap;"
+                "border-bottom:1px solid #ddd;text-align:left!important}"
+                "table.ratelab th{background:#f4f6f7}"
+                "table.ratelab td.n{text-align:right!important;"
+                "font-variant-numeric:tabular-nums}</style>")
+
+
+def table_html(frame: pl.DataFrame, *, rows: int = 50, empty: str = "no rows") -> str:
+    """A frame as an HTML table for people: :func:`people_table`'s text, numbers
+    right-aligned, every column kept (the table scrolls sideways), the first ``rows`` rows
+    and a line saying how many more there are; ``empty`` for no rows.
+
+    >>> from decimal import Decimal
+    >>> table = table_html(pl.DataFrame({"vendor": ["a<b"], "profit": [Decimal("-1234.5")]}))
+    >>> table.split("<tbody>")[1]
+    '<tr><td>a&lt;b</td><td class="n">-1,234.50</td></tr></tbody></table></div>'
+    >>> table_html(pl.DataFrame({"a": [1, 2, 3]}), rows=2).endswith("<p>first 2 of 3 rows</p>")
+    True
+    """
+    from html import escape
+
+    if frame.height == 0:
+        return f"<p>{escape(empty)}</p>"
+    shown = frame.head(rows)
+    numeric = [dtype.is_numeric() for dtype in shown.schema.values()]
+    texts = people_table(shown)
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in shown.columns)
+    body = []
+    for row in texts.iter_rows():
+        cells = []
+        for value, number in zip(row, numeric, strict=True):
+            if isinstance(value, bool):
+                text = "yes" if value else "no"
+            elif isinstance(value, datetime):
+                text = f"{value:%Y-%m-%d %H:%M}" + (f":{value:%S}" if value.second else "")
+            else:
+                text = "" if value is None else str(value)
+            cells.append(f'<td class="n">{escape(text)}</td>' if number
+                         else f"<td>{escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = f"<p>first {rows} of {frame.height} rows</p>" if frame.height > rows else ""
+    return (f"{_TABLE_STYLE}<div style=\"overflow-x:auto\"><table class=\"ratelab\"><thead>"
+            f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>{more}")
+
+
+def _as_moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    return None
+
+
+def synthetic_marks(buckets: Sequence[Any], synthetic: Iterable[Any] | None) -> list[bool]:
+    """For each x bucket, whether it holds generated CDRs: a ``date`` in ``synthetic`` marks
+    every bucket on that day, a ``datetime`` the bucket starting then.
+
+    >>> synthetic_marks([datetime(2026, 11, 1, 23), datetime(2026, 11, 2, 0),
+    ...                  datetime(2026, 11, 2, 1)], [date(2026, 11, 2)])
+    [False, True, True]
+    >>> synthetic_marks([date(2026, 11, 1), date(2026, 11, 2)], [datetime(2026, 11, 1)])
+    [True, False]
+    """
+    days: set[date] = set()
+    moments: set[datetime] = set()
+    for value in synthetic or ():
+        if isinstance(value, datetime):
+            moments.add(value)
+        elif isinstance(value, date):
+            days.add(value)
+        elif isinstance(value, str) and len(value) > 10:
+            moments.add(datetime.fromisoformat(value))
+        elif isinstance(value, str):
+            days.add(date.fromisoformat(value))
+    marks = []
+    for bucket in buckets:
+        moment = _as_moment(bucket)
+        marks.append(moment is not None and (moment in moments or moment.date() in days))
+    return marks
+
+
+def _frame_synthetic(frame: pl.DataFrame, column: str) -> list[Any]:
+    """The ``column`` values of rows flagged ``synthetic`` (a frame that says so itself)."""
+    if "synthetic" not in frame.columns or column not in frame.columns:
+        return []
+    flagged = frame.filter(pl.col("synthetic").fill_null(False))
+    return sorted(set(flagged.get_column(column).to_list()))
+
+
+def _runs(marks: Sequence[bool]) -> list[tuple[int, int]]:
+    """Index ranges (first, last) of consecutive True marks."""
+    runs: list[tuple[int, int]] = []
+    for index, marked in enumerate(marks):
+        if not marked:
+            continue
+        if runs and runs[-1][1] == index - 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
+
+
+def shade_synthetic(fig: go.Figure, marks: Sequence[bool], *, above: bool = False) -> int:
+    """Shade each run of marked buckets on a category x axis (positions 0, 1, ...) and add
+    one legend entry, :data:`SYNTHETIC_LABEL`. Returns the number of shaded spans.
+
+    ``above`` draws over the traces (a heatmap hides anything below it): a light fill with a
+    dotted border, so the cell colours stay readable.
+    """
+    spans = _runs(marks)
+    for number, (first, last) in enumerate(spans):
+        fig.add_shape(
+            type="rect", xref="x", yref="paper", x0=first - 0.5, x1=last + 0.5, y0=0, y1=1,
+            fillcolor=SYNTHETIC_FILL if not above else "rgba(142, 68, 173, 0.10)",
+            line={"color": SYNTHETIC_LINE, "width": 2 if above else 1, "dash": "dot"},
+            layer="above" if above else "below", name=SYNTHETIC_LABEL,
+            legendgroup="synthetic", showlegend=number == 0,
+            label={"text": "generated", "textposition": "top center",
+                   "font": {"size": 10, "color": SYNTHETIC_LINE}})
+    if spans:
+        fig.update_layout(showlegend=True)
+    return len(spans)
+
+
 # -- margins -------------------------------------------------------------------------------
 
-def margin_heatmap(frame: pl.DataFrame, *, value: str = "profit",
-                   title: str | None = None) -> go.Figure:
+def margin_heatmap(frame: pl.DataFrame, *, value: str = "profit", title: str | None = None,
+                   currency: str | None = None, synthetic: Iterable[Any] | None = None
+                   ) -> go.Figure:
     """Profit (or margin) by destination and day, on a colour scale centred on zero.
 
     ``frame`` is a ``margin_by_day`` frame: day, <by>, revenue, cost, profit, margin. Rows are
-    the <by> values sorted by their total profit, worst at the top; missing cells stay blank.
+    the <by> values sorted by their total profit, worst at the top. A cell without calls is
+    not a zero: it is drawn grey by a second trace, :data:`EMPTY_LABEL` in the legend, while
+    0 is white. Days holding generated CDRs (``synthetic``, or the frame's own ``synthetic``
+    column) are outlined and shaded, :data:`SYNTHETIC_LABEL` in the legend. ``currency``
+    names the money scale (default: the frame's ``currency`` column, if any).
 
     >>> from datetime import date
     >>> from decimal import Decimal
     >>> f = pl.DataFrame({"day": [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 2)],
     ...                   "destination": ["UK", "UK", "USA"],
     ...                   "profit": [Decimal("1.5"), Decimal("-2"), Decimal("3")]})
-    >>> trace = margin_heatmap(f).data[0]
+    >>> fig = margin_heatmap(f)
+    >>> trace, empty = fig.data
     >>> list(trace.y), [list(row) for row in trace.z], trace.zmid
     (['UK', 'USA'], [[1.5, -2.0], [None, 3.0]], 0)
+    >>> empty.name, [list(row) for row in empty.z]
+    ('no calls (empty cell)', [[None, None], [1, None]])
     """
     if value not in ("profit", "margin", "revenue", "cost"):
         raise ValueError(f"value must be profit, margin, revenue or cost, got {value!r}")
@@ -110,6 +422,7 @@ def margin_heatmap(frame: pl.DataFrame, *, value: str = "profit",
     if frame.is_empty():
         return no_data(title)
     _need(frame, ["day", value], "margin_heatmap")
+    money = None if value == "margin" else chart_currency(frame, currency)
     days = sorted(set(frame.get_column("day").to_list()))
     cells: dict[tuple[Any, Any], float | None] = {}
     totals: dict[Any, float] = {}
@@ -120,15 +433,28 @@ def margin_heatmap(frame: pl.DataFrame, *, value: str = "profit",
         totals[name] = totals.get(name, 0.0) + (amount or 0.0)
     names = sorted(totals, key=lambda n: (totals[n], str(n)))
     z = [[cells.get((name, day)) for day in days] for name in names]
+    empty = [[1 if (name, day) not in cells else None for day in days] for name in names]
     fmt = ".1%" if value == "margin" else ",.2f"
+    unit = _money_title(value, money)
+    x = [_day_label(d) for d in days]
+    y = [str(n) for n in names]
     fig = go.Figure(go.Heatmap(
-        x=[_day_label(d) for d in days], y=[str(n) for n in names], z=z, zmid=0,
-        colorscale=DIVERGING, colorbar={"title": {"text": value}, "tickformat": fmt},
-        hovertemplate=f"%{{y}}<br>%{{x}}<br>{value} %{{z:{fmt}}}<extra></extra>",
-        hoverongaps=False, name=value))
+        x=x, y=y, z=z, zmid=0, xgap=1, ygap=1,
+        colorscale=DIVERGING, colorbar={"title": {"text": unit}, "tickformat": fmt},
+        hovertemplate=f"%{{y}}<br>%{{x}}<br>{unit} %{{z:{fmt}}}<extra></extra>",
+        hoverongaps=False, name=value, showlegend=False))
+    fig.add_trace(go.Heatmap(
+        x=x, y=y, z=empty, xgap=1, ygap=1, zmin=0, zmax=1, name=EMPTY_LABEL,
+        colorscale=[[0, EMPTY_COLOUR], [1, EMPTY_COLOUR]], showscale=False,
+        showlegend=any(v is not None for row in empty for v in row),
+        hovertemplate="%{y}<br>%{x}<br>no calls<extra></extra>", hoverongaps=False))
+    marks = synthetic_marks(days, [*(synthetic or ()), *_frame_synthetic(frame, "day")])
+    shade_synthetic(fig, marks, above=True)
     fig.update_layout(title=title, xaxis={"title": "day (UTC)", "type": "category"},
                       yaxis={"title": key, "autorange": "reversed", "type": "category"},
-                      height=max(300, 120 + 28 * len(names)))
+                      plot_bgcolor="white", showlegend=True,
+                      legend={"orientation": "h", "y": -0.25},
+                      height=max(320, 160 + 28 * len(names)))
     return fig
 
 
@@ -140,11 +466,12 @@ def _day_label(value: Any) -> str:
     return str(value)
 
 
-def top_loss_makers_chart(frame: pl.DataFrame, *, title: str | None = None) -> go.Figure:
+def top_loss_makers_chart(frame: pl.DataFrame, *, title: str | None = None,
+                          currency: str | None = None) -> go.Figure:
     """Horizontal bars of the (negative) profit of each loss maker, the worst at the top.
 
     ``frame`` is a ``top_loss_makers`` (or ``margin_by``) frame; rows with profit >= 0 are
-    left out.
+    left out. The axis names ``currency`` (default: the frame's ``currency`` column).
 
     >>> from decimal import Decimal
     >>> f = pl.DataFrame({"destination": ["UK", "USA"], "revenue": [Decimal(1), Decimal(2)],
@@ -158,6 +485,7 @@ def top_loss_makers_chart(frame: pl.DataFrame, *, title: str | None = None) -> g
     if frame.is_empty():
         return no_data(title)
     _need(frame, ["profit"], "top_loss_makers_chart")
+    money = chart_currency(frame, currency)
     losers = frame.filter(pl.col("profit") < 0).sort(["profit", key])
     if losers.is_empty():
         return no_data(title, "no loss makers in this period")
@@ -168,17 +496,20 @@ def top_loss_makers_chart(frame: pl.DataFrame, *, title: str | None = None) -> g
         x=_floats(losers, "profit"), y=[str(v) for v in losers.get_column(key).to_list()],
         orientation="h", marker_color=LOSS, name="profit", customdata=custom,
         hovertemplate=f"%{{y}}<br>profit %{{x:,.2f}}<br>{hover}<extra></extra>"))
-    fig.update_layout(title=title, xaxis={"title": "profit (loss)"},
+    fig.update_layout(title=title, xaxis={"title": _money_title("profit (loss)", money),
+                                          "tickformat": ",.2f"},
                       yaxis={"title": key, "autorange": "reversed", "type": "category"},
                       height=max(300, 120 + 30 * losers.height))
     return fig
 
 
-def waterfall(frame: pl.DataFrame, *, title: str = "Revenue, cost and profit") -> go.Figure:
+def waterfall(frame: pl.DataFrame, *, title: str = "Revenue, cost and profit",
+              currency: str | None = None) -> go.Figure:
     """Revenue, minus cost, gives profit: the totals of a settlement or margin frame.
 
     ``frame`` needs revenue, cost and profit columns (``settlement_summary``, ``margin_by``);
-    the bars are their sums over all rows.
+    the bars are their sums over all rows, so a frame with several currencies is refused;
+    the axis names ``currency`` (default: the frame's ``currency`` column).
 
     >>> from decimal import Decimal
     >>> f = pl.DataFrame({"revenue": [Decimal("3.5"), Decimal("1")],
@@ -191,6 +522,7 @@ def waterfall(frame: pl.DataFrame, *, title: str = "Revenue, cost and profit") -
     if frame.is_empty():
         return no_data(title)
     _need(frame, ["revenue", "cost", "profit"], "waterfall")
+    money = chart_currency(frame, currency)
     revenue, cost, profit = (float(frame.get_column(c).cast(pl.Float64).sum())
                              for c in ("revenue", "cost", "profit"))
     fig = go.Figure(go.Waterfall(
@@ -200,15 +532,18 @@ def waterfall(frame: pl.DataFrame, *, title: str = "Revenue, cost and profit") -
         increasing={"marker": {"color": PROFIT}}, decreasing={"marker": {"color": LOSS}},
         totals={"marker": {"color": PROFIT if profit >= 0 else LOSS}},
         connector={"line": {"color": NEUTRAL}}))
-    fig.update_layout(title=title, yaxis={"title": "amount"}, showlegend=False)
+    fig.update_layout(title=title, yaxis={"title": _money_title("amount", money),
+                                          "tickformat": ",.2f"}, showlegend=False)
     return fig
 
 
-def break_even_chart(frame: pl.DataFrame, *, title: str = "Cumulative profit against fixed costs"
+def break_even_chart(frame: pl.DataFrame, *, title: str = "Cumulative profit against fixed costs",
+                     currency: str | None = None, synthetic: Iterable[Any] | None = None
                      ) -> go.Figure:
     """Cumulative profit per day as a line, the fixed costs as a dashed line to reach.
 
-    ``frame`` is a ``break_even_curve`` frame: day, cumulative_profit, fixed_costs.
+    ``frame`` is a ``break_even_curve`` frame: day, cumulative_profit, fixed_costs. The axis
+    names ``currency``; days holding generated CDRs (``synthetic``) are shaded.
 
     >>> from datetime import date
     >>> f = pl.DataFrame({"day": [date(2026, 11, 1), date(2026, 11, 2)],
@@ -220,6 +555,7 @@ def break_even_chart(frame: pl.DataFrame, *, title: str = "Cumulative profit aga
     if frame.is_empty():
         return no_data(title)
     _need(frame, ["day", "cumulative_profit", "fixed_costs"], "break_even_chart")
+    money = chart_currency(frame, currency)
     frame = frame.sort("day")
     days = [_day_label(d) for d in frame.get_column("day").to_list()]
     profit, fixed = _floats(frame, "cumulative_profit"), _floats(frame, "fixed_costs")
@@ -236,17 +572,22 @@ def break_even_chart(frame: pl.DataFrame, *, title: str = "Cumulative profit aga
         fig.add_trace(go.Scatter(x=[reached[0][0]], y=[reached[0][1]], mode="markers",
                                  name="break-even", marker={"size": 14, "symbol": "star",
                                                             "color": "#27ae60"}))
+    shade_synthetic(fig, synthetic_marks(
+        frame.get_column("day").to_list(),
+        [*(synthetic or ()), *_frame_synthetic(frame, "day")]))
     fig.update_layout(title=title, xaxis={"title": "day (UTC)", "type": "category"},
-                      yaxis={"title": "amount"}, hovermode="x unified")
+                      yaxis={"title": _money_title("amount", money), "tickformat": ",.2f"},
+                      hovermode="x unified")
     return fig
 
 
-def rate_deviation_chart(frame: pl.DataFrame, *, title: str = "Loss from rates below cost"
-                         ) -> go.Figure:
+def rate_deviation_chart(frame: pl.DataFrame, *, title: str = "Loss from rates below cost",
+                         currency: str | None = None) -> go.Figure:
     """Bars of the loss per destination and vendor where the customer rate is below cost.
 
     ``frame`` is a ``rate_deviation`` frame: destination, vendor, calls_below_cost,
-    minutes_below_cost, loss (a positive amount), worst_deviation.
+    minutes_below_cost, loss (a positive amount), worst_deviation. The axis names
+    ``currency`` (default: the frame's ``currency`` column).
 
     >>> from decimal import Decimal
     >>> f = pl.DataFrame({"destination": ["UK", "USA"], "vendor": ["v1", "v2"],
@@ -258,6 +599,7 @@ def rate_deviation_chart(frame: pl.DataFrame, *, title: str = "Loss from rates b
     if frame.is_empty():
         return no_data(title, "no calls below cost in this period")
     _need(frame, ["destination", "vendor", "loss"], "rate_deviation_chart")
+    money = chart_currency(frame, currency)
     rows = frame.sort(["loss", "destination", "vendor"], descending=[True, False, False])
     labels = [f"{d} · {v}" for d, v in zip(rows.get_column("destination").to_list(),
                                             rows.get_column("vendor").to_list(), strict=True)]
@@ -267,38 +609,70 @@ def rate_deviation_chart(frame: pl.DataFrame, *, title: str = "Loss from rates b
                            marker_color=LOSS, customdata=calls,
                            hovertemplate="%{y}<br>loss %{x:,.4f}"
                            + ("<br>%{customdata} calls" if calls else "") + "<extra></extra>"))
-    fig.update_layout(title=title, xaxis={"title": "loss"},
+    fig.update_layout(title=title, xaxis={"title": _money_title("loss", money),
+                                          "tickformat": ",.2f"},
                       yaxis={"title": "destination · vendor", "autorange": "reversed",
                              "type": "category"},
                       height=max(300, 120 + 30 * rows.height))
     return fig
 
 
-def what_if_chart(frame: pl.DataFrame, *, title: str = "Profit before and after the change"
-                  ) -> go.Figure:
+def what_if_chart(frame: pl.DataFrame, *, title: str = "Profit before and after the change",
+                  currency: str | None = None, top: int = WHAT_IF_TOP) -> go.Figure:
     """Grouped bars: profit per destination with the current rates and with the candidate.
 
     ``frame`` is a ``what_if`` frame (destination, ..., profit_before, profit_after, ...).
+    The ``top`` destinations whose profit changes most (in absolute value) get their own
+    bars, ordered by the change, the biggest loss first; the others are summed in one last
+    bar, ``other (k)``. The axis names ``currency`` (default: the frame's ``currency``).
 
     >>> f = pl.DataFrame({"destination": ["UK"], "profit_before": [3.0],
     ...                   "profit_after": [1.5]})
     >>> [(t.name, list(t.y)) for t in what_if_chart(f).data]
     [('profit before', [3.0]), ('profit after', [1.5])]
+    >>> f = pl.DataFrame({"destination": ["A", "B", "C", "D"],
+    ...                   "profit_before": [1.0, 1.0, 1.0, 1.0],
+    ...                   "profit_after": [3.0, 0.5, 0.0, 1.25]})
+    >>> before, after = what_if_chart(f, top=2).data
+    >>> list(after.x), list(after.y)
+    (['C', 'A', 'other (2)'], [0.0, 3.0, 1.75])
     """
     if frame.is_empty():
         return no_data(title)
     _need(frame, ["destination", "profit_before", "profit_after"], "what_if_chart")
-    rows = frame.sort("destination")
-    names = [str(d) for d in rows.get_column("destination").to_list()]
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    money = chart_currency(frame, currency)
+    rows = frame.select(
+        pl.col("destination").cast(pl.String),
+        pl.col("profit_before").cast(pl.Float64).alias("_before"),
+        pl.col("profit_after").cast(pl.Float64).alias("_after"),
+        (pl.col("profit_after") - pl.col("profit_before")).cast(pl.Float64).alias("_change"),
+    ).with_columns(pl.col("_change").abs().alias("_size"))
+    ranked = rows.sort(["_size", "destination"], descending=[True, False], nulls_last=True)
+    shown = ranked.head(top).sort(["_change", "destination"], nulls_last=True)
+    rest = ranked.slice(top)
+    names = shown.get_column("destination").to_list()
+    before = shown.get_column("_before").to_list()
+    after = shown.get_column("_after").to_list()
+    change = shown.get_column("_change").to_list()
+    if rest.height:
+        names.append(f"other ({rest.height})")
+        before.append(float(rest.get_column("_before").fill_null(0).sum()))
+        after.append(float(rest.get_column("_after").fill_null(0).sum()))
+        change.append(float(rest.get_column("_change").fill_null(0).sum()))
     fig = go.Figure([
-        go.Bar(x=names, y=_floats(rows, "profit_before"), name="profit before",
-               marker_color=NEUTRAL, hovertemplate="%{x}<br>before %{y:,.2f}<extra></extra>"),
-        go.Bar(x=names, y=_floats(rows, "profit_after"), name="profit after",
-               marker_color=PROFIT, hovertemplate="%{x}<br>after %{y:,.2f}<extra></extra>"),
+        go.Bar(x=names, y=before, name="profit before", marker_color=NEUTRAL,
+               customdata=change,
+               hovertemplate="%{x}<br>before %{y:,.2f}<br>change %{customdata:+,.2f}"
+                             "<extra></extra>"),
+        go.Bar(x=names, y=after, name="profit after", marker_color=PROFIT, customdata=change,
+               hovertemplate="%{x}<br>after %{y:,.2f}<br>change %{customdata:+,.2f}"
+                             "<extra></extra>"),
     ])
-    fig.update_layout(title=title, barmode="group", xaxis={"title": "destination",
-                                                           "type": "category"},
-                      yaxis={"title": "profit"})
+    fig.update_layout(title=title, barmode="group",
+                      xaxis={"title": "destination (by change in profit)", "type": "category"},
+                      yaxis={"title": _money_title("profit", money), "tickformat": ",.2f"})
     return fig
 
 
@@ -318,13 +692,20 @@ def _quality_totals(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def asr_acd_timeseries(frame: pl.DataFrame, *, key: str | None = None, split: bool = False,
-                       title: str | None = None) -> go.Figure:
+                       title: str | None = None, synthetic: Iterable[Any] | None = None
+                       ) -> go.Figure:
     """Attempts as bars, ASR (%) and ACD (s) as lines on their own axes, per time bucket.
 
     ``frame`` is a ``traffic_quality`` frame (bucket, <by>, attempts, answered, asr, acd_s,
     ...). ``key`` keeps one value of the <by> column (one vendor, say). By default the keys
     are added up per bucket (ASR = answered / attempts, ACD weighted by answered calls); with
     ``split`` each key gets its own bars and lines.
+
+    Buckets holding generated CDRs (``synthetic``: see :func:`synthetic_buckets`, or the
+    frame's own ``synthetic`` column) are shaded, their attempt bars hatched, and the legend
+    says :data:`SYNTHETIC_LABEL`: a jump in ACD at the edge of generated history is the data
+    changing, not the vendor. A single bucket is drawn as a narrow bar (explicit ``width``)
+    with labelled markers, not one bar across the whole chart.
 
     >>> from datetime import datetime
     >>> f = pl.DataFrame({"bucket": [datetime(2026, 11, 2)] * 2, "vendor": ["a", "b"],
@@ -349,25 +730,45 @@ def asr_acd_timeseries(frame: pl.DataFrame, *, key: str | None = None, split: bo
                   for name in names]
     else:
         series = [("", _quality_totals(frame))]
+    buckets = sorted(set(frame.get_column("bucket").to_list()))
+    order = {b: i for i, b in enumerate(buckets)}
+    marks = synthetic_marks(buckets, [*(synthetic or ()),
+                                       *_frame_synthetic(frame, "bucket")])
+    single = len(buckets) == 1
     fig = go.Figure()
     for name, part in series:
         suffix = f" {name}" if name else ""
-        x = [_day_label(b) for b in part.get_column("bucket").to_list()]
+        own = part.get_column("bucket").to_list()
+        x = [_day_label(b) for b in own]
+        hatch = ["/" if marks[order[b]] else "" for b in own]
         fig.add_trace(go.Bar(x=x, y=part.get_column("attempts").to_list(),
                              name="attempts" + suffix, yaxis="y", opacity=0.45,
-                             marker_color=NEUTRAL if not split else None,
+                             width=[0.2] * len(x) if single else None,
+                             marker={"color": NEUTRAL if not split else None,
+                                     "pattern": {"shape": hatch, "solidity": 0.3}},
                              hovertemplate="%{x}<br>attempts %{y}<extra></extra>"))
         asr = [None if v is None else round(v * 100, 2) for v in part.get_column("asr").to_list()]
-        fig.add_trace(go.Scatter(x=x, y=asr, name="ASR" + suffix, yaxis="y2",
-                                 mode="lines+markers",
+        mode = "markers+text" if single else "lines+markers"
+        marker = {"size": 14} if single else None
+        fig.add_trace(go.Scatter(x=x, y=asr, name="ASR" + suffix, yaxis="y2", mode=mode,
+                                 marker=marker, textposition="middle right",
+                                 text=[f"ASR {v:.1f}%" if v is not None else "" for v in asr]
+                                 if single else None,
                                  line={"color": PROFIT} if not split else None,
                                  hovertemplate="ASR %{y:.1f}%<extra></extra>"))
         acd = [None if v is None else round(v, 1) for v in part.get_column("acd_s").to_list()]
-        fig.add_trace(go.Scatter(x=x, y=acd, name="ACD" + suffix, yaxis="y3",
-                                 mode="lines+markers",
+        fig.add_trace(go.Scatter(x=x, y=acd, name="ACD" + suffix, yaxis="y3", mode=mode,
+                                 marker={"size": 14, "symbol": "diamond"} if single else None,
+                                 textposition="middle left",
+                                 text=[f"ACD {v:.1f} s" if v is not None else "" for v in acd]
+                                 if single else None,
                                  line={"color": "#e67e22", "dash": "dot"} if not split else
                                  {"dash": "dot"},
                                  hovertemplate="ACD %{y:.1f} s<extra></extra>"))
+    # every bucket on the category axis in time order, so the shading's positions hold
+    fig.update_xaxes(categoryorder="array",
+                     categoryarray=[_day_label(b) for b in buckets])
+    shade_synthetic(fig, marks)
     fig.update_layout(
         title=title, barmode="stack", hovermode="x unified",
         xaxis={"title": "time (UTC)", "type": "category", "domain": [0, 0.88]},
@@ -383,12 +784,13 @@ def asr_acd_timeseries(frame: pl.DataFrame, *, key: str | None = None, split: bo
 # -- reconciliation ------------------------------------------------------------------------
 
 def reconciliation_chart(frame: pl.DataFrame, *, title: str = "Reconciliation against the "
-                         "vendor's CDRs") -> go.Figure:
+                         "vendor's CDRs", currency: str | None = None) -> go.Figure:
     """Calls per status (bars) and the amount difference of each matched call over time.
 
     ``frame`` is a ``reconcile`` frame (status, callee, our_start, their_start, ...,
     amount_diff). Left: how many calls are matched, deviate, or are only on one side. Right:
-    amount_diff per call with both sides, coloured by status.
+    amount_diff per call with both sides, coloured by status, on an axis naming ``currency``
+    (default: the frame's ``currency`` column).
 
     >>> from datetime import datetime
     >>> from decimal import Decimal
@@ -403,6 +805,7 @@ def reconciliation_chart(frame: pl.DataFrame, *, title: str = "Reconciliation ag
     if frame.is_empty():
         return no_data(title)
     _need(frame, ["status"], "reconciliation_chart")
+    money = chart_currency(frame, currency)
     statuses = list(STATUS_COLOURS)
     counts = dict(frame.get_column("status").value_counts().iter_rows())
     fig = make_subplots(rows=1, cols=2, column_widths=[0.3, 0.7],
@@ -426,7 +829,8 @@ def reconciliation_chart(frame: pl.DataFrame, *, title: str = "Reconciliation ag
                 hovertemplate="%{text}<br>%{x}<br>difference %{y:,.4f}<extra></extra>"),
                 row=1, col=2)
     fig.update_yaxes(title_text="calls", row=1, col=1)
-    fig.update_yaxes(title_text="amount difference", zeroline=True, row=1, col=2)
+    fig.update_yaxes(title_text=_money_title("amount difference", money), zeroline=True,
+                     tickformat=",.4f", row=1, col=2)
     fig.update_xaxes(title_text="call start (UTC)", row=1, col=2)
     fig.update_layout(title=title)
     return fig

@@ -7,14 +7,23 @@
 * :func:`spool_stats` / :func:`spool_figure` / :class:`SwitchMonitor`: calls per second, ASR and
   concurrent calls of a running switch, from its CDR spool.
 
+When the calls shown include generated CDRs (``switch_id = "synthetic"``), the margin explorer
+and the rate simulator say "generated (synthetic) data" above the chart and shade the groups
+that hold them, as the report charts do.
+
 >>> from ratelab.examples import sample_warehouse
 >>> MarginExplorer(sample_warehouse(cdrs=10, rated=True)).frame.height > 0
 True
 """
 
-from ratelab.widgets.margins import MarginExplorer, margin_figure, margin_view
+from ratelab.widgets.margins import MarginExplorer, margin_figure, margin_view, synthetic_calls
 from ratelab.widgets.monitor import SwitchMonitor, spool_dir_of
-from ratelab.widgets.simulator import RateSimulator, simulate, simulate_figure
+from ratelab.widgets.simulator import (
+    RateSimulator,
+    simulate,
+    simulate_figure,
+    synthetic_destinations,
+)
 from ratelab.widgets.spool import SpoolStats, SpoolTail, spool_figure, spool_stats
 
 __all__ = [
@@ -30,4 +39,6 @@ __all__ = [
     "spool_dir_of",
     "spool_figure",
     "spool_stats",
+    "synthetic_calls",
+    "synthetic_destinations",
 ]

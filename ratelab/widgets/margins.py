@@ -12,6 +12,7 @@ The pure part is :func:`margin_view` (a frame) and :func:`margin_figure` (a Plot
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import polars as pl
 
+from ratelab.charts import shade_synthetic, warehouse_currency
 from ratelab.reports.common import check_choice, check_party, period
 from ratelab.reports.margins import GROUPINGS, margin_table
 from ratelab.widgets.common import (
@@ -29,10 +31,11 @@ from ratelab.widgets.common import (
     html_table,
     no_data_figure,
     show_figure,
+    synthetic_note,
     to_float,
 )
 
-__all__ = ["BY", "MarginExplorer", "margin_figure", "margin_view"]
+__all__ = ["BY", "MarginExplorer", "margin_figure", "margin_view", "synthetic_calls"]
 
 #: What the explorer can group by (the groupings of :func:`ratelab.reports.margins.margin_table`).
 BY = GROUPINGS
@@ -70,18 +73,55 @@ def margin_view(
     >>> margin_view(wh, start="2026-12-01", end="2026-12-02").height
     0
     """
+    return _margin_frame(wh, start=start, end=end, customer=customer, vendor=vendor,
+                         destination=destination, by=by).drop("synthetic")
+
+
+def _margin_frame(wh: Any, *, start: datetime | date | str, end: datetime | date | str,
+                  customer: str | None, vendor: str | None, destination: str | None,
+                  by: str) -> pl.DataFrame:
+    """margin_table's frame over a checked period and known parties, ``synthetic`` kept."""
     check_choice("by", by, BY)
     since, until = period(start, end)
     check_party(wh, "customer", customer)
     check_party(wh, "vendor", vendor)
-    frame = margin_table(wh, by, start=since, end=until, customer=customer, vendor=vendor,
-                         destination=destination)
-    return frame.drop("synthetic")
+    return margin_table(wh, by, start=since, end=until, customer=customer, vendor=vendor,
+                        destination=destination)
 
 
-def margin_figure(frame: pl.DataFrame, *, top: int = 30) -> go.Figure:
+def synthetic_calls(wh: Any, *, start: datetime | date | str, end: datetime | date | str,
+                    customer: str | None = None, vendor: str | None = None,
+                    destination: str | None = None) -> int:
+    """How many rated calls in [start, end), with the explorer's filters, were generated
+    (``switch_id = 'synthetic'``): what the explorer's label counts.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=12, rated=True)
+    >>> synthetic_calls(wh, start="2026-11-02", end="2026-11-03")
+    12
+    """
+    since, until = period(start, end)
+    found = wh.sql(
+        """SELECT count(*) AS n FROM rated
+           WHERE synthetic AND start_ts >= $since AND start_ts < $until
+             AND ($customer IS NULL OR customer = $customer)
+             AND ($vendor IS NULL OR vendor = $vendor)
+             AND ($destination IS NULL OR coalesce(destination, '(unrated)') = $destination)""",
+        {"since": since, "until": until, "customer": customer, "vendor": vendor,
+         "destination": destination})
+    count: int = found["n"][0]
+    return count
+
+
+def margin_figure(frame: pl.DataFrame, *, top: int = 30, currency: str | None = None,
+                  synthetic: Iterable[Any] | None = None) -> go.Figure:
     """Revenue, cost and profit bars per group of a :func:`margin_view` frame (the first
     ``top`` rows), with the margin as markers on a right-hand axis.
+
+    The amount axis names ``currency``. Groups in ``synthetic`` (the values of the frame's
+    first column whose calls include generated CDRs: days, destinations, ...; by default
+    those the frame's own ``synthetic`` column flags) are shaded, with the legend entry
+    ``generated (synthetic) data``.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=20, rated=True)
@@ -96,13 +136,22 @@ def margin_figure(frame: pl.DataFrame, *, top: int = 30) -> go.Figure:
     if frame.height == 0:
         return no_data_figure(title, NO_DATA)
     shown = frame.head(top)
-    labels = [str(v) for v in shown[key].to_list()]
+    values = shown[key].to_list()
+    labels = [str(v) for v in values]
+    if synthetic is None and "synthetic" in shown.columns:
+        synthetic = [v for v, s in zip(values, shown["synthetic"].to_list(), strict=True) if s]
+    flagged = {str(v) for v in synthetic or ()}
+    marks = [label in flagged for label in labels]
     fig = go.Figure()
     for column in ("revenue", "cost", "profit"):
         fig.add_bar(name=column, x=labels, y=to_float(shown[column].to_list()))
     fig.add_scatter(name="margin", x=labels, y=shown["margin"].to_list(), yaxis="y2",
                     mode="markers", marker={"size": 10, "symbol": "diamond"})
-    fig.update_layout(title=title, barmode="group", yaxis={"title": "amount"},
+    fig.update_xaxes(type="category")
+    shade_synthetic(fig, marks)
+    amount = f"amount ({currency})" if currency else "amount"
+    fig.update_layout(title=title, barmode="group",
+                      yaxis={"title": amount, "tickformat": ",.2f"},
                       yaxis2={"title": "margin", "overlaying": "y", "side": "right",
                               "tickformat": ".0%"},
                       legend={"orientation": "h"})
@@ -125,6 +174,8 @@ class MarginExplorer:
     >>> explorer.by.value = "customer"
     >>> explorer.frame.columns[0], explorer.figure.layout.title.text
     ('customer', 'Margin by customer')
+    >>> explorer.synthetic, "generated (synthetic) data" in explorer.label.value
+    (30, True)
     """
 
     def __init__(self, wh: Any, *, start: date | None = None, end: date | None = None) -> None:
@@ -144,6 +195,10 @@ class MarginExplorer:
         self.end = widgets.DatePicker(description="until (excl.)", value=end or after)
         self.table = widgets.HTML()
         self.message = widgets.HTML()
+        #: says "generated (synthetic) data" when the calls shown include generated CDRs
+        self.label = widgets.HTML()
+        self.synthetic = 0
+        self.currency = warehouse_currency(wh)
         self.chart = widgets.Output()
         self.frame: pl.DataFrame = pl.DataFrame()
         self.figure: go.Figure = go.Figure()
@@ -152,7 +207,7 @@ class MarginExplorer:
             control.observe(self._changed, names="value")
         self.widget = widgets.VBox([
             widgets.HBox(controls[:3]), widgets.HBox(controls[3:]),
-            self.message, self.chart, self.table])
+            self.message, self.label, self.chart, self.table])
         self.render()
 
     def _changed(self, _change: dict[str, Any]) -> None:
@@ -163,16 +218,21 @@ class MarginExplorer:
         try:
             if self.start.value is None or self.end.value is None:
                 raise ValueError("pick both dates")
-            self.frame = margin_view(
-                self.wh, start=self.start.value, end=self.end.value,
-                customer=_choice(self.customer.value), vendor=_choice(self.vendor.value),
-                destination=_choice(self.destination.value), by=self.by.value)
+            filters = {"customer": _choice(self.customer.value),
+                       "vendor": _choice(self.vendor.value),
+                       "destination": _choice(self.destination.value)}
+            full = _margin_frame(self.wh, start=self.start.value, end=self.end.value,
+                                 by=self.by.value, **filters)
+            self.synthetic = synthetic_calls(self.wh, start=self.start.value,
+                                             end=self.end.value, **filters)
         except ValueError as err:  # ReportError is a ValueError: say it, keep the widgets
             self.message.value = f"<b>{err}</b>"
-            self.frame = pl.DataFrame()
+            self.frame, full, self.synthetic = pl.DataFrame(), pl.DataFrame(), 0
         else:
             self.message.value = ""
-        self.figure = margin_figure(self.frame)
+            self.frame = full.drop("synthetic")
+        self.label.value = synthetic_note(self.synthetic)
+        self.figure = margin_figure(full, currency=self.currency)
         self.table.value = html_table(self.frame)
         show_figure(self.chart, self.figure)
         return self.frame

@@ -36,6 +36,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import polars as pl
 
+from ratelab.charts import WHAT_IF_TOP, shade_synthetic, warehouse_currency, what_if_chart
 from ratelab.finance import auto_create_rate
 from ratelab.money import MoneyLike, money_context, to_decimal
 from ratelab.reports.common import ReportError, When, period
@@ -46,10 +47,10 @@ from ratelab.widgets.common import (
     html_table,
     no_data_figure,
     show_figure,
-    to_float,
+    synthetic_note,
 )
 
-__all__ = ["RateSimulator", "simulate", "simulate_figure"]
+__all__ = ["RateSimulator", "simulate", "simulate_figure", "synthetic_destinations"]
 
 _MONEY = pl.Decimal(18, 6)
 
@@ -181,8 +182,13 @@ def _with_revenue(impact: pl.DataFrame, deltas: pl.DataFrame) -> pl.DataFrame:
     return frame.select(columns)
 
 
-def simulate_figure(impact: pl.DataFrame) -> go.Figure:
-    """Profit before and after per destination from :func:`simulate`'s impact frame.
+def simulate_figure(impact: pl.DataFrame, *, currency: str | None = None,
+                    top: int = WHAT_IF_TOP, synthetic: list[str] | None = None) -> go.Figure:
+    """Profit before and after per destination from :func:`simulate`'s impact frame: the
+    report's :func:`ratelab.charts.what_if_chart` (the ``top`` destinations whose profit
+    changes most, ordered by the change, the rest summed in ``other (k)``), the amount axis
+    naming ``currency``. Destinations in ``synthetic`` (whose calls include generated CDRs)
+    are shaded, with the legend entry ``generated (synthetic) data``.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=20, rated=True)
@@ -194,13 +200,28 @@ def simulate_figure(impact: pl.DataFrame) -> go.Figure:
     title = "Profit per destination, before and after"
     if impact.height == 0:
         return no_data_figure(title)
-    labels = impact["destination"].to_list()
-    fig = go.Figure()
-    fig.add_bar(name="profit before", x=labels, y=to_float(impact["profit_before"].to_list()))
-    fig.add_bar(name="profit after", x=labels, y=to_float(impact["profit_after"].to_list()))
-    fig.update_layout(title=title, barmode="group", yaxis={"title": "profit"},
-                      legend={"orientation": "h"})
+    fig = what_if_chart(impact, title=title, currency=currency, top=top)
+    if synthetic:
+        flagged = set(synthetic)
+        shade_synthetic(fig, [str(x) in flagged for x in fig.data[0].x])
+    fig.update_layout(legend={"orientation": "h"})
     return fig
+
+
+def synthetic_destinations(wh: Any, start: When, end: When) -> list[str]:
+    """The destinations (``(unrated)`` for none) of generated calls in [start, end).
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> synthetic_destinations(sample_warehouse(cdrs=20, rated=True), "2026-11-02",
+    ...                        "2026-11-03")
+    ['USA', 'United Kingdom', 'United Kingdom - Mobile']
+    """
+    since, until = period(start, end)
+    found = wh.sql("""SELECT DISTINCT coalesce(destination, '(unrated)') AS d FROM rated
+                      WHERE synthetic AND start_ts >= $since AND start_ts < $until
+                      ORDER BY d""", {"since": since, "until": until})
+    names: list[str] = found["d"].to_list()
+    return names
 
 
 def _decimal_text(value: float) -> str:
@@ -240,6 +261,9 @@ class RateSimulator:
         self.start = widgets.DatePicker(description="from", value=start or first)
         self.end = widgets.DatePicker(description="until (excl.)", value=end or after)
         self.message = widgets.HTML()
+        #: says "generated (synthetic) data" when the period's calls include generated CDRs
+        self.label = widgets.HTML()
+        self.currency = warehouse_currency(wh)
         self.rates_table = widgets.HTML()
         self.impact_table = widgets.HTML()
         self.chart = widgets.Output()
@@ -253,7 +277,7 @@ class RateSimulator:
         self.widget = widgets.VBox([
             widgets.HBox([self.vendor, self.start, self.end]),
             widgets.HBox([self.change_pct, self.use_target, self.target_pct]),
-            self.message, self.chart,
+            self.message, self.label, self.chart,
             widgets.HTML("<h4>Impact per destination</h4>"), self.impact_table,
             widgets.HTML("<h4>New rates</h4>"), self.rates_table])
         self.render()
@@ -276,12 +300,19 @@ class RateSimulator:
                 self.wh, self.start.value, self.end.value, vendor=self.vendor.value,
                 change_pct=Decimal(_decimal_text(self.change_pct.value)),
                 target_margin=target)
+            flagged = synthetic_destinations(self.wh, self.start.value, self.end.value)
+            count = int(self.wh.sql(
+                "SELECT count(*) AS n FROM rated WHERE synthetic AND start_ts >= $a "
+                "AND start_ts < $b", dict(zip("ab", period(self.start.value, self.end.value),
+                                              strict=True)))["n"][0])
         except ValueError as err:
             self.message.value = f"<b>{err}</b>"
             self.rates, self.impact = pl.DataFrame(), pl.DataFrame()
+            flagged, count = [], 0
         else:
             self.message.value = ""
-        self.figure = simulate_figure(self.impact)
+        self.label.value = synthetic_note(count)
+        self.figure = simulate_figure(self.impact, currency=self.currency, synthetic=flagged)
         self.rates_table.value = html_table(self.rates)
         self.impact_table.value = html_table(self.impact)
         show_figure(self.chart, self.figure)
