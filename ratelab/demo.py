@@ -46,7 +46,8 @@ from ratelab.progress import progress
 from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
 from ratelab.warehouse import DEFAULT_PATH, Warehouse
 
-__all__ = ["ASSIGNMENTS", "CUSTOMERS", "DECKS", "DECKS_DIR", "VENDORS", "main", "run"]
+__all__ = ["ASSIGNMENTS", "CUSTOMERS", "DECKS", "DECKS_DIR", "VENDORS", "history_window", "main",
+           "run"]
 
 #: The sample decks, shipped inside the package (package data, ``ratelab/data/decks/``): found
 #: next to this module, never through the working directory.
@@ -148,7 +149,7 @@ def run(
     say("")
 
     say(f"1/{steps} importing the sample rate decks from {folder} ...")
-    wh = Warehouse(warehouse)
+    wh = Warehouse(warehouse, create=True)
     prefixes: set[str] = set()
     for deck in DECKS:
         path = folder / deck.file
@@ -183,8 +184,7 @@ def run(
     else:
         say(f"4/{steps} no real calls this time (--calls 0)")
     if synthetic_cdrs:
-        end = today
-        start = end - timedelta(days=days)
+        start, end = history_window(wh, today, days)
         say(f"    + generating {synthetic_cdrs:,} SYNTHETIC CDRs (generated, not real calls) "
             f"from {start:%Y-%m-%d} to {end:%Y-%m-%d} UTC into {spool / 'synthetic'} ...")
         spec = SyntheticSpec(CUSTOMERS, VENDORS, sorted(prefixes), start, end, seed=seed)
@@ -247,6 +247,35 @@ def run(
     say(f"    {command} summary --by destination --top 10")
     say(f"    {command} deck diff {update_deck} --name vendor_tollgate --as-of 2026-11-28")
     return wh
+
+
+def history_window(wh: Warehouse, today: datetime, days: int) -> tuple[datetime, datetime]:
+    """Where the generated history goes: the ``days`` days before ``today``, but never before
+    every sample table has rates in force (the latest of the tables' first effective dates),
+    so the history produces no flagged calls by accident. When that date is later than
+    ``days`` before ``today`` the window starts on it (and is shorter); when it is after
+    ``today``, the window is the ``days`` days from it.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=1)             # its decks take effect on 2026-01-01
+    >>> history_window(wh, datetime(2026, 1, 10), 30)
+    (datetime.datetime(2026, 1, 1, 0, 0), datetime.datetime(2026, 1, 10, 0, 0))
+    >>> history_window(wh, datetime(2026, 6, 1), 30)
+    (datetime.datetime(2026, 5, 2, 0, 0), datetime.datetime(2026, 6, 1, 0, 0))
+    """
+    tables = [d.table for d in DECKS]
+    first = wh.sql(
+        """SELECT max(first) AS ready FROM (
+               SELECT table_name, min(effective_from) AS first FROM rates
+               WHERE list_contains($tables, table_name) OR NOT EXISTS (
+                   SELECT 1 FROM rates WHERE list_contains($tables, table_name))
+               GROUP BY table_name)""", {"tables": tables})["ready"][0]
+    start = today - timedelta(days=days)
+    if first is None or first <= start:
+        return start, today
+    if first < today:
+        return first, today
+    return first, first + timedelta(days=days)
 
 
 def _switch_lines(wh: Warehouse) -> list[str]:

@@ -35,7 +35,7 @@ from ratelab.db import scalar
 from ratelab.prefix import NUMBER_KEY_SQL
 from switch.contract import REJECT_FILE_GLOB, CdrField, FieldKind, all_cdr_fields, split_complete
 
-__all__ = ["CDR_COLUMNS", "IngestSummary", "ingest_spool", "spool_files"]
+__all__ = ["CDR_COLUMNS", "IngestSummary", "ingest_spool", "resolve_quarantine", "spool_files"]
 
 # DuckDB's type for each kind of CDR value. Times are read with their offset (TIMESTAMPTZ) and
 # stored as naive UTC, so "+02:00" is converted rather than silently dropped.
@@ -140,6 +140,7 @@ class IngestSummary:
     duplicates: int = 0
     quarantined: int = 0
     pending: int = 0
+    resolved: int = 0
 
     def __str__(self) -> str:
         text = (
@@ -149,6 +150,8 @@ class IngestSummary:
         )
         if self.pending:
             text += f", {self.pending} truncated last lines held until complete"
+        if self.resolved:
+            text += f"; {self.resolved} quarantine entries resolved by re-ingest"
         return text
 
 
@@ -323,6 +326,39 @@ def _ingest_batch(
     added = _count(con, sql, {"now": now, "base": base})
     summary.added += added
     summary.duplicates += valid - added
+    summary.resolved += _count(con, _RESOLVE_SQL, {"now": now})
+
+
+# A quarantined line whose CDR is now in the warehouse (the line was fixed and re-ingested, in
+# place or in another file) is resolved, not deleted: the entry stays, with when and why.
+_RESOLVE_SQL = r"""
+WITH fixed AS (
+    UPDATE cdr_quarantine q
+    SET resolved_at = $now,
+        resolution = 're-ingested as ' || regexp_extract(q.content, '"cdr_id"\s*:\s*"([^"]+)"', 1)
+    WHERE q.resolved_at IS NULL AND q.reason NOT LIKE 'truncated%'
+      AND regexp_extract(q.content, '"cdr_id"\s*:\s*"([^"]+)"', 1)
+          IN (SELECT cdr_id FROM staged WHERE reason IS NULL)
+    RETURNING 1)
+SELECT count(*) FROM fixed
+"""
+
+
+def resolve_quarantine(con: duckdb.DuckDBPyConnection, entry_id: int,
+                       note: str = "resolved by hand") -> None:
+    """Mark quarantine entry ``entry_id`` resolved (kept, with the time and ``note``).
+
+    Raises ValueError for an unknown id or one already resolved.
+    """
+    row = con.execute("SELECT resolved_at, resolution FROM cdr_quarantine WHERE id = ?",
+                      [entry_id]).fetchone()
+    if row is None:
+        raise ValueError(f"no quarantine entry {entry_id}")
+    if row[0] is not None:
+        raise ValueError(f"quarantine entry {entry_id} was already resolved at "
+                         f"{row[0]:%Y-%m-%d %H:%M:%S} ({row[1]})")
+    con.execute("UPDATE cdr_quarantine SET resolved_at = ?, resolution = ? WHERE id = ?",
+                [datetime.now(UTC).replace(tzinfo=None), note or "resolved by hand", entry_id])
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
@@ -347,7 +383,8 @@ def _quarantine_rejects(
     summary.lines += len(rows)
     summary.quarantined += len(rows)
     con.executemany(
-        """INSERT INTO cdr_quarantine SELECT $1, $2, $3, $4, $5
+        """INSERT INTO cdr_quarantine (file, line, reason, content, quarantined_at)
+           SELECT $1, $2, $3, $4, $5
            WHERE NOT EXISTS (SELECT 1 FROM cdr_quarantine q
                              WHERE q.file = $1 AND q.line = $2 AND q.content = $4)""",
         rows,
@@ -410,7 +447,7 @@ def _slow_path(
         summary.pending += _count(
             con, "SELECT count(*) FROM checked2 WHERE why LIKE 'truncated%'")
         con.execute(
-            """INSERT INTO cdr_quarantine
+            """INSERT INTO cdr_quarantine (file, line, reason, content, quarantined_at)
                SELECT $file, line, why, text, $now FROM checked2 c
                WHERE why IS NOT NULL AND NOT EXISTS (
                    SELECT 1 FROM cdr_quarantine q

@@ -55,6 +55,10 @@ class RateSummary:
     status: dict[str, int] = field(default_factory=dict)
     revenue: Decimal = Decimal(0)
     cost: Decimal = Decimal(0)
+    #: Revenue and cost per currency (of the rate tables that priced them), unconverted.
+    #: When it holds several currencies, ``revenue`` and ``cost`` above add unlike money and
+    #: ``str()`` shows the amounts per currency instead.
+    by_currency: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     @property
     def profit(self) -> Decimal:
@@ -65,11 +69,22 @@ class RateSummary:
         return sum(n for s, n in self.status.items() if s != "ok")
 
     def __str__(self) -> str:
+        """One line; amounts per currency when the run priced in several.
+
+        >>> print(RateSummary(2, {"ok": 2}, Decimal("1.5"), Decimal("1.25"),
+        ...                   {"EUR": (Decimal(0), Decimal("1.25")),
+        ...                    "USD": (Decimal("1.5"), Decimal(0))}))
+        rated 2 CDRs: revenue 0 EUR + 1.5 USD, cost 1.25 EUR + 0 USD (not converted); none flagged
+        """
         flags = ", ".join(f"{n} {s}" for s, n in sorted(self.status.items()) if s != "ok")
-        return (
-            f"rated {self.cdrs} CDRs: revenue {self.revenue}, cost {self.cost}, "
-            f"profit {self.profit}" + (f"; flagged: {flags}" if flags else "; none flagged")
-        )
+        if len(self.by_currency) > 1:
+            revenue = " + ".join(f"{r} {c}" for c, (r, _) in sorted(self.by_currency.items()))
+            cost = " + ".join(f"{k} {c}" for c, (_, k) in sorted(self.by_currency.items()))
+            money = f"revenue {revenue}, cost {cost} (not converted)"
+        else:
+            money = f"revenue {self.revenue}, cost {self.cost}, profit {self.profit}"
+        return (f"rated {self.cdrs} CDRs: {money}"
+                + (f"; flagged: {flags}" if flags else "; none flagged"))
 
 
 def cdr_filter(
@@ -176,6 +191,19 @@ def rate_cdrs(
                 summary.cdrs += n
                 summary.revenue += revenue
                 summary.cost += cost
+            money = con.execute(
+                f"""SELECT currency, coalesce(sum(revenue), 0), coalesce(sum(cost), 0) FROM (
+                        SELECT t.currency, r.revenue, CAST(NULL AS DECIMAL(18, 6)) AS cost
+                        FROM rated r JOIN rate_tables t ON t.name = r.customer_table
+                        WHERE {where} AND r.rated_at = $rated_at
+                        UNION ALL
+                        SELECT t.currency, NULL, r.cost
+                        FROM rated r JOIN rate_tables t ON t.name = r.vendor_table
+                        WHERE {where} AND r.rated_at = $rated_at)
+                    GROUP BY currency ORDER BY currency""",
+                {**params, "rated_at": rated_at},
+            ).fetchall()
+            summary.by_currency = {c: (r, k) for c, r, k in money}
         con.execute("DROP TABLE IF EXISTS todo")
         con.execute("DROP TABLE IF EXISTS plan")
         con.execute("COMMIT")

@@ -46,7 +46,10 @@ WITH seeded AS (
         -- a long-tailed duration: most calls short, some long (0.5 s .. ~40 min)
         CAST(500 + (h6 % 1000) * (h6 % 1000) * (h6 % 2400) // 1000 AS BIGINT) AS duration_ms,
         CAST(800 + (h5 // 1000) % 5200 AS BIGINT) AS pdd_ms,
-        ((h5 // 7) % 10) < 2 AS failed_over
+        -- about 1 call in 5 fails over from another of the given vendors (never a made-up
+        -- name: every vendor in a report is one the caller named); with one vendor, none does
+        ((h5 // 7) % 10) < 2 AND len($vendors) > 1 AS failed_over,
+        $vendors[1 + ((h2 + 1) % len($vendors))::INTEGER] AS failover_vendor
     FROM base
 ), numbered AS (
     SELECT *,
@@ -78,7 +81,7 @@ SELECT
          WHEN h5 % 3 = 0 THEN 'busy' WHEN h5 % 3 = 1 THEN 'no_answer' ELSE 'rejected' END
         AS disconnect_reason,
     CASE WHEN failed_over THEN [
-            {{'vendor': 'synthetic_failover', 'start_ts': strftime(start_ts, {_TS}),
+            {{'vendor': failover_vendor, 'start_ts': strftime(start_ts, {_TS}),
               'sip_code': 503, 'pdd_ms': 0}},
             {{'vendor': vendor, 'start_ts': strftime(start_ts, {_TS}),
               'sip_code': CASE WHEN answered THEN 200 ELSE 486 END, 'pdd_ms': pdd_ms}}]

@@ -110,12 +110,15 @@ def _record(spec: tuple) -> dict:
 
 def build_golden_warehouse(root: Path) -> ratelab.Warehouse:
     """The warehouse described in the module docstring, ingested and rated, under ``root``."""
-    wh = ratelab.connect(root / "warehouse.duckdb")
+    wh = ratelab.connect(root / "warehouse.duckdb", create=True)
     for name, side, currency, who, text in DECKS:
         deck = root / f"{name}.csv"
         deck.write_text(text)
         wh.import_deck(deck, name, side, currency=currency)
         wh.assign(name, **who)
+    # globex's EUR revenue is converted to the base currency (USD) at 1.10 in margin reports
+    # (c6: 0.018000 EUR = 0.019800 USD); settlement and bills stay in EUR.
+    wh.set_fx("EUR", "1.10", date(2026, 11, 1))
     write_jsonl(root / "spool" / "cdrs.jsonl", [_record(spec) for spec in CDRS])
     summary = wh.ingest(root / "spool")
     assert summary.added == len(CDRS) and summary.quarantined == 0

@@ -4,6 +4,7 @@ tests/golden/reports/<function>.json, computed by hand from the decks and CDRs).
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -22,16 +23,18 @@ MONEY, MINUTES = pl.Decimal(18, 6), pl.Decimal(18, 1)
 
 SCHEMAS = {
     revenue_details: {"customer": pl.String, "destination": pl.String,
-                      "customer_prefix": pl.String, "customer_rate": MONEY, "calls": pl.Int64,
+                      "customer_prefix": pl.String, "customer_rate": MONEY,
+                      "currency": pl.String, "calls": pl.Int64,
                       "answered": pl.Int64, "billed_minutes": MINUTES, "revenue": MONEY},
     clearing_details: {"vendor": pl.String, "destination": pl.String, "vendor_prefix": pl.String,
-                       "vendor_rate": MONEY, "calls": pl.Int64, "answered": pl.Int64,
+                       "vendor_rate": MONEY, "currency": pl.String, "calls": pl.Int64,
+                       "answered": pl.Int64,
                        "billed_minutes": MINUTES, "cost": MONEY},
     settlement_summary: {"period_start": pl.Date, "currency": pl.String, "calls": pl.Int64,
                          "answered": pl.Int64, "revenue": MONEY, "cost": MONEY,
                          "profit": MONEY, "margin": pl.Float64},
 }
-GATEWAY_SCHEMA = {"day": pl.Date, "calls": pl.Int64, "answered": pl.Int64,
+GATEWAY_SCHEMA = {"day": pl.Date, "currency": pl.String, "calls": pl.Int64, "answered": pl.Int64,
                   "billed_minutes": MINUTES, "amount": MONEY}
 
 
@@ -70,12 +73,16 @@ def test_dates_and_datetimes_work_like_strings(wh) -> None:
 
 
 def test_totals_agree_with_margin_summary(wh) -> None:
+    # The details are in each table's currency; the summary converts EUR at 1.10 (USD base).
     summary = wh.margin_summary("customer", since=datetime(2026, 11, 2),
                                        until=datetime(2026, 11, 4))
     revenue = revenue_details(wh, START, END)
-    assert revenue["revenue"].sum() == summary["revenue"].sum()
+    usd = revenue.filter(pl.col("currency") != "EUR")["revenue"].sum()
+    eur = revenue.filter(pl.col("currency") == "EUR")["revenue"].sum()
+    assert usd + eur * Decimal("1.10") == summary["revenue"].sum()
     assert revenue["calls"].sum() == summary["calls"].sum()
     assert clearing_details(wh, START, END)["cost"].sum() == summary["cost"].sum()
+    assert set(summary["currency"]) == {"USD"}
 
 
 @pytest.mark.parametrize(("call", "message"), [

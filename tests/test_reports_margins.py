@@ -25,9 +25,10 @@ from ratelab.reports import (
 from tests.reports_fixtures import END, START, build_golden_warehouse, check_golden
 
 MONEY, MINUTES = pl.Decimal(18, 6), pl.Decimal(18, 1)
-MARGIN_BY = {"calls": pl.Int64, "answered": pl.Int64, "minutes": MINUTES, "revenue": MONEY,
-             "cost": MONEY, "profit": MONEY, "margin": pl.Float64, "markup": pl.Float64,
-             "flagged": pl.Int64, "synthetic": pl.Boolean}
+MARGIN_BY = {"calls": pl.Int64, "answered": pl.Int64, "minutes": MINUTES,
+             "currency": pl.String, "revenue": MONEY, "cost": MONEY, "profit": MONEY,
+             "margin": pl.Float64, "margin_ok": pl.Float64, "markup": pl.Float64,
+             "flagged": pl.Int64, "flagged_revenue": MONEY, "synthetic": pl.Boolean}
 EMPTY = ("2026-12-01", "2026-12-02")
 
 
@@ -48,17 +49,19 @@ def test_margin_columns_and_types(by, period, wh) -> None:
     assert dict(margin_by(wh, *period, by=by).schema) == {by: pl.String, **MARGIN_BY}
     assert dict(top_loss_makers(wh, *period, by=by).schema) == {by: pl.String, **MARGIN_BY}
     assert dict(margin_by_day(wh, *period, by=by).schema) == {
-        "day": pl.Date, by: pl.String, "revenue": MONEY, "cost": MONEY, "profit": MONEY,
-        "margin": pl.Float64}
+        "day": pl.Date, by: pl.String, "currency": pl.String, "revenue": MONEY, "cost": MONEY,
+        "profit": MONEY, "margin": pl.Float64}
 
 
 @pytest.mark.parametrize("period", [(START, END), EMPTY], ids=["data", "empty"])
 def test_deviation_and_curve_columns(period, wh) -> None:
     assert dict(rate_deviation(wh, *period).schema) == {
-        "destination": pl.String, "vendor": pl.String, "calls_below_cost": pl.Int64,
+        "destination": pl.String, "vendor": pl.String, "currency": pl.String,
+        "calls_below_cost": pl.Int64,
         "minutes_below_cost": MINUTES, "loss": MONEY, "worst_deviation": MONEY}
     assert dict(break_even_curve(wh, *period, "1").schema) == {
-        "day": pl.Date, "cumulative_profit": MONEY, "fixed_costs": MONEY}
+        "day": pl.Date, "currency": pl.String, "cumulative_profit": MONEY,
+        "fixed_costs": MONEY}
 
 
 @pytest.mark.parametrize("by", ["destination", "customer", "vendor"])
@@ -78,10 +81,11 @@ def test_margin_by_is_margin_summary(by, wh) -> None:
 
 def test_margin_summary_margin_is_not_rounded(wh) -> None:
     # The summary used to round margins to 4 places (0.0769 for UK, 0.076923 in the report):
-    # now both keep the ratio of the exact sums, 0.006 / 0.078 = 1/13.
+    # now both keep the ratio of the exact sums, 0.0078 / 0.0798 (globex's EUR 0.018 is
+    # USD 0.0198 at 1.10).
     uk = wh.margin_summary("destination", since=datetime(2026, 11, 2),
                            until=datetime(2026, 11, 4)).filter(pl.col("destination") == "UK")
-    assert uk["margin"][0] == 0.006 / 0.078
+    assert uk["margin"][0] == 0.0078 / 0.0798
     # an open period: every rated call, c10 on 2026-11-05 included
     everyone = wh.margin_summary("customer")
     assert everyone.select("customer", "calls", "flagged").rows() == [
@@ -116,17 +120,21 @@ def test_heatmap_cells_are_the_margin_table_of_their_day(by, wh) -> None:
 def test_top_loss_makers_only_negative_most_negative_first(wh) -> None:
     everyone = margin_by(wh, START, "2026-11-03", by="customer")
     losers = top_loss_makers(wh, START, "2026-11-03", by="customer")
-    assert losers["customer"].to_list() == ["globex", "acme"]  # -0.001000, then -0.000833
+    # globex's EUR 0.018 against USD 0.019 looked like a loss when unlike money was added; at
+    # 1.10 it is USD 0.0198, a profit. acme lost 0.000833.
+    assert losers["customer"].to_list() == ["acme"]
     assert (losers["profit"] < 0).all()
     assert losers.rows() == everyone.filter(pl.col("profit") < 0).sort("profit").rows()
-    assert top_loss_makers(wh, START, "2026-11-03", by="customer", n=1)["customer"].to_list() \
-        == ["globex"]
+    assert top_loss_makers(wh, START, END, by=["vendor", "destination"]).select(
+        "vendor", "destination", "profit").rows() == [
+            ("carrier_x", "UK Mobile", Decimal("-0.008333"))]
     assert top_loss_makers(wh, START, END, by="vendor").height == 0  # every vendor made money
 
 
-# The golden period's totals (see tests/reports_fixtures.py): profit 0.018667 over 12 calls and
-# 970 customer-billed seconds; day 1 ended at -0.001833, day 2 at 0.018667.
-PROFIT, SECONDS, CALLS = Decimal("0.018667"), 970, 12
+# The golden period's totals (see tests/reports_fixtures.py): profit 0.020467 USD over 12 calls
+# and 970 customer-billed seconds (globex's EUR 0.018 counts as USD 0.0198 at 1.10); day 1 ended
+# at -0.000033, day 2 at 0.020467.
+PROFIT, SECONDS, CALLS = Decimal("0.020467"), 970, 12
 
 
 def _expected(fixed: str, days: int) -> dict:
@@ -157,20 +165,21 @@ def test_break_even_matches_finance(fixed, day, wh) -> None:
 
 
 def test_break_even_by_hand(wh) -> None:
-    # 0.01 / (0.018667 / (970 / 60)) = 8.66... minutes -> 8.7 (rounded up); at 970 / 60 / 12
-    # minutes per call that is 6.43 calls -> 7; over two days 6.43 / 172800 calls per second
+    # 0.01 / (0.020467 / (970 / 60)) = 7.899... minutes -> 7.9 (rounded up); at 970 / 60 / 12
+    # minutes per call that is 5.86 calls -> 6; over two days 5.86 / 172800 calls per second
     row = break_even(wh, START, END, Decimal("0.01")).row(0, named=True)
-    assert row["profit_per_minute"] == Decimal("0.001155")
-    assert row["minutes_needed"] == Decimal("8.7")
-    assert row["calls_needed"] == 7
+    assert row["currency"] == "USD"
+    assert row["profit_per_minute"] == Decimal("0.001266")
+    assert row["minutes_needed"] == Decimal("7.9")
+    assert row["calls_needed"] == 6
     assert row["avg_call_minutes"] == Decimal("1.3472")
-    assert row["cps_needed"] == pytest.approx(0.01 / (0.018667 / (970 / 60)) / (970 / 60 / 12)
+    assert row["cps_needed"] == pytest.approx(0.01 / (0.020467 / (970 / 60)) / (970 / 60 / 12)
                                               / 172800)
 
 
 def test_no_break_even_when_the_period_loses_money(wh) -> None:
-    row = break_even(wh, START, "2026-11-03", "0.01").row(0, named=True)  # day 1: -0.001833
-    assert row["profit"] == Decimal("-0.001833")
+    row = break_even(wh, START, "2026-11-03", "0.01").row(0, named=True)  # day 1: -0.000033
+    assert row["profit"] == Decimal("-0.000033")
     assert (row["minutes_needed"], row["calls_needed"], row["cps_needed"]) == (None, None, None)
     assert row["broke_even_on"] is None
 
@@ -178,7 +187,7 @@ def test_no_break_even_when_the_period_loses_money(wh) -> None:
 def test_break_even_empty_period(wh) -> None:
     frame = break_even(wh, *EMPTY, "100")
     assert frame.height == 0
-    assert frame.columns == ["period_start", "period_end", "fixed_costs", "profit",
+    assert frame.columns == ["period_start", "period_end", "currency", "fixed_costs", "profit",
                              "profit_per_minute", "minutes", "calls", "avg_call_minutes",
                              "minutes_needed", "calls_needed", "cps_needed", "broke_even_on"]
 

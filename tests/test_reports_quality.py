@@ -89,3 +89,25 @@ def test_hour_buckets_are_utc_hours(wh) -> None:
 def test_bad_arguments_raise_report_error(call, message, wh) -> None:
     with pytest.raises(ReportError, match=message):
         call(wh)
+
+
+@pytest.mark.parametrize("keys", [["vendor", "customer"], ["customer", "destination"],
+                                  ["destination", "vendor", "customer"]])
+def test_several_keys_add_up_to_one(keys, wh) -> None:
+    # by= takes a list: one column per key, in the order given; summed over the other keys the
+    # counts are those of the single key (with vendor among the keys, attempts count;
+    # otherwise calls).
+    many = traffic_quality(wh, START, END, by=keys)
+    assert many.columns[:len(keys) + 1] == ["bucket", *keys]
+    base = ["vendor", keys[0]] if "vendor" in keys[1:] else [keys[0]]
+    one = traffic_quality(wh, START, END, by=base)
+    summed = (many.group_by("bucket", *base).agg(pl.col("attempts").sum(),
+                                                 pl.col("answered").sum())
+              .sort("bucket", *base))
+    assert summed.rows() == one.select("bucket", *base, "attempts", "answered").sort(
+        "bucket", *base).rows()
+    causes = failure_causes(wh, START, END, by=keys)
+    assert causes.columns[:len(keys)] == keys
+    assert causes["calls"].sum() == failure_causes(wh, START, END, by=keys[0])["calls"].sum()
+    shares = causes.group_by(keys).agg(pl.col("share").sum())["share"]
+    assert all(abs(s - 1) < 1e-12 for s in shares)

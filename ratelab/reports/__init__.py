@@ -20,13 +20,26 @@ from ratelab.reports.billing import (
     settlement_summary,
 )
 from ratelab.reports.breakeven import break_even, break_even_curve
-from ratelab.reports.common import ReportError, check_party, load_sql, period
-from ratelab.reports.margins import margin_by, margin_by_day, rate_deviation, top_loss_makers
+from ratelab.reports.common import (
+    MissingRateError,
+    ReportError,
+    check_party,
+    load_sql,
+    period,
+)
+from ratelab.reports.margins import (
+    headline,
+    margin_by,
+    margin_by_day,
+    rate_deviation,
+    top_loss_makers,
+)
 from ratelab.reports.quality import failure_causes, traffic_quality
 from ratelab.reports.reconcile import reconcile, reconcile_summary
 from ratelab.reports.whatif import what_if
 
 __all__ = [
+    "MissingRateError",
     "ReportError",
     "auto_create_rates",
     "break_even",
@@ -35,6 +48,7 @@ __all__ = [
     "clearing_details",
     "failure_causes",
     "gateway_bill",
+    "headline",
     "load_sql",
     "margin_by",
     "margin_by_day",

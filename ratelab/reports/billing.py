@@ -34,7 +34,8 @@ def revenue_details(wh: Warehouse, start: When, end: When,
                     customer: str | None = None) -> pl.DataFrame:
     """What each customer was billed: one row per customer, destination, prefix and rate.
 
-    Columns: customer, destination, customer_prefix, customer_rate, calls, answered,
+    Columns: customer, destination, customer_prefix, customer_rate, currency (the customer
+    rate table's: rate and revenue are as billed, not converted), calls, answered,
     billed_minutes (customer side), revenue; sorted by customer, destination, prefix.
     Calls the customer side could not rate keep their count with a null prefix and rate and
     zero revenue (destination ``(unrated)`` when neither side matched a rate).
@@ -56,8 +57,9 @@ def clearing_details(wh: Warehouse, start: When, end: When,
                      vendor: str | None = None) -> pl.DataFrame:
     """What each vendor will charge: one row per vendor, destination, prefix and rate.
 
-    Columns: vendor, destination, vendor_prefix, vendor_rate, calls, answered,
-    billed_minutes (vendor side), cost; sorted by vendor, destination, prefix. Only calls that
+    Columns: vendor, destination, vendor_prefix, vendor_rate, currency (the vendor rate
+    table's: rate and cost are as charged, not converted), calls, answered, billed_minutes
+    (vendor side), cost; sorted by vendor, destination, prefix. Only calls that
     reached a vendor, counted for the final vendor (failed failover attempts cost nothing).
 
     >>> from ratelab.examples import sample_warehouse
@@ -74,8 +76,10 @@ def gateway_bill(wh: Warehouse, start: When, end: When, party: str,
                  side: str) -> pl.DataFrame:
     """One customer's (``side="customer"``) or vendor's (``side="vendor"``) bill per UTC day.
 
-    Columns: day, calls, answered, billed_minutes (that side's), amount (revenue for a
-    customer, cost for a vendor); sorted by day. Totals are the caller's to add.
+    Columns: day, currency (that side's rate table's; amounts are not converted: a bill is in
+    the currency it is paid in), calls, answered, billed_minutes (that side's), amount
+    (revenue for a customer, cost for a vendor); sorted by day, then currency. Totals are the
+    caller's to add, per currency.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=50, rated=True)
@@ -97,10 +101,12 @@ def settlement_summary(wh: Warehouse, start: When, end: When,
     """Calls, revenue, cost, profit and margin per UTC day, ISO week or month and currency.
 
     Columns: period_start (Date; weeks start on Monday, the first and last bucket may be
-    partial), currency (the customer rate table's; the vendor table's when the customer side
-    did not rate; ``(unrated)`` when neither did), calls, answered, revenue, cost, profit,
-    margin (Float64, null when revenue is 0). Sorted by period_start, currency. Amounts are
-    not converted between currencies: cost is summed in its vendor table's currency.
+    partial), currency, calls, answered, revenue, cost, profit, margin (Float64, null when
+    revenue is 0). Sorted by period_start, currency. Settlement per currency, unconverted:
+    revenue is summed under its customer table's currency and cost under its vendor table's,
+    so no row adds unlike money (a EUR vendor's cost is on the EUR row). Calls are counted
+    under the customer side's currency (the vendor side's when the customer side did not
+    rate; ``(unrated)`` when neither did). Converted totals: :func:`ratelab.reports.margin_by`.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=50, rated=True)

@@ -20,7 +20,7 @@ import polars as pl
 
 from ratelab import finance
 from ratelab.money import MoneyLike, money_context, quantize, to_decimal
-from ratelab.reports.common import ReportError, When, load_sql, period
+from ratelab.reports.common import ReportError, When, load_sql, period, require_rates
 
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
@@ -31,6 +31,7 @@ __all__ = ["BREAK_EVEN_SCHEMA", "break_even", "break_even_curve"]
 BREAK_EVEN_SCHEMA: dict[str, pl.DataType] = {
     "period_start": pl.Datetime("us"),
     "period_end": pl.Datetime("us"),
+    "currency": pl.String(),
     "fixed_costs": pl.Decimal(18, 6),
     "profit": pl.Decimal(18, 6),
     "profit_per_minute": pl.Decimal(18, 6),
@@ -59,8 +60,10 @@ def break_even_curve(wh: Warehouse, start: When, end: When,
     """Cumulative profit per UTC day against the fixed costs (for the break-even chart).
 
     Columns: day (Date; every day from the day of ``start`` to the last day before ``end``,
-    days without calls included), cumulative_profit, fixed_costs. Empty when the period has
-    no calls.
+    days without calls included), currency (the base currency: profit is converted at each
+    call's day's exchange rate, and ``fixed_costs`` are taken to be in it),
+    cumulative_profit, fixed_costs. Empty when the period has no calls. A missing exchange
+    rate raises :class:`~ratelab.reports.common.MissingRateError`.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=50, rated=True)
@@ -70,6 +73,7 @@ def break_even_curve(wh: Warehouse, start: When, end: When,
     """
     begin, finish = period(start, end)
     fixed = _fixed_costs(fixed_costs)
+    require_rates(wh, begin, finish)
     return wh.sql(load_sql("break_even_curve"),
                   {"start": begin, "end": finish, "fixed_costs": str(fixed)})
 
@@ -77,7 +81,9 @@ def break_even_curve(wh: Warehouse, start: When, end: When,
 def break_even(wh: Warehouse, start: When, end: When, fixed_costs: MoneyLike) -> pl.DataFrame:
     """The traffic the period's economics need to cover ``fixed_costs``, and when they did.
 
-    One row: period_start, period_end, fixed_costs, profit (revenue - cost), minutes
+    One row: period_start, period_end, currency (the base currency, that of fixed_costs and
+    of every amount: profit is converted at each call's day's exchange rate), fixed_costs,
+    profit (revenue - cost), minutes
     (customer-side billed), calls (every call, answered or not), profit_per_minute (profit /
     minutes), avg_call_minutes (minutes / calls), then :func:`ratelab.finance.break_even` of
     those: minutes_needed (rounded up to 0.1), calls_needed (rounded up; at today's answer
@@ -94,6 +100,7 @@ def break_even(wh: Warehouse, start: When, end: When, fixed_costs: MoneyLike) ->
     """
     begin, finish = period(start, end)
     fixed = _fixed_costs(fixed_costs)
+    base = require_rates(wh, begin, finish)
     totals = wh.sql(load_sql("break_even"), {"start": begin, "end": finish}).row(0, named=True)
     calls, billed_s, profit = totals["calls"], totals["billed_s"], totals["profit"]
     if calls == 0:
@@ -112,6 +119,7 @@ def break_even(wh: Warehouse, start: When, end: When, fixed_costs: MoneyLike) ->
     row = {
         "period_start": begin,
         "period_end": finish,
+        "currency": base,
         "fixed_costs": fixed,
         "profit": profit,
         "profit_per_minute": None if per_minute is None else quantize(per_minute),

@@ -14,15 +14,41 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
 
-__all__ = ["ReportError", "check_choice", "check_party", "load_sql", "moment", "period"]
+__all__ = ["MissingRateError", "ReportError", "check_choice", "check_keys", "check_party",
+           "load_sql", "moment", "period", "require_rates"]
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "reports"
 
 When = datetime | date | str
+#: One grouping key or several (a list), for a report's ``by=``.
+Keys = str | list[str] | tuple[str, ...]
 
 
 class ReportError(ValueError):
     """A report cannot run with these parameters; the message says what to change."""
+
+
+class MissingRateError(ReportError):
+    """Money in a currency needs converting on days with no exchange rate on or before them.
+
+    ``missing`` maps each currency to its days (sorted). Reports refuse rather than add money
+    of different currencies.
+    """
+
+    def __init__(self, base: str, missing: dict[str, list[date]]) -> None:
+        self.base = base
+        self.missing = missing
+        parts = []
+        for currency, days in missing.items():
+            shown = ", ".join(f"{d:%Y-%m-%d}" for d in days[:10])
+            more = f" and {len(days) - 10} more days" if len(days) > 10 else ""
+            parts.append(f"{currency} on {shown}{more}")
+        first_currency, first_days = next(iter(missing.items()))
+        super().__init__(
+            f"no exchange rate to {base} for " + "; ".join(parts)
+            + f" (no rate on or before those days). Amounts in different currencies are "
+            f"never added: set one with `ratelab fx set {first_currency} RATE --date "
+            f"{first_days[0]:%Y-%m-%d}` or import a file with `ratelab fx import FILE`.")
 
 
 def moment(value: When, name: str = "date", zone: tzinfo = UTC) -> datetime:
@@ -115,6 +141,59 @@ def check_party(wh: Warehouse, side: str, name: str | None) -> None:
     if name not in known:
         shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
         raise ReportError(f"unknown {side} {name!r}; known: {shown or '(none yet)'}")
+
+
+_MISSING_SQL = """
+SELECT currency, list(DISTINCT day ORDER BY day) AS days FROM (
+    SELECT revenue_currency AS currency, day FROM rated_base
+    WHERE revenue_fx_missing AND start_ts >= $start AND start_ts < $end
+      AND ($customer IS NULL OR customer = $customer) AND ($vendor IS NULL OR vendor = $vendor)
+    UNION ALL
+    SELECT cost_currency, day FROM rated_base
+    WHERE cost_fx_missing AND start_ts >= $start AND start_ts < $end
+      AND ($customer IS NULL OR customer = $customer) AND ($vendor IS NULL OR vendor = $vendor)
+) GROUP BY currency ORDER BY currency
+"""
+
+
+def require_rates(wh: Warehouse, start: datetime, end: datetime, *,
+                  customer: str | None = None, vendor: str | None = None) -> str:
+    """Return the base currency, or raise :class:`MissingRateError` naming every currency and
+    UTC day in ``[start, end)`` (of ``customer`` / ``vendor``) that has no exchange rate.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> require_rates(sample_warehouse(cdrs=5, rated=True), datetime(2026, 1, 1),
+    ...               datetime(2027, 1, 1))
+    'USD'
+    """
+    params = {"start": start, "end": end, "customer": customer, "vendor": vendor}
+    frame = wh.sql(_MISSING_SQL, params)
+    base = str(wh.sql("SELECT value FROM settings WHERE key = 'base_currency'")["value"][0])
+    if frame.height:
+        raise MissingRateError(base, {row[0]: list(row[1]) for row in frame.iter_rows()})
+    return base
+
+
+def check_keys(by: str | list[str] | tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
+    """``by`` as a list of distinct keys, each one of ``allowed`` (a single key is a list of one).
+
+    >>> check_keys("vendor", ("vendor", "customer")), check_keys(["customer", "vendor"],
+    ...                                                           ("vendor", "customer"))
+    (['vendor'], ['customer', 'vendor'])
+    >>> try:
+    ...     check_keys([], ("vendor",))
+    ... except ReportError as err:
+    ...     print(err)
+    by needs at least one of vendor
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    if not keys:
+        raise ReportError(f"by needs at least one of {', '.join(allowed)}")
+    for key in keys:
+        check_choice("by", key, allowed)
+    if len(set(keys)) != len(keys):
+        raise ReportError(f"by lists a key twice: {keys}")
+    return keys
 
 
 def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ratelab.reports.common import When, check_choice, load_sql, period
+from ratelab.reports.common import Keys, When, check_choice, check_keys, load_sql, period
 
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
@@ -28,15 +28,16 @@ KEYS = ("vendor", "customer", "destination")
 GRAINS = ("hour", "day")
 
 
-def traffic_quality(wh: Warehouse, start: When, end: When, by: str = "vendor",
+def traffic_quality(wh: Warehouse, start: When, end: When, by: Keys = "vendor",
                     grain: str = "day") -> pl.DataFrame:
     """ASR, ACD, PDD and short calls per UTC hour or day and per vendor, customer or destination.
 
-    Columns: bucket (Datetime, naive UTC, start of the hour or day), ``<by>`` (a column named
-    after ``by``), attempts, answered (SIP 200), asr (answered / attempts), acd_s (mean
-    seconds of the answered attempts), pdd_ms (mean post-dial delay of the answered attempts),
+    ``by`` is a key or a list of keys (``["vendor", "destination"]``). Columns: bucket
+    (Datetime, naive UTC, start of the hour or day), a column per key, in the order given,
+    attempts, answered (SIP 200), asr (answered / attempts), acd_s (mean seconds of the
+    answered attempts), pdd_ms (mean post-dial delay of the answered attempts),
     short_calls (answered, under 6 s), short_ratio (short_calls / answered; null when nothing
-    was answered). Sorted by bucket, then ``<by>``.
+    was answered). Sorted by bucket, then the keys.
 
     By vendor every attempt in a CDR's ``attempts`` counts for its vendor, so a call that
     failed over from one vendor (503) to another (200) is a failed attempt for the first and
@@ -48,25 +49,28 @@ def traffic_quality(wh: Warehouse, start: When, end: When, by: str = "vendor",
     >>> quality.columns
     ['bucket', 'vendor', 'attempts', 'answered', 'asr', 'acd_s', 'pdd_ms', 'short_calls',
      'short_ratio']
-    >>> quality["vendor"].to_list(), quality["attempts"].to_list()  # 12 calls failed over
-    (['carrier_x', 'synthetic_failover'], [50, 12])
+    >>> quality["vendor"].to_list(), quality["attempts"].to_list()
+    (['carrier_x'], [50])
     """
     begin, finish = period(start, end)
-    check_choice("by", by, KEYS)
+    keys = check_keys(by, KEYS)
     check_choice("grain", grain, GRAINS)
     frame = wh.sql(load_sql("traffic_quality"),
-                   {"start": begin, "end": finish, "by": by, "grain": grain})
-    return frame.rename({"key": by})
+                   {"start": begin, "end": finish, "by": keys, "grain": grain})
+    frame = frame.rename({f"{k}_key": k for k in KEYS})
+    return (frame.select("bucket", *keys, *frame.columns[4:])
+            .sort(["bucket", *keys], nulls_last=False))
 
 
-def failure_causes(wh: Warehouse, start: When, end: When, by: str = "vendor") -> pl.DataFrame:
+def failure_causes(wh: Warehouse, start: When, end: When,
+                   by: Keys = "vendor") -> pl.DataFrame:
     """Why unanswered calls failed: final SIP code and disconnect reason per key.
 
-    Columns: ``<by>`` (vendor: the call's final vendor, ``(none)`` when no vendor was tried;
-    or customer, or destination), sip_code, disconnect_reason, calls, share (of that key's
-    failed calls). Unanswered calls only (final SIP code other than 200); failed attempts that
-    a failover rescued are counted by :func:`traffic_quality` instead. Sorted by key, most
-    calls first, then SIP code and reason.
+    Columns: a column per key of ``by`` (one key or a list; vendor: the call's final vendor,
+    ``(none)`` when no vendor was tried; customer; destination), sip_code, disconnect_reason,
+    calls, share (of the failed calls of its keys). Unanswered calls only (final SIP code other
+    than 200); failed attempts that a failover rescued are counted by :func:`traffic_quality`
+    instead. Sorted by the keys, most calls first, then SIP code and reason.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=50, rated=True)
@@ -77,6 +81,9 @@ def failure_causes(wh: Warehouse, start: When, end: When, by: str = "vendor") ->
     1.0
     """
     begin, finish = period(start, end)
-    check_choice("by", by, KEYS)
-    frame = wh.sql(load_sql("failure_causes"), {"start": begin, "end": finish, "by": by})
-    return frame.rename({"key": by})
+    keys = check_keys(by, KEYS)
+    frame = wh.sql(load_sql("failure_causes"), {"start": begin, "end": finish, "by": keys})
+    frame = frame.rename({f"{k}_key": k for k in KEYS})
+    return (frame.select(*keys, *frame.columns[3:])
+            .sort([*keys, "calls", "sip_code", "disconnect_reason"],
+                  descending=[False] * len(keys) + [True, False, False]))

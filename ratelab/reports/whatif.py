@@ -39,7 +39,14 @@ from ratelab.decks import DeckError, DeckRow, read_deck
 from ratelab.money import MoneyLike, money_context, to_decimal
 from ratelab.rates import import_rows, rebuild_index
 from ratelab.rating import rate_cdrs
-from ratelab.reports.common import ReportError, When, check_party, load_sql, period
+from ratelab.reports.common import (
+    ReportError,
+    When,
+    check_party,
+    load_sql,
+    period,
+    require_rates,
+)
 
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
@@ -205,6 +212,7 @@ def what_if(
         raise ReportError("change_pct= needs vendor=: whose rates change")
     check_party(wh, "vendor", vendor)
     factor = None if change_pct is None else change_factor(change_pct)
+    require_rates(wh, begin, finish)  # amounts are compared in the base currency
 
     with _scratch(wh) as con:
         con.execute(f"USE {STORED}")       # the checks read the stored warehouse

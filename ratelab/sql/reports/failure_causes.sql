@@ -1,24 +1,29 @@
 -- failure_causes: why calls failed, per vendor, customer or destination.
 --
--- Params: $start (inclusive), $end (exclusive), naive UTC; $by ('vendor' | 'customer' |
--- 'destination').
+-- Params: $start (inclusive), $end (exclusive), naive UTC; $by, a list of keys among 'vendor',
+-- 'customer', 'destination'. The groups are vendor_key, customer_key and destination_key
+-- (NULL for a key not in $by: the caller drops it).
 -- Unanswered calls only (final sip_code other than 200), one row per key x final sip_code x
 -- disconnect_reason. By vendor, the key is the call's final vendor ('(none)' when no vendor
 -- was tried); failed attempts that a failover rescued are in traffic_quality, not here.
--- share: the row's calls over all the key's failed calls.
+-- share: the row's calls over all the failed calls of its keys.
 WITH failed AS (
-    SELECT CASE $by WHEN 'vendor' THEN coalesce(c.vendor, '(none)')
-                    WHEN 'customer' THEN coalesce(c.customer, '(none)')
-                    ELSE coalesce(r.destination, '(unrated)') END AS key,
+    SELECT CASE WHEN list_contains($by, 'vendor') THEN coalesce(c.vendor, '(none)') END
+               AS vendor_key,
+           CASE WHEN list_contains($by, 'customer') THEN coalesce(c.customer, '(none)') END
+               AS customer_key,
+           CASE WHEN list_contains($by, 'destination')
+                THEN coalesce(r.destination, '(unrated)') END AS destination_key,
            c.sip_code, c.disconnect_reason
     FROM cdrs c
     LEFT JOIN rated r ON r.cdr_seq = c.cdr_seq
     WHERE c.start_ts >= $start AND c.start_ts < $end
       AND coalesce(c.sip_code, 0) <> 200
 )
-SELECT key, sip_code, disconnect_reason,
+SELECT vendor_key, customer_key, destination_key, sip_code, disconnect_reason,
        count(*) AS calls,
-       CAST(count(*) AS DOUBLE) / sum(count(*)) OVER (PARTITION BY key) AS share
+       CAST(count(*) AS DOUBLE)
+           / sum(count(*)) OVER (PARTITION BY vendor_key, customer_key, destination_key)
+           AS share
 FROM failed
-GROUP BY key, sip_code, disconnect_reason
-ORDER BY key, calls DESC, sip_code, disconnect_reason
+GROUP BY vendor_key, customer_key, destination_key, sip_code, disconnect_reason

@@ -29,18 +29,57 @@ WHERE start_ts >= $start AND start_ts < $end
 CREATE TABLE rated AS SELECT * FROM {db}.main.rated WHERE false;
 CREATE TABLE rated_before AS
 SELECT * FROM {db}.main.rated WHERE start_ts >= $start AND start_ts < $end;
+CREATE TABLE settings AS SELECT * FROM {db}.main.settings;
+CREATE TABLE fx_rates AS SELECT * FROM {db}.main.fx_rates;
 
 -- name: result
 -- Per destination (the stored one): the stored figures against the re-rated ones. A call that
 -- was not re-rated keeps its stored figures on both sides. Margins are ratios of sums.
-WITH calls AS (
+-- Every amount is converted to the base currency as rated_base does (migration 003): at the
+-- exchange rate of the call's UTC day for its rate table's currency, half up to 6 places per
+-- call and side. whatif.py checks first that no rate is missing.
+WITH pairs AS (
+    SELECT customer_table AS t, CAST(start_ts AS DATE) AS day FROM rated_before
+    UNION SELECT vendor_table, CAST(start_ts AS DATE) FROM rated_before
+    UNION SELECT customer_table, CAST(start_ts AS DATE) FROM rated
+    UNION SELECT vendor_table, CAST(start_ts AS DATE) FROM rated
+),
+factors AS (
+    SELECT p.t, p.day,
+           CASE WHEN p.currency = (SELECT value FROM settings WHERE key = 'base_currency')
+                THEN CAST(1 AS DECIMAL(18, 10)) ELSE f.rate END AS rate
+    FROM (SELECT p.*, rt.currency FROM pairs p JOIN rate_tables rt ON rt.name = p.t) p
+    ASOF LEFT JOIN fx_rates f ON f.currency = p.currency AND p.day >= f.day
+),
+converted AS (
+    SELECT r.cdr_seq, r.status, r.destination,
+           CAST(round(CAST(r.revenue AS DECIMAL(38, 6)) * coalesce(fr.rate, 1), 6)
+                AS DECIMAL(18, 6)) AS revenue,
+           CAST(round(CAST(r.cost AS DECIMAL(38, 6)) * coalesce(fc.rate, 1), 6)
+                AS DECIMAL(18, 6)) AS cost,
+           'before' AS which
+    FROM rated_before r
+    LEFT JOIN factors fr ON fr.t = r.customer_table AND fr.day = CAST(r.start_ts AS DATE)
+    LEFT JOIN factors fc ON fc.t = r.vendor_table AND fc.day = CAST(r.start_ts AS DATE)
+    UNION ALL
+    SELECT r.cdr_seq, r.status, r.destination,
+           CAST(round(CAST(r.revenue AS DECIMAL(38, 6)) * coalesce(fr.rate, 1), 6)
+                AS DECIMAL(18, 6)),
+           CAST(round(CAST(r.cost AS DECIMAL(38, 6)) * coalesce(fc.rate, 1), 6)
+                AS DECIMAL(18, 6)),
+           'after'
+    FROM rated r
+    LEFT JOIN factors fr ON fr.t = r.customer_table AND fr.day = CAST(r.start_ts AS DATE)
+    LEFT JOIN factors fc ON fc.t = r.vendor_table AND fc.day = CAST(r.start_ts AS DATE)
+),
+calls AS (
     SELECT coalesce(b.destination, a.destination, '(unrated)') AS destination,
            b.revenue AS revenue_before, b.cost AS cost_before,
            CASE WHEN a.cdr_seq IS NULL THEN b.revenue ELSE a.revenue END AS revenue_after,
            CASE WHEN a.cdr_seq IS NULL THEN b.cost ELSE a.cost END AS cost_after,
            a.cdr_seq IS NOT NULL AND b.status = 'ok' AND a.status <> 'ok' AS lost_rate
-    FROM rated_before b
-    LEFT JOIN rated a USING (cdr_seq)
+    FROM (SELECT * FROM converted WHERE which = 'before') b
+    LEFT JOIN (SELECT * FROM converted WHERE which = 'after') a USING (cdr_seq)
 ),
 sums AS (
     SELECT destination, count(*) AS calls,
