@@ -21,7 +21,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m ratelab.demo
 
+# The real peers the end-to-end tests talk to (Debian packages; .ci/run installs them). Missing
+# ones are named in one line and the suite still runs (the tests that need them fail).
+PEERS_CHECK = pkgs=""; \
+	command -v sipp >/dev/null 2>&1 || pkgs="$$pkgs sip-tester"; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| command -v google-chrome >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
+	if [ -n "$$pkgs" ]; then echo "make test: install SIPp / Chromium for the end-to-end tests: apt-get install$$pkgs (running the rest; those tests will fail)"; fi
+
 test: $(STAMP)
+	@$(PEERS_CHECK)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -100,7 +100,7 @@ def main() -> None:
                       lambda: base.execute(ctas))
     base.close()
 
-    wh = connect(work / "warehouse.duckdb")
+    wh = connect(work / "warehouse.duckdb", create=True)
     print("ratelab:")
     timed("import customer deck", lambda: wh.import_deck(work / "customer.csv", "cust", "customer"))
     timed("import vendor deck", lambda: wh.import_deck(work / "vendor.csv", "vend", "vendor"))

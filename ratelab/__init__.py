@@ -3,6 +3,8 @@
 >>> from ratelab import margin
 >>> margin("0.015", "0.010").quantize(Decimal("0.0001"))
 Decimal('0.3333')
+>>> __version__.count(".") >= 2
+True
 """
 
 from decimal import Decimal
@@ -26,7 +28,33 @@ from ratelab.rates import ImportSummary
 from ratelab.rating import RateSummary
 from ratelab.switch_process import SwitchError, SwitchProcess
 from ratelab.synthetic import SyntheticSpec, write_synthetic_cdrs
-from ratelab.warehouse import Warehouse, WarehouseBusy, connect
+from ratelab.warehouse import (
+    Warehouse,
+    WarehouseBusy,
+    WarehouseError,
+    WarehouseNotFound,
+    connect,
+)
+
+
+def _version() -> str:
+    """The installed distribution's version; pyproject.toml's in a source tree without one."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ratelab")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = [
     "BreakEven",
@@ -44,6 +72,9 @@ __all__ = [
     "SyntheticSpec",
     "Warehouse",
     "WarehouseBusy",
+    "WarehouseError",
+    "WarehouseNotFound",
+    "__version__",
     "auto_create_rate",
     "billable_seconds",
     "billed_seconds",

@@ -47,7 +47,7 @@ def sample_warehouse(cdrs: int = 200, *, rated: bool = False,
     """
     root = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="ratelab-"))
     root.mkdir(parents=True, exist_ok=True)
-    wh = connect(root / "warehouse.duckdb")
+    wh = connect(root / "warehouse.duckdb", create=True)
     for name, side, text in (("cust_std", "customer", CUSTOMER_DECK),
                              ("vend_x", "vendor", VENDOR_DECK)):
         deck = root / f"{name}.csv"

@@ -145,6 +145,9 @@ def int_param(value: str | None, name: str) -> int | None:
         raise ReportError(f"{name} {text!r} is not a whole number") from None
 
 
+#: The display-metadata key under which a report page records the problem it showed.
+PROBLEM_KEY = "ratelab"
+
 RATIO_COLUMNS = {"margin", "markup", "asr", "short_ratio", "share", "margin_before",
                  "margin_after"}
 _TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
@@ -226,6 +229,8 @@ class ReportPage:
 
     def __init__(self) -> None:
         self.ok = True
+        self.problem: str | None = None
+        self.exit_code = 0
         self.plotly_embedded = False
         self.wh: Any = None
         self.start: datetime | None = None
@@ -276,22 +281,42 @@ class ReportPage:
 
     @contextmanager
     def guard(self) -> Iterator[ReportPage]:
-        """Show a ReportError (or a missing / busy warehouse) as a message, not a traceback."""
+        """Show a ReportError (or a missing / busy warehouse) as a message, not a traceback.
+
+        The message is also recorded in the notebook (``problem`` and ``exit_code``, see
+        :meth:`fail`), so ``ratelab report`` exits non-zero: 2 for a bad parameter or a missing
+        warehouse (the command must change), 1 for a period without calls, a missing exchange
+        rate, or a warehouse that is busy, at another schema version or not a warehouse.
+        """
         from ratelab.migrations import SchemaError
-        from ratelab.warehouse import WarehouseBusy
+        from ratelab.reports.common import MissingRateError
+        from ratelab.warehouse import WarehouseError, WarehouseNotFound
 
         try:
             yield self
+        except MissingRateError as err:  # the data lacks an exchange rate: `ratelab fx set`
+            self.fail(f"**This report cannot run:** {err}", problem=str(err), exit_code=1)
         except NoCalls as err:
             self.fail(f"**{str(err).capitalize()}** — nothing to report. Check the period or "
-                      "run `ratelab ingest` and `ratelab rate` first.")
-        except (ReportError, FileNotFoundError, SchemaError, WarehouseBusy) as err:
-            self.fail(f"**This report cannot run:** {err}")
+                      "run `ratelab ingest` and `ratelab rate` first.", problem=str(err),
+                      exit_code=1)
+        except (ReportError, FileNotFoundError, WarehouseNotFound) as err:
+            self.fail(f"**This report cannot run:** {err}", problem=str(err), exit_code=2)
+        except (SchemaError, WarehouseError) as err:
+            self.fail(f"**This report cannot run:** {err}", problem=str(err), exit_code=1)
 
-    def fail(self, message: str) -> None:
-        """Print ``message`` as markdown and skip the rest of the report."""
+    def fail(self, message: str, *, problem: str | None = None, exit_code: int = 1) -> None:
+        """Print ``message`` as markdown and skip the rest of the report.
+
+        The output carries ``{"ratelab": {"problem": ..., "exit_code": ...}}`` as display
+        metadata: :func:`ratelab.report_runner.run_report` reads it back from the executed
+        notebook (``ReportPaths.problem``), and ``ratelab report`` exits with ``exit_code``.
+        """
         self.ok = False
-        self.markdown(f"> {message}")
+        self.problem = problem or message
+        self.exit_code = exit_code
+        self.markdown(f"> {message}", metadata={
+            PROBLEM_KEY: {"problem": self.problem, "exit_code": exit_code}})
 
     def require(self, frame: Any, message: str = "no calls in this period") -> Any:
         """``frame`` unchanged, or NoCalls when it has no rows."""
@@ -300,13 +325,15 @@ class ReportPage:
         return frame
 
     @staticmethod
-    def markdown(text: str) -> None:
+    def markdown(text: str, *, metadata: dict[str, Any] | None = None) -> None:
         """Display ``text`` as markdown (printed as it is outside a notebook)."""
         from IPython import get_ipython
         from IPython.display import Markdown, display
 
         if get_ipython() is None:
             print(text)
+        elif metadata:
+            display(Markdown(text), metadata=metadata)
         else:
             display(Markdown(text))
 

@@ -41,6 +41,7 @@ __all__ = [
     "export_html",
     "list_reports",
     "report_info",
+    "report_problem",
     "run_report",
 ]
 
@@ -70,10 +71,40 @@ class ReportInfo:
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """What ``run_report`` wrote."""
+    """What ``run_report`` wrote, and the problem the report showed instead of its figures
+    (a bad parameter, no calls in the period, a missing warehouse), if any.
+
+    ``exit_code`` is what ``ratelab report`` exits with: 0 when the report showed its
+    figures, else the page's (2: a parameter or the warehouse path must change; 1: the report
+    could not run on this data, e.g. no calls in the period).
+    """
 
     notebook: Path
     html: Path
+    problem: str | None = None
+    exit_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the report showed its figures (no problem)."""
+        return self.problem is None
+
+
+def report_problem(notebook: str | Path) -> tuple[str, int] | None:
+    """The first problem a report page recorded in an executed notebook, with its exit code.
+
+    :meth:`ratelab.report_page.ReportPage.fail` records it as display metadata
+    (``{"ratelab": {"problem": ..., "exit_code": ...}}``); None when the report ran clean.
+    """
+    from ratelab.report_page import PROBLEM_KEY
+
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            found = output.get("metadata", {}).get(PROBLEM_KEY)
+            if isinstance(found, dict) and found.get("problem"):
+                return str(found["problem"]), int(found.get("exit_code") or 1)
+    return None
 
 
 def _parameters(source: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -207,8 +238,9 @@ def run_report(name: str, params: Mapping[str, Any] | None = None,
 
     Parameter values are passed as strings (prefixes and ids stay strings; the notebooks
     convert amounts themselves). Unknown names raise ReportError. A bad value (an unknown
-    customer, a malformed date) is not an error here: the report says what is wrong. A
-    notebook that fails raises ReportRunError naming the cell; its files are still written.
+    customer, a malformed date) or a period without calls does not raise: the report says
+    what is wrong, and the returned paths carry it (``problem``, ``exit_code``). A notebook
+    that fails raises ReportRunError naming the cell; its files are still written.
     """
     import papermill
 
@@ -233,6 +265,9 @@ def run_report(name: str, params: Mapping[str, Any] | None = None,
             f"report {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}; "
             f"see {paths.notebook}") from None
     export_html(paths.notebook, paths.html, title=info.title)
+    found = report_problem(paths.notebook)
+    if found is not None:
+        return ReportPaths(paths.notebook, paths.html, problem=found[0], exit_code=found[1])
     return paths
 
 

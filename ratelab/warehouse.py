@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from datetime import time as TimeOfDay
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,20 +23,24 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from ratelab import fx
 from ratelab import rates as rate_store
 from ratelab.db import one
 from ratelab.decks import DeckRow, diff_rates, read_deck
-from ratelab.ingest import IngestSummary, ingest_spool
+from ratelab.ingest import IngestSummary, ingest_spool, resolve_quarantine
 from ratelab.migrations import SchemaError, available, current_version, migrate, verify
 from ratelab.rating import RateSummary, cdr_filter, rate_cdrs
 from ratelab.routing import routing_snapshot, write_snapshot
 
-__all__ = ["DEFAULT_PATH", "Warehouse", "WarehouseBusy", "connect"]
+__all__ = ["DEFAULT_PATH", "Warehouse", "WarehouseBusy", "WarehouseError", "WarehouseNotFound",
+           "connect"]
 
 DEFAULT_PATH = Path("data/warehouse.duckdb")
 
 _RATED_SQL = """
-SELECT c.cdr_id, r.start_ts, r.customer, r.vendor, r.status, r.destination,
+SELECT c.cdr_id, r.start_ts, r.customer, r.vendor, c.callee, r.answered,
+       CAST(CAST(c.duration_ms AS DECIMAL(18, 0)) * 0.001 AS DECIMAL(18, 3)) AS duration_s,
+       r.status, r.destination,
        r.customer_table, r.customer_kind, r.customer_prefix, r.customer_rate,
        r.billed_s_customer, r.revenue,
        r.vendor_table, r.vendor_prefix, r.vendor_rate, r.billed_s_vendor, r.cost,
@@ -79,36 +84,72 @@ LEFT JOIN parties p ON p.table_name = t.name
 ORDER BY t.side, t.name
 """
 
-class WarehouseBusy(RuntimeError):
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used: the file is missing, is not a ratelab warehouse (garbage,
+    or another DuckDB database), cannot be opened, or the ``Warehouse`` was closed."""
+
+
+class WarehouseNotFound(WarehouseError, FileNotFoundError):
+    """No file at the path: create a warehouse with ``ratelab init PATH`` or
+    ``connect(path, create=True)``."""
+
+
+class WarehouseBusy(WarehouseError):
     """Another process holds the warehouse file."""
 
 
-def connect(path: str | Path | None = None, *, read_only: bool = False,
+def connect(path: str | Path | None = None, *, read_only: bool = False, create: bool = False,
             lock_timeout: float = 30.0, memory_limit: str | None = None) -> Warehouse:
-    """Open (creating and upgrading as needed) the warehouse at ``path``.
+    """Open the warehouse at ``path`` (default ``data/warehouse.duckdb``), upgrading its schema
+    when opened read-write.
+
+    Nothing is created unless ``create=True``: a missing file raises :class:`WarehouseNotFound`
+    (a :class:`WarehouseError`) saying how to create one, and a file that is not a ratelab
+    warehouse raises :class:`WarehouseError`.
 
     >>> import tempfile, os
-    >>> wh = connect(os.path.join(tempfile.mkdtemp(), "w.duckdb"))
-    >>> wh.schema_version() >= 1
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.duckdb")
+    >>> try:
+    ...     connect(path)
+    ... except WarehouseError as err:
+    ...     print(str(err).replace(path, "PATH"))
+    no warehouse at PATH: create one with `ratelab init PATH` (Python: connect(path, create=True))
+    >>> with connect(path, create=True) as wh:
+    ...     wh.schema_version() >= 1
     True
     """
     return Warehouse(DEFAULT_PATH if path is None else path, read_only=read_only,
-                     lock_timeout=lock_timeout, memory_limit=memory_limit)
+                     create=create, lock_timeout=lock_timeout, memory_limit=memory_limit)
 
 
 class Warehouse:
-    """A rate and CDR warehouse in one DuckDB file. See the module docstring on sharing it."""
+    """A rate and CDR warehouse in one DuckDB file. See the module docstring on sharing it.
 
-    def __init__(self, path: str | Path, *, read_only: bool = False,
+    ``Warehouse(path)`` opens an existing warehouse (``create=True`` makes a new one). It holds
+    no connection between calls; ``close()`` (or leaving a ``with`` block) ends its use, and
+    later calls raise :class:`WarehouseError`.
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = False,
                  lock_timeout: float = 30.0, memory_limit: str | None = None) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self.lock_timeout = lock_timeout
         self.memory_limit = memory_limit or os.environ.get("RATELAB_MEMORY_LIMIT", "3GB")
+        self._closed = False
+        if create and read_only:
+            raise ValueError("create=True needs a read-write open (read_only=False)")
+        if self.path.is_dir():
+            raise WarehouseError(f"{self.path} is a directory, not a warehouse file")
+        if not self.path.exists():
+            if not create:
+                raise WarehouseNotFound(
+                    f"no warehouse at {self.path}: create one with `ratelab init {self.path}` "
+                    "(Python: connect(path, create=True))")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         if read_only:
-            if not self.path.exists():
-                raise FileNotFoundError(f"no warehouse at {self.path}")
             with self.connection() as con:
+                self._check_is_warehouse(con, create=False)
                 have, newest = current_version(con), available()[-1].version
                 verify(con)
             if have > newest:
@@ -122,9 +163,49 @@ class Warehouse:
                     "open it read-write once to upgrade it"
                 )
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.connection() as con:
+                self._check_is_warehouse(con, create=create)
                 migrate(con)
+
+    def _check_is_warehouse(self, con: duckdb.DuckDBPyConnection, *, create: bool) -> None:
+        """Refuse a DuckDB file that is not a ratelab warehouse (no ``schema_migrations``).
+
+        An empty database becomes a warehouse only with ``create``; one holding other tables
+        never does (ratelab never adds its schema to someone else's database).
+        """
+        if current_version(con) > 0:
+            return
+        others = [row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
+        if others:
+            shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+            raise WarehouseError(
+                f"{self.path} is a DuckDB database but not a ratelab warehouse (it holds "
+                f"{shown} and no schema_migrations); point at a warehouse, or create a new "
+                "one with `ratelab init NEW_PATH`")
+        if not create:
+            raise WarehouseError(
+                f"{self.path} is an empty DuckDB file, not a ratelab warehouse; make it one "
+                f"with `ratelab init {self.path}` (Python: connect(path, create=True))")
+
+    def close(self) -> None:
+        """End the use of this warehouse: later calls raise WarehouseError. Idempotent.
+
+        A ``Warehouse`` holds no connection between calls, so nothing stays locked either way;
+        ``close`` makes the end explicit (and ``with connect(path) as wh:`` does it for you).
+        """
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
@@ -135,6 +216,8 @@ class Warehouse:
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection; waits up to ``lock_timeout`` s for another process."""
+        if self._closed:
+            raise WarehouseError(f"{self.path}: this Warehouse was closed; connect() again")
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
@@ -143,7 +226,9 @@ class Warehouse:
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
-                    raise
+                    # garbage, a newer storage format, a directory, no permission
+                    raise WarehouseError(
+                        f"cannot open {self.path} as a ratelab warehouse: {exc}") from exc
                 if time.monotonic() >= deadline:
                     raise WarehouseBusy(
                         f"{self.path} is locked by another process (an ingest or rating job?); "
@@ -225,7 +310,8 @@ class Warehouse:
         >>> deck = folder / "vendor.csv"
         >>> _ = deck.write_text("Dial Code;Rate;Increment;Effective Date\\n"
         ...                     "44;0,015;1/1;01/01/2026\\n")
-        >>> print(connect(folder / "w.duckdb").import_deck(deck, "vendor_x", "vendor"))
+        >>> wh = connect(folder / "w.duckdb", create=True)
+        >>> print(wh.import_deck(deck, "vendor_x", "vendor"))
         vendor_x: imported 1 rows (import 1); 0 superseded, 0 closed, 0 corrected; index 1 segments
         """
         self._write()
@@ -298,13 +384,16 @@ class Warehouse:
         phone: str | None = None,
         valid_from: datetime | None = None,
         valid_to: datetime | None = None,
+        replace_history: bool = False,
     ) -> tuple[datetime, datetime | None]:
         """Say that rate table ``table`` prices ``customer`` (or ``vendor``); return the
         interval it does so over (naive UTC; 1970-01-01 means "since the beginning").
 
         Customer kinds follow the VOS billing principle: period, account, account_private,
         phone_private (with ``phone``); the cheapest applicable charge wins. See
-        :func:`ratelab.rates.assign` for how a new assignment replaces an older one.
+        :func:`ratelab.rates.assign` for how a new assignment replaces an older one: it closes
+        the old interval and keeps the history; one that would re-price calls already made is
+        refused (``HistoryError``) unless ``replace_history=True``.
 
         >>> from ratelab.examples import sample_warehouse
         >>> wh = sample_warehouse(cdrs=1)
@@ -323,7 +412,7 @@ class Warehouse:
             try:
                 span = rate_store.assign(con, table, party, side,
                                          kind=kind, phone=phone, valid_from=valid_from,
-                                         valid_to=valid_to)
+                                         valid_to=valid_to, replace_history=replace_history)
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -469,7 +558,9 @@ class Warehouse:
         vendor: str | None = None,
         status: str | None = None,
     ) -> pl.DataFrame:
-        """Rated CDRs with revenue, cost, profit and rate deviation, ordered by start.
+        """Rated CDRs with revenue, cost, profit and rate deviation, ordered by start; also the
+        CDR's ``callee`` (as received), ``answered`` and ``duration_s`` (exact, Decimal(18, 3)).
+        Money is as rated, in each rate table's currency (``rated_base`` converts it).
 
         >>> from ratelab.examples import sample_warehouse
         >>> rated = sample_warehouse(cdrs=50, rated=True).rated(customer="acme")
@@ -484,15 +575,18 @@ class Warehouse:
 
     def margin_summary(
         self,
-        by: str = "customer",
+        by: str | list[str] = "customer",
         since: datetime | None = None,
         until: datetime | None = None,
         customer: str | None = None,
         vendor: str | None = None,
     ) -> pl.DataFrame:
-        """Calls, minutes, revenue, cost, profit, margin and markup grouped ``by`` one of
-        customer, vendor or destination, optionally for one customer or vendor; margins come
-        from sums. ``answered`` counts calls with a duration, rated or not.
+        """Calls, minutes, revenue, cost, profit, margin and markup grouped ``by`` one or
+        several (a list) of customer, vendor, destination and day, optionally for one
+        customer or vendor; margins come from sums. ``answered`` counts calls with a
+        duration, rated or not. Money is in the base currency (``currency`` column);
+        ``margin_ok`` is the margin of the fully rated calls, ``flagged_revenue`` the revenue
+        of the flagged ones. A missing exchange rate raises ``MissingRateError``.
 
         The same query, columns and rounding as :func:`ratelab.reports.margin_by` (it is
         :func:`ratelab.reports.margins.margin_table`), with ``since`` / ``until`` optional.
@@ -508,6 +602,152 @@ class Warehouse:
 
         return margin_table(self, by, start=since, end=until, customer=customer,
                             vendor=vendor)
+
+    # -- honest headline numbers --------------------------------------------------------------
+
+    def headline(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        customer: str | None = None,
+        vendor: str | None = None,
+    ) -> pl.DataFrame:
+        """One row of totals: the overall margin beside ``margin_ok`` (fully rated calls only)
+        and ``flagged_revenue``, in the base currency: :func:`ratelab.reports.headline`.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> sample_warehouse(cdrs=5, rated=True).headline()["calls"].to_list()
+        [5]
+        """
+        from ratelab.reports.margins import headline
+
+        return headline(self, since, until, customer=customer, vendor=vendor)
+
+    # -- currencies ---------------------------------------------------------------------------
+
+    def base_currency(self) -> str:
+        """The currency summaries and reports convert money into (USD unless set).
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> sample_warehouse(cdrs=1).base_currency()
+        'USD'
+        """
+        with self.connection() as con:
+            return fx.base_currency(con)
+
+    def set_base_currency(self, currency: str) -> str:
+        """Set the base currency (refused once exchange rates exist: they are quoted in it)."""
+        self._write()
+        with self.connection() as con:
+            return fx.set_base_currency(con, currency)
+
+    def import_fx(self, path: str | Path) -> fx.FxSummary:
+        """Import exchange rates from a CSV of ``date,currency,rate`` (1 unit of the currency
+        is worth ``rate`` base units from that UTC day on). Every bad row is reported as
+        file:line: reason in one :class:`ratelab.fx.FxError` and nothing is imported; a rate
+        already set for the same day and currency is replaced.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> f = wh.path.parent / "fx.csv"
+        >>> _ = f.write_text("date,currency,rate\\n2026-11-01,EUR,1.08\\n2026-11-02,GBP,1.27\\n")
+        >>> summary = wh.import_fx(f)
+        >>> summary.rows, summary.added, summary.replaced
+        (2, 2, 0)
+        """
+        self._write()
+        rows = fx.read_fx_file(path)
+        with self.connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                added, replaced = fx.import_rates(con, rows, source=str(path))
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return fx.FxSummary(str(path), len(rows), added, replaced)
+
+    def set_fx(self, currency: str, rate: Decimal | str, day: date) -> fx.FxRate:
+        """Set one exchange rate: 1 ``currency`` = ``rate`` base units from UTC ``day`` on.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> wh.set_fx("eur", "1.08", date(2026, 11, 1))
+        FxRate(day=datetime.date(2026, 11, 1), currency='EUR', rate=Decimal('1.08'))
+        """
+        self._write()
+        with self.connection() as con:
+            return fx.set_rate(con, currency, rate, day)
+
+    def fx_rates(self, currency: str | None = None) -> pl.DataFrame:
+        """The exchange rates: day, currency, rate (Decimal(18, 10)), source, set_at;
+        sorted by currency and day.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> _ = wh.set_fx("EUR", "1.08", date(2026, 11, 1))
+        >>> wh.fx_rates().select("day", "currency", "rate").rows()
+        [(datetime.date(2026, 11, 1), 'EUR', Decimal('1.0800000000'))]
+        """
+        return self.sql(
+            "SELECT day, currency, rate, source, set_at FROM fx_rates "
+            "WHERE $c IS NULL OR currency = upper($c) ORDER BY currency, day",
+            {"c": currency})
+
+    # -- assignment history -------------------------------------------------------------------
+
+    def assignment_history(self, *, customer: str | None = None,
+                           vendor: str | None = None) -> pl.DataFrame:
+        """Every interval a rate table priced ``customer`` (or ``vendor``), ended and
+        superseded ones included: :func:`ratelab.rates.assignment_history`.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> wh.assignment_history(vendor="carrier_x").select("table_name", "status").rows()
+        [('vend_x', 'in force')]
+        """
+        if (customer is None) == (vendor is None):
+            raise ValueError("give exactly one of customer= or vendor=")
+        side, party = ("customer", customer) if customer is not None else ("vendor", vendor)
+        assert party is not None
+        with self.connection() as con:
+            return rate_store.assignment_history(con, party, side)
+
+    # -- quarantine ---------------------------------------------------------------------------
+
+    def quarantine_entries(self, *, include_resolved: bool = False) -> pl.DataFrame:
+        """The quarantine with ids: id, file, line, reason, content, quarantined_at,
+        resolved_at, resolution; unresolved entries only unless ``include_resolved``.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> bad = wh.path.parent / "spool" / "bad.jsonl"
+        >>> _ = bad.write_text('{"cdr_id": "x"\\n')
+        >>> _ = wh.ingest(bad.parent)
+        >>> wh.quarantine_entries().select("id", "line", "reason").rows()
+        [(1, 1, 'not valid JSON')]
+        """
+        return self.sql(
+            "SELECT id, file, line, reason, content, quarantined_at, resolved_at, resolution "
+            "FROM cdr_quarantine WHERE $all OR resolved_at IS NULL ORDER BY file, line, id",
+            {"all": include_resolved})
+
+    def resolve_quarantine(self, entry_id: int, note: str = "resolved by hand") -> None:
+        """Mark quarantine entry ``entry_id`` resolved (it is kept, with the time and
+        ``note``). A line fixed and re-ingested is resolved automatically.
+
+        >>> from ratelab.examples import sample_warehouse
+        >>> wh = sample_warehouse(cdrs=1)
+        >>> bad = wh.path.parent / "spool" / "bad.jsonl"
+        >>> _ = bad.write_text('{"cdr_id": "x"\\n')
+        >>> _ = wh.ingest(bad.parent)
+        >>> wh.resolve_quarantine(1, "test line, not a call")
+        >>> wh.quarantine_entries().height, wh.quarantine_entries(include_resolved=True).height
+        (0, 1)
+        """
+        self._write()
+        with self.connection() as con:
+            resolve_quarantine(con, entry_id, note)
 
 
 def _deck_rows(frame: pl.DataFrame) -> list[DeckRow]:

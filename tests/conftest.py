@@ -15,7 +15,7 @@ import ratelab
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> ratelab.Warehouse:
-    return ratelab.connect(tmp_path / "warehouse.duckdb")
+    return ratelab.connect(tmp_path / "warehouse.duckdb", create=True)
 
 
 @pytest.fixture

@@ -348,7 +348,7 @@ def test_ingest_stores_an_escaped_cdr_as_written(tmp_path: Path) -> None:
     log.close()
     written = _lines(spool, "cdr-*.jsonl")[1]
 
-    warehouse = ratelab.connect(tmp_path / "w.duckdb")
+    warehouse = ratelab.connect(tmp_path / "w.duckdb", create=True)
     summary = warehouse.ingest(spool)
 
     assert (summary.added, summary.quarantined, summary.pending) == (4, 0, 0)
@@ -372,7 +372,7 @@ def test_ingest_quarantines_the_switch_rejects_with_their_reason(tmp_path: Path)
                 contract_cdr("g2", "447700900001", START, 0)])
     log.close()
 
-    warehouse = ratelab.connect(tmp_path / "w.duckdb")
+    warehouse = ratelab.connect(tmp_path / "w.duckdb", create=True)
     summary = warehouse.ingest(spool)
 
     assert (summary.files, summary.added, summary.quarantined) == (2, 2, 1)

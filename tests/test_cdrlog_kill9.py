@@ -58,7 +58,7 @@ def test_kill_9_loses_no_acknowledged_cdr_and_duplicates_none(tmp_path: Path) ->
             proc.kill()
     assert len(acked) >= 3000
     recover_spool(spool)
-    warehouse = ratelab.connect(tmp_path / "w.duckdb")
+    warehouse = ratelab.connect(tmp_path / "w.duckdb", create=True)
     summary = warehouse.ingest(spool)
     assert summary.quarantined == 0 and summary.pending == 0
     ids = warehouse.sql("SELECT cdr_id FROM cdrs")["cdr_id"].to_list()

@@ -15,8 +15,8 @@ from ratelab.cli import SYNTHETIC_BANNER, _iter_commands, cli
 from tests.helpers import DECKS, count, ok, query, ratelab
 
 FIXTURES = Path(__file__).parent / "fixtures" / "decks"
-TOP_COMMANDS = ("deck", "assign", "calendar", "ingest", "quarantine", "rate", "summary",
-                "routing", "generate", "demo", "report")
+TOP_COMMANDS = ("init", "deck", "assign", "calendar", "ingest", "quarantine", "rate", "summary",
+                "routing", "generate", "demo", "report", "table", "fx")
 
 
 # -- help -----------------------------------------------------------------------------------
@@ -44,6 +44,7 @@ def test_every_command_has_help_with_examples(path: str) -> None:
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse with tollgate (vendor) and the standard price list (customer) imported."""
     path = tmp_path_factory.mktemp("cli") / "warehouse.duckdb"
+    ok(ratelab("init", path))
     out = ok(ratelab("deck", "import", DECKS / "vendor_tollgate.csv", "--name", "vendor_tollgate",
                      "--side", "vendor", warehouse=path))
     assert "vendor_tollgate: imported 43 rows" in out
@@ -219,6 +220,7 @@ def test_deck_diff_of_a_bad_deck(warehouse: Path) -> None:
 
 def test_assign_says_when_a_replacement_starts(tmp_path: Path) -> None:
     wh = tmp_path / "w.duckdb"
+    ok(ratelab("init", wh))
     for name in ("vendor_tollgate", "vendor_meridian"):
         ok(ratelab("deck", "import", DECKS / f"{name}.csv", "--name", name, "--side", "vendor",
                    warehouse=wh))
@@ -231,6 +233,7 @@ def test_assign_says_when_a_replacement_starts(tmp_path: Path) -> None:
 
 def test_calendar_show_and_day(tmp_path: Path) -> None:
     wh = tmp_path / "w.duckdb"
+    ok(ratelab("init", wh))
     ok(ratelab("deck", "import", DECKS / "vendor_tollgate.csv", "--name", "v", "--side", "vendor",
                warehouse=wh))
     out = ok(ratelab("calendar", "show", warehouse=wh))

@@ -44,6 +44,7 @@ def test_snapshot_semantics(warehouse, deck, tmp_path: Path) -> None:
 
 def test_routing_export_command(tmp_path: Path) -> None:
     wh = tmp_path / "w.duckdb"
+    ok(ratelab("init", wh))
     ok(ratelab("deck", "import", DECKS / "vendor_tollgate.csv", "--name", "t", "--side", "vendor",
                warehouse=wh))
     out = ok(ratelab("routing", "export", "--out", tmp_path / "r.json", warehouse=wh))

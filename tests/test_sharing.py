@@ -43,7 +43,7 @@ def _lines(stream, out: queue.Queue) -> None:
 
 def test_reads_take_turns_with_a_running_ingest(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ratelab.connect(path)
+    ratelab.connect(path, create=True)
     spec = SyntheticSpec(["acme"], ["carrier_x"], ["44"], datetime(2026, 11, 1),
                          datetime(2026, 11, 2))
     batches = tmp_path / "batches"

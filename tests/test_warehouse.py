@@ -47,7 +47,7 @@ def migrations_rows(path: Path) -> list[tuple]:
 
 def test_connect_creates_the_file_at_the_newest_schema(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "dir" / "w.duckdb"
-    wh = ratelab.connect(path)
+    wh = ratelab.connect(path, create=True)
     assert path.is_file()
     shipped = available()
     assert wh.schema_version() == shipped[-1].version
@@ -61,10 +61,10 @@ def test_connect_creates_the_file_at_the_newest_schema(tmp_path: Path) -> None:
 
 def test_reopening_does_not_rerun_migrations(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ratelab.connect(path)
+    ratelab.connect(path, create=True)
     before = migrations_rows(path)
-    again = ratelab.connect(path)
-    ratelab.connect(path)
+    again = ratelab.connect(path, create=True)
+    ratelab.connect(path, create=True)
     assert migrations_rows(path) == before, "one row per migration, applied_at untouched"
     assert len(before) == len(available())
     assert again.schema_version() == available()[-1].version
@@ -140,10 +140,10 @@ def _stamp_future_version(path: Path) -> None:
 
 def test_a_newer_warehouse_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ratelab.connect(path)
+    ratelab.connect(path, create=True)
     _stamp_future_version(path)
     with pytest.raises(SchemaError) as err:
-        ratelab.connect(path)
+        ratelab.connect(path, create=True)
     # (tmp_path holds the test's name: look at the message without the path)
     assert "newer" in str(err.value).replace(str(path), "<path>")
     assert ratelab.SchemaError is SchemaError
@@ -153,7 +153,7 @@ def test_a_newer_warehouse_is_refused(tmp_path: Path) -> None:
 
 def test_a_newer_warehouse_is_refused_read_only_too(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ratelab.connect(path)
+    ratelab.connect(path, create=True)
     _stamp_future_version(path)
     with pytest.raises(SchemaError) as err:
         ratelab.connect(path, read_only=True)
@@ -168,7 +168,7 @@ def test_an_older_warehouse_is_upgraded_by_connect(tmp_path: Path) -> None:
         migrate(con, _only_first_migration(tmp_path))
     finally:
         con.close()
-    wh = ratelab.connect(path)
+    wh = ratelab.connect(path, create=True)
     assert wh.schema_version() == available()[-1].version
 
 
@@ -204,7 +204,7 @@ def test_read_only_refuses_writes(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     deck = tmp_path / "deck.csv"
     deck.write_text(DECK)
-    ratelab.connect(path).import_deck(deck, "cust", "customer")
+    ratelab.connect(path, create=True).import_deck(deck, "cust", "customer")
     write_jsonl(tmp_path / "spool" / "c.jsonl",
                 [contract_cdr("c1", "447700900001", "2026-03-01T10:00:00.000000Z", 60_000)])
 
@@ -256,7 +256,7 @@ def _release(proc: subprocess.Popen) -> None:
 
 def test_opening_a_file_another_process_holds(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ratelab.connect(path)
+    ratelab.connect(path, create=True)
     proc = _hold(path)
     try:
         with pytest.raises(WarehouseBusy, match="locked") as err:
@@ -270,7 +270,7 @@ def test_opening_a_file_another_process_holds(tmp_path: Path) -> None:
 
 def test_a_call_on_an_open_warehouse_while_another_process_holds_it(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    wh = ratelab.connect(path, lock_timeout=0.5)
+    wh = ratelab.connect(path, create=True, lock_timeout=0.5)
     deck = tmp_path / "deck.csv"
     deck.write_text(DECK)
     proc = _hold(path)
@@ -307,19 +307,19 @@ def test_an_edited_migration_is_refused_with_a_clear_error(tmp_path: Path) -> No
 
 def test_a_warehouse_from_before_checksums_still_opens(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ratelab.connect(path)
+    ratelab.connect(path, create=True)
     con = duckdb.connect(str(path))
     try:
         con.execute("UPDATE schema_migrations SET checksum = NULL")
     finally:
         con.close()
     assert ratelab.connect(path, read_only=True).schema_version() == available()[-1].version
-    assert ratelab.connect(path).schema_version() == available()[-1].version
+    assert ratelab.connect(path, create=True).schema_version() == available()[-1].version
 
 
 def test_a_read_only_open_checks_the_checksums_too(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ratelab.connect(path)
+    ratelab.connect(path, create=True)
     con = duckdb.connect(str(path))
     try:
         con.execute("UPDATE schema_migrations SET checksum = 'not-this-file'")

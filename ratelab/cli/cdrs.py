@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -9,12 +10,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ratelab.cli.output import WHEN, _fail, _moment, print_margin_summary, warehouse_currency
+from ratelab.cli.exports import FORMATS, guess_format, write_export
+from ratelab.cli.output import (
+    SYNTHETIC_BANNER,
+    WHEN,
+    _fail,
+    _moment,
+    print_margin_summary,
+    warehouse_currency,
+)
 from ratelab.decks import read_deck
 from ratelab.migrations import SchemaError
 from ratelab.progress import progress
 from ratelab.reports.common import ReportError
-from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseBusy
+from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseError
 
 if TYPE_CHECKING:
     from ratelab.cli import _State
@@ -60,26 +69,58 @@ def ingest(state: _State, spool_dir: Path, force: bool) -> None:
                    "`ratelab quarantine`")
 
 
-@click.command(short_help="List the CDR lines that could not be ingested.")
+@click.group(invoke_without_command=True,
+             short_help="List the CDR lines that could not be ingested; resolve them.")
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="Lines to show (0: all).")
-@click.pass_obj
-def quarantine(state: _State, limit: int) -> None:
-    """List the CDR lines that could not be ingested, as file:line: reason.
+@click.option("--all", "show_all", is_flag=True,
+              help="Include the entries already resolved (by hand or by re-ingesting).")
+@click.pass_context
+def quarantine(ctx: click.Context, limit: int, show_all: bool) -> None:
+    """List the CDR lines that could not be ingested, as [id] file:line: reason.
+
+    An entry is resolved when its CDR (same cdr_id) is ingested later, the line fixed in
+    place or in another file; `ratelab quarantine resolve ID` resolves one by hand. Resolved
+    entries are kept (with when and why) and listed with --all.
 
     \b
-    Example:
+    Examples:
       ratelab quarantine --limit 0 > quarantine.txt
+      ratelab quarantine resolve 17 --note "duplicate of a CDR re-sent by the switch"
     """
-    frame = state.open(read_only=True).quarantine()
+    if ctx.invoked_subcommand is not None:
+        return
+    state: _State = ctx.obj
+    frame = state.open(read_only=True).quarantine_entries(include_resolved=show_all)
     if frame.height == 0:
-        click.echo("the quarantine is empty")
+        click.echo("the quarantine is empty" if show_all else
+                   "no unresolved quarantine entries (--all lists the resolved ones)")
         return
     shown = frame.head(limit) if limit else frame
     for r in shown.iter_rows(named=True):
-        click.echo(f"{r['file']}:{r['line']}: {r['reason']}")
+        done = f"  [resolved: {r['resolution']}]" if r["resolved_at"] is not None else ""
+        click.echo(f"[{r['id']}] {r['file']}:{r['line']}: {r['reason']}{done}")
     more = f" (showing {shown.height}; --limit 0 shows all)" if shown.height < frame.height else ""
     click.echo(f"{frame.height:,} quarantined line(s){more}")
+
+
+@quarantine.command("resolve", short_help="Mark a quarantine entry resolved (kept, with a note).")
+@click.argument("entry_id", metavar="ID", type=int)
+@click.option("--note", default="resolved by hand", show_default=True,
+              help="Why it is resolved (kept with the entry).")
+@click.pass_obj
+def quarantine_resolve(state: _State, entry_id: int, note: str) -> None:
+    """Mark quarantine entry ID resolved: it stays, with the time and NOTE.
+
+    \b
+    Example:
+      ratelab quarantine resolve 17 --note "the carrier re-sent it"
+    """
+    try:
+        state.open().resolve_quarantine(entry_id, note)
+    except ValueError as err:
+        _fail(str(err))
+    click.echo(f"quarantine entry {entry_id} resolved: {note}")
 
 
 @click.command(short_help="Rate CDRs: customer revenue and vendor cost.")
@@ -119,27 +160,74 @@ def rate(state: _State, since: datetime | None, until: datetime | None, customer
               help="Only the N most profitable rows (0: all).")
 @click.option("--customer", default=None, help="Only this customer's CDRs.")
 @click.option("--vendor", default=None, help="Only CDRs this vendor carried.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="table (default), or an exact export: csv, json, xlsx (guessed from "
+                   "--output's suffix).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to FILE instead of the terminal (xlsx needs it).")
 @click.pass_obj
 def summary(state: _State, by: str, since: datetime | None, until: datetime | None,
-            top: int, customer: str | None, vendor: str | None) -> None:
+            top: int, customer: str | None, vendor: str | None, fmt: str | None,
+            output: Path | None) -> None:
     """Margins of rated CDRs: calls, minutes, revenue, cost, profit, margin, markup.
 
     Margins are computed from sums (never averaged per call): margin = profit / revenue,
     markup = profit / cost. "Flagged" counts calls without a customer or vendor rate.
+    The table rounds money to 2 places for reading; --format csv|json|xlsx exports the
+    exact frame (Warehouse.margin_summary), money as decimal text such as "0.034500".
+    Nothing rated in the range exits 1.
 
     \b
     Examples:
       ratelab summary
       ratelab summary --by destination --top 15 --since 2026-11-01
       ratelab summary --by destination --vendor tollgate
+      ratelab summary --by vendor --since 2026-11-01 --until 2026-12-01 --output nov.xlsx
+      ratelab summary --format csv > margins.csv
     """
+    fmt = guess_format(fmt, output)
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE.xlsx")
     wh = state.open(read_only=True)
     frame = wh.margin_summary(by, since, until, customer=customer, vendor=vendor)
     if frame.height == 0:
-        click.echo("nothing rated in that range: run `ratelab rate` first")
+        _fail("nothing rated in that range: run `ratelab rate` first (or widen --since / "
+              "--until)", 1)
+    if top > 0 and fmt != "table":  # the table shows the top rows but totals them all
+        frame = frame.head(top)
+    if fmt != "table":
+        if bool(frame["synthetic"].any()):
+            click.echo(SYNTHETIC_BANNER, err=True)
+        text = write_export(frame, fmt, output)
+        if text is not None:
+            click.echo(text, nl=False)
+        else:
+            click.echo(f"wrote {output} ({frame.height:,} rows, {fmt})", err=True)
         return
-    print_margin_summary(frame, by, top=top, title=f"Margin by {by}",
-                         currency=warehouse_currency(wh))
+    head = _headline(wh, since, until, customer, vendor)
+    currency = str(frame["currency"][0]) if "currency" in frame.columns else \
+        warehouse_currency(wh)
+    if output is not None:
+        with click.open_file(str(output), "w", encoding="utf-8") as stream, \
+                contextlib.redirect_stdout(stream):
+            print_margin_summary(frame, by, top=top, title=f"Margin by {by}",
+                                 currency=currency, width=0, headline=head)
+        click.echo(f"wrote {output}", err=True)
+        return
+    print_margin_summary(frame, by, top=top, title=f"Margin by {by}", currency=currency,
+                         headline=head)
+
+
+def _headline(wh: Warehouse, since: datetime | None, until: datetime | None,
+              customer: str | None, vendor: str | None) -> dict[str, object] | None:
+    """The honest headline row over the summary's calls (None where reports lack it)."""
+    from ratelab.reports import margins
+
+    make = getattr(margins, "headline", None)
+    if make is None:
+        return None
+    frame = make(wh, since, until, customer=customer, vendor=vendor)
+    return dict(frame.row(0, named=True)) if frame.height else None
 
 
 @click.command(short_help="Write synthetic CDRs (labelled, not real calls).")
@@ -276,10 +364,12 @@ def demo(ctx: click.Context, warehouse: Path | None, spool: Path, workdir: Path,
         warehouse = (state.path if state is not None
                      else Path(os.environ.get("RATELAB_WAREHOUSE") or DEFAULT_PATH))
     try:
+        # The demo is the one command besides `init` that makes its warehouse: explicitly.
+        Warehouse(warehouse, create=True).close()
         run(warehouse=warehouse, spool=spool, workdir=workdir, calls=calls,
             synthetic_cdrs=synthetic_cdrs, days=days, seed=seed, decks_dir=decks_dir,
             report=report, reports_dir=reports_dir)
-    except (WarehouseBusy, SchemaError, FileNotFoundError, SwitchError, RuntimeError,
+    except (WarehouseError, SchemaError, FileNotFoundError, SwitchError, RuntimeError,
             ReportError, ValueError) as err:
         _fail(str(err), 1)
 

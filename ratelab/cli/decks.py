@@ -14,7 +14,7 @@ from ratelab.cli.output import WHEN, _count, _fail, _moment, print_table
 from ratelab.decks import DeckError
 from ratelab.money import quantize
 from ratelab.progress import progress
-from ratelab.rates import EPOCH
+from ratelab.rates import EPOCH, HistoryError
 
 if TYPE_CHECKING:
     from ratelab.cli import _State
@@ -208,8 +208,8 @@ def deck_list(state: _State) -> None:
 
 # -- assignments ----------------------------------------------------------------------------
 
-@click.command(short_help="Say which rate table prices a customer or vendor.")
-@click.argument("table")
+@click.command(short_help="Say which rate table prices a customer or vendor; show the history.")
+@click.argument("table", required=False)
 @click.option("--customer", default=None, help="The customer (account) TABLE prices.")
 @click.option("--vendor", default=None, help="The vendor (gateway) TABLE prices.")
 @click.option("--kind", type=click.Choice(["account", "period", "account_private",
@@ -221,9 +221,15 @@ def deck_list(state: _State) -> None:
               help="First moment it applies (UTC; default: always).")
 @click.option("--to", "valid_to", type=WHEN, default=None,
               help="First moment it no longer applies (UTC; default: open ended).")
+@click.option("--history", is_flag=True,
+              help="Show every interval a table priced the customer or vendor (no TABLE).")
+@click.option("--replace-history", is_flag=True,
+              help="Allow an assignment that re-prices calls already in the warehouse (the "
+                   "intervals it changes are kept as superseded).")
 @click.pass_obj
-def assign(state: _State, table: str, customer: str | None, vendor: str | None, kind: str,
-           phone: str | None, valid_from: datetime | None, valid_to: datetime | None) -> None:
+def assign(state: _State, table: str | None, customer: str | None, vendor: str | None,
+           kind: str, phone: str | None, valid_from: datetime | None,
+           valid_to: datetime | None, history: bool, replace_history: bool) -> None:
     """Say that rate table TABLE prices a customer or a vendor.
 
     A customer may have several tables (period, account, account_private, phone_private):
@@ -236,14 +242,34 @@ def assign(state: _State, table: str, customer: str | None, vendor: str | None, 
       ratelab assign bluewave_private --customer bluewave_voip --kind account_private
       ratelab assign vip_line --customer atlas_telecom --kind phone_private --phone 15551234567
       ratelab assign vendor_tollgate --vendor tollgate --from 2026-12-01
+      ratelab assign --history --vendor tollgate
+
+    A new assignment closes the interval it takes over from; nothing is deleted. One that
+    would re-price calls already in the warehouse is refused unless --replace-history.
     """
     if (customer is None) == (vendor is None):
         raise click.UsageError("give exactly one of --customer or --vendor")
+    if history:
+        if table is not None:
+            raise click.UsageError("--history shows every table: give no TABLE")
+        frame = state.open(read_only=True).assignment_history(customer=customer, vendor=vendor)
+        if frame.height == 0:
+            who = f"customer {customer}" if customer is not None else f"vendor {vendor}"
+            _fail(f"no assignment for {who}")
+        print_table(frame.columns,
+                    [["" if v is None else str(v) for v in row] for row in frame.iter_rows()])
+        return
+    if table is None:
+        raise click.UsageError("missing argument TABLE (or --history)")
     if (kind == "phone_private") != (phone is not None):
         raise click.UsageError("--phone is required with --kind phone_private, and only there")
     wh = state.open()
-    start, end = wh.assign(table, customer=customer, vendor=vendor, kind=kind, phone=phone,
-                           valid_from=valid_from, valid_to=valid_to)
+    try:
+        start, end = wh.assign(table, customer=customer, vendor=vendor, kind=kind, phone=phone,
+                               valid_from=valid_from, valid_to=valid_to,
+                               replace_history=replace_history)
+    except HistoryError as err:
+        _fail(str(err))
     who = f"customer {customer}" if customer is not None else f"vendor {vendor}"
     detail = kind + (f", caller {phone}" if phone else "")
     span = f"from {'the beginning' if start == EPOCH else _moment(start)}"

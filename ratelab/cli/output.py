@@ -1,6 +1,8 @@
 """What the ``ratelab`` commands print: values, tables, margin summaries and error lines.
 
-Tables are drawn with rich on a terminal and as plain aligned text otherwise (pipes, files).
+Tables are plain aligned text that fits the terminal (``COLUMNS``, else the terminal's width;
+no limit in pipes and files): no number is ever cut and no column dropped; text columns wrap,
+and when even that does not fit each row becomes a block of ``key: value`` lines.
 
 >>> parse_when("2026-11-01"), parse_when("2026-11-01T08:30")
 (datetime.datetime(2026, 11, 1, 0, 0), datetime.datetime(2026, 11, 1, 8, 30))
@@ -10,7 +12,10 @@ Tables are drawn with rich on a terminal and as plain aligned text otherwise (pi
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -27,10 +32,13 @@ from ratelab.warehouse import Warehouse
 __all__ = [
     "SYNTHETIC_BANNER",
     "WHEN",
+    "echo_wrapped",
     "format_money",
     "parse_when",
     "print_margin_summary",
     "print_table",
+    "render_table",
+    "table_width",
     "totals_line",
     "warehouse_currency",
 ]
@@ -110,16 +118,130 @@ def _moment(value: datetime | None) -> str:
 
 # -- output ---------------------------------------------------------------------------------
 
+def table_width() -> int | None:
+    """The width terminal tables must fit: ``COLUMNS`` when set, else the terminal's width on a
+    terminal, else None (pipes and files: no limit, nothing is wrapped)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+_GAP = 2  # spaces between columns
+
+
+def _words(text: str) -> list[str]:
+    return text.split() or [""]
+
+
+def _fit(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int],
+         width: int) -> list[int] | None:
+    """Column widths that fit ``width`` by wrapping text columns (and headers at spaces), or
+    None when even that does not fit. Number columns are never narrower than their widest
+    value, and no word of a header is cut."""
+    natural = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    least = []
+    for i, header in enumerate(headers):
+        head = max(len(w) for w in _words(header))
+        if i in right:
+            least.append(max([head] + [len(row[i]) for row in rows]))
+        else:
+            least.append(max(head, min(natural[i], 8)))
+    room = width - _GAP * (len(headers) - 1)
+    if sum(least) > room:
+        return None
+    widths = list(least)
+    # first let every text column hold its longest word (names are not split when avoidable),
+    # the cheapest first; then give what is left to the columns missing the most
+    words = [max([len(w) for row in rows for w in _words(row[i])] + [least[i]])
+             for i in range(len(headers))]
+    for i in sorted(range(len(headers)), key=lambda i: words[i] - widths[i]):
+        grow = min(words[i], natural[i]) - widths[i]
+        if 0 < grow <= room - sum(widths):
+            widths[i] += grow
+    while sum(widths) < room:
+        wanting = [i for i in range(len(headers)) if widths[i] < natural[i]]
+        if not wanting:
+            break
+        widths[max(wanting, key=lambda i: natural[i] - widths[i])] += 1
+    return widths
+
+
+def _wrap(text: str, width: int, *, cut_words: bool) -> list[str]:
+    if len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_long_words=cut_words,
+                         break_on_hyphens=False) or [""]
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
+                 right: Sequence[int] = (), title: str | None = None,
+                 width: int | None = None) -> str:
+    """A table of strings as text that fits ``width`` columns (None: no limit).
+
+    Nothing is ever cut or dropped: when the columns are too wide, text columns (and headers,
+    at spaces) wrap onto more lines; when even that cannot fit, each row becomes a block of
+    ``key: value`` lines. Number columns (``right``) never wrap.
+
+    >>> print(render_table(["Destination", "Revenue"], [["United Kingdom - Mobile", "1,779.05"]],
+    ...                    right=[1], width=24))
+    Destination     Revenue
+    --------------  --------
+    United Kingdom  1,779.05
+    - Mobile
+    >>> print(render_table(["Destination", "Revenue"], [["United Kingdom - Mobile", "1,779.05"]],
+    ...                    right=[1], width=16))
+    Destination: United Kingdom - Mobile
+    Revenue:     1,779.05
+    """
+    numeric = set(right)
+    natural = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    lines: list[str] = [title] if title else []
+    if width is None or sum(natural) + _GAP * (len(headers) - 1) <= width:
+        widths: list[int] | None = natural
+    else:
+        widths = _fit(headers, rows, numeric, width)
+    if widths is None:  # too narrow for columns: one block of `key: value` lines per row
+        key_width = max(len(h) for h in headers) + 1
+        for n, row in enumerate(rows):
+            if n:
+                lines.append("")
+            for header, cell in zip(headers, row, strict=True):
+                lines.append(f"{header + ':':<{key_width}} {cell}".rstrip())
+        return "\n".join(lines)
+
+    def emit(cells: Sequence[str], *, header: bool = False) -> None:
+        assert widths is not None
+        wrapped = [_wrap(c, w, cut_words=not header and i not in numeric)
+                   for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        for k in range(max(len(parts) for parts in wrapped)):
+            parts = []
+            for i, (chunk, w) in enumerate(zip(wrapped, widths, strict=True)):
+                text = chunk[k] if k < len(chunk) else ""
+                parts.append(text.rjust(w) if i in numeric else text.ljust(w))
+            lines.append((" " * _GAP).join(parts).rstrip())
+
+    emit(headers, header=True)
+    lines.append((" " * _GAP).join("-" * w for w in widths))
+    for row in rows:
+        emit(row)
+    return "\n".join(lines)
+
+
 def print_table(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],
     *,
     right: Sequence[int] = (),
     title: str | None = None,
+    width: int | None = None,
 ) -> None:
-    """Print a table of strings: rich on a terminal, plain aligned text otherwise.
+    """Print a table of strings that fits the terminal (:func:`render_table`, :func:`table_width`).
 
-    ``right`` lists the indexes of right-aligned (numeric) columns.
+    ``right`` lists the indexes of right-aligned (numeric) columns, which are never cut or
+    wrapped; ``width`` overrides the terminal's width (0: no limit).
 
     >>> print_table(["prefix", "rate"], [["44", "0.0105"], ["4420", "0.0098"]], right=[1])
     prefix    rate
@@ -127,31 +249,9 @@ def print_table(
     44      0.0105
     4420    0.0098
     """
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title, title_justify="left", header_style="bold")
-        for i, header in enumerate(headers):
-            numeric = i in right
-            table.add_column(header, justify="right" if numeric else "left", no_wrap=numeric)
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
-        return
-    if title:
-        click.echo(title)
-    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return "  ".join(parts).rstrip()
-
-    click.echo(line(headers))
-    click.echo(line(["-" * w for w in widths]))
-    for row in rows:
-        click.echo(line(row))
+    if width is None:
+        width = table_width()
+    click.echo(render_table(headers, rows, right=right, title=title, width=width or None))
 
 
 def print_margin_summary(
@@ -163,51 +263,102 @@ def print_margin_summary(
     currency: str = "",
     banner: bool | None = None,
     totals: bool = True,
+    width: int | None = None,
+    headline: dict[str, Any] | None = None,
 ) -> None:
     """Print a ``Warehouse.margin_summary`` frame and (with ``totals``) a totals line.
 
     The synthetic banner is printed above the table when ``banner`` is true, or (the default,
     ``None``) when any row of the frame holds synthetic CDRs. ``top`` > 0 shows only the
-    most profitable ``top`` rows; the totals always cover every row.
+    most profitable ``top`` rows; the totals always cover every row. ``width``: as
+    :func:`print_table` (default: the terminal's). ``headline`` (a row of
+    :func:`ratelab.reports.margins.headline`) gives the totals line the margin of the fully
+    rated calls. When the frame has ``margin_ok`` and ``flagged_revenue`` columns, the table
+    shows them beside the overall margin ("Rated margin", "Flagged revenue").
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=20, rated=True)
-    >>> print_margin_summary(wh.margin_summary(by="vendor"), "vendor")  # doctest: +ELLIPSIS
-    SYNTHETIC DATA: these figures include CDRs generated by ratelab ...
-    Vendor     Calls  Answered    ASR  Minutes  Revenue  Cost  Profit  Margin  Markup  Flagged
-    ---------  -----  --------  -----  -------  -------  ----  ------  ------  ------  -------
-    carrier_x     20        17  85.0%    153.6     2.97  2.21    0.75   25.4%   34.0%        0
-    Total: 20 calls, 17 answered, 153.6 minutes; revenue 2.97, cost 2.21, profit 0.75, margin 25.4%
+    >>> print_margin_summary(wh.margin_summary(by="vendor"), "vendor", width=60)
+    SYNTHETIC DATA: these figures include CDRs generated by
+    ratelab (cdr_id 'synthetic-...'), not real calls.
+    Vendor:          carrier_x
+    Calls:           20
+    Answered:        17
+    ASR:             85.0%
+    Minutes:         153.6
+    Revenue:         2.97
+    Cost:            2.21
+    Profit:          0.75
+    Margin:          25.4%
+    Rated margin:    25.4%
+    Markup:          34.0%
+    Flagged:         0
+    Flagged revenue: 0.00
+    Total: 20 calls, 17 answered, 153.6 minutes; revenue 2.97
+    USD, cost 2.21 USD, profit 0.75 USD, margin 25.4%
     """
+    if width is None:
+        width = table_width()
     if banner is None:
         banner = bool(frame.height) and bool(frame["synthetic"].any())
     if banner:
-        click.echo(SYNTHETIC_BANNER)
+        echo_wrapped(SYNTHETIC_BANNER, width)
     records = list(frame.iter_rows(named=True))
     shown = records[:top] if top > 0 else records
+    honest = "margin_ok" in frame.columns and "flagged_revenue" in frame.columns
     headers = [by.capitalize(), "Calls", "Answered", "ASR", "Minutes", "Revenue", "Cost",
                "Profit", "Margin", "Markup", "Flagged"]
-    rows = [
-        [
+    if honest:
+        headers[9:9] = ["Rated margin"]
+        headers.append("Flagged revenue")
+    rows = []
+    for r in shown:
+        row = [
             str(r[by]), _count(r["calls"]), _count(r["answered"]),
             _percent(r["answered"] / r["calls"] if r["calls"] else None),
             format_money(r["minutes"], 1), format_money(r["revenue"]), format_money(r["cost"]),
             format_money(r["profit"]), _percent(r["margin"]), _percent(r["markup"]),
             _count(r["flagged"]),
         ]
-        for r in shown
-    ]
+        if honest:
+            row[9:9] = [_percent(r["margin_ok"])]
+            row.append(format_money(r["flagged_revenue"]))
+        rows.append(row)
+    if not currency and "currency" in frame.columns:
+        found = frame["currency"].unique().to_list()
+        currency = found[0] if len(found) == 1 and found[0] else ""
     if title and currency:
         title = f"{title}, {currency}"
     if title and top > 0 and len(records) > top:
         title = f"{title} (top {top} of {len(records)} by profit)"
-    print_table(headers, rows, right=range(1, len(headers)), title=title)
+    print_table(headers, rows, right=range(1, len(headers)), title=title, width=width)
     if totals:
-        click.echo(totals_line(records, currency))
+        echo_wrapped(totals_line(records, currency, headline=headline), width)
 
 
-def totals_line(records: Sequence[dict[str, Any]], currency: str = "") -> str:
+def echo_wrapped(text: str, width: int | None) -> None:
+    """Print a line of prose wrapped at spaces to ``width`` (None or 0: as it is), so that a
+    terminal never breaks a number in two.
+
+    >>> echo_wrapped("revenue 1,779.05 USD, cost 1,210.00 USD", 20)
+    revenue 1,779.05
+    USD, cost 1,210.00
+    USD
+    """
+    if not width or len(text) <= width:
+        click.echo(text)
+        return
+    click.echo("\n".join(textwrap.wrap(text, width, break_long_words=False,
+                                       break_on_hyphens=False)))
+
+
+def totals_line(records: Sequence[dict[str, Any]], currency: str = "", *,
+                headline: dict[str, Any] | None = None) -> str:
     """One line of totals over margin-summary rows; the margin comes from the sums.
+
+    With flagged calls, the line says so with their revenue (``flagged_revenue`` of the
+    rows) and, given ``headline`` (a row of :func:`ratelab.reports.margins.headline` over the
+    same calls), the margin of the fully rated calls beside the overall one.
 
     >>> print(totals_line([{"calls": 3, "answered": 2, "minutes": Decimal("4.5"),
     ...                     "revenue": Decimal("1.20"), "cost": Decimal("0.90"), "flagged": 0}],
@@ -230,6 +381,11 @@ def totals_line(records: Sequence[dict[str, Any]], currency: str = "") -> str:
     )
     if flagged:
         text += f"; {flagged:,} calls flagged (no customer or vendor rate, or a bad number)"
+        if all("flagged_revenue" in r for r in records):
+            flagged_revenue = sum((r["flagged_revenue"] for r in records), Decimal(0))
+            text += f", revenue {format_money(flagged_revenue)}{unit}"
+        if headline is not None:
+            text += f"; margin of the fully rated calls {_percent(headline.get('margin_ok'))}"
     return text
 
 

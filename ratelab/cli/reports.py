@@ -29,7 +29,11 @@ def report(state: _State, name: str | None, params: tuple[tuple[str, str], ...],
 
     The warehouse is the global --warehouse unless `--param warehouse PATH` is given. Start
     and end are ISO dates (end exclusive); without them most reports cover yesterday (UTC).
-    A bad parameter (unknown customer, malformed date) is explained in the report itself.
+
+    The HTML is written even when the report cannot show its figures; it explains why, and
+    the same reason goes to stderr with a non-zero exit status: 2 for a bad parameter name
+    or value (unknown vendor, malformed date) or a missing warehouse, 1 for a period without
+    calls, a busy or unusable warehouse, or a notebook that broke.
 
     \b
     Examples:
@@ -66,3 +70,6 @@ def report(state: _State, name: str | None, params: tuple[tuple[str, str], ...],
         _fail(str(err), 1)
     click.echo(f"wrote {paths.html}")
     click.echo(f"wrote {paths.notebook}")
+    if paths.problem is not None:
+        _fail(f"report {name} could not show its figures: {paths.problem} "
+              f"(explained in {paths.html})", paths.exit_code)

@@ -100,7 +100,7 @@ def test_kill_9_mid_traffic_then_restart_and_ingest(tmp_path: Path) -> None:
     ids = [r["cdr_id"] for r in records]
     assert len(ids) == len(set(ids)), "no duplicate CDR"
     assert sum(r["disconnect_reason"] == "caller_bye" for r in records) >= completed + 5
-    wh = connect(tmp_path / "w.duckdb")
+    wh = connect(tmp_path / "w.duckdb", create=True)
     summary = wh.ingest(live.spool)
     assert summary.quarantined == 0
     assert wh.sql("SELECT count(*) AS n FROM cdrs")["n"][0] == len(records)
