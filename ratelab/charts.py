@@ -7,6 +7,8 @@ values. An empty frame gives a figure that says "no data for this period" instea
 grid.
 
 >>> import polars as pl
+
+from ratelab.report_page import TABLE_STYLE, RATIO_COLUMNS
 >>> fig = waterfall(pl.DataFrame({"revenue": [10.0], "cost": [7.5], "profit": [2.5]}))
 >>> list(fig.data[0].y)
 [10.0, -7.5, 2.5]
@@ -41,6 +43,8 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
+
+from ratelab.report_page import RATIO_COLUMNS, TABLE_STYLE
 
 __all__ = [
     "EMPTY_LABEL",
@@ -224,8 +228,7 @@ def format_amount(value: Any, *, places: tuple[int, int] = (2, 4)) -> str:
 
 #: Columns that are per-minute prices: shown with up to 6 decimals (a rate table's precision).
 _RATE_COLUMNS = ("rate", "_rate", "deviation")
-_RATIO_COLUMNS = {"margin", "markup", "asr", "short_ratio", "share", "margin_before",
-                  "margin_after"}
+_RATIO_COLUMNS = RATIO_COLUMNS  # one list: the report page's
 
 
 def people_table(frame: pl.DataFrame) -> pl.DataFrame:
@@ -264,12 +267,7 @@ def people_table(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-_TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
-                "table.ratelab th,table.ratelab td{padding:3px 10px;white-space:nowrap;"
-                "border-bottom:1px solid #ddd;text-align:left!important}"
-                "table.ratelab th{background:#f4f6f7}"
-                "table.ratelab td.n{text-align:right!important;"
-                "font-variant-numeric:tabular-nums}</style>")
+# The report page's table style: the tables look the same on a page and in a notebook.
 
 
 def table_html(frame: pl.DataFrame, *, rows: int = 50, empty: str = "no rows") -> str:
@@ -306,7 +304,7 @@ def table_html(frame: pl.DataFrame, *, rows: int = 50, empty: str = "no rows") -
                          else f"<td>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p>first {rows} of {frame.height} rows</p>" if frame.height > rows else ""
-    return (f"{_TABLE_STYLE}<div style=\"overflow-x:auto\"><table class=\"ratelab\"><thead>"
+    return (f"{TABLE_STYLE}<div style=\"overflow-x:auto\"><table class=\"ratelab\"><thead>"
             f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>{more}")
 
 

@@ -150,7 +150,8 @@ PROBLEM_KEY = "ratelab"
 
 RATIO_COLUMNS = {"margin", "markup", "asr", "short_ratio", "share", "margin_before",
                  "margin_after"}
-_TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
+#: The CSS of the tables people read, on report pages and in notebooks alike.
+TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
                 "table.ratelab th,table.ratelab td{padding:3px 10px;white-space:nowrap;"
                 "border-bottom:1px solid #ddd;text-align:left!important}"
                 "table.ratelab th{background:#f4f6f7}"
@@ -196,7 +197,7 @@ def html_table(frame: Any, rows: int = 50) -> str:
             cells.append(f"<td class=\"n\">{escape(text)}</td>" if number
                          else f"<td>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"{_TABLE_STYLE}<div style=\"overflow-x:auto\"><table class=\"ratelab\"><thead>"
+    return (f"{TABLE_STYLE}<div style=\"overflow-x:auto\"><table class=\"ratelab\"><thead>"
             f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
