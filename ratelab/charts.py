@@ -7,8 +7,6 @@ values. An empty frame gives a figure that says "no data for this period" instea
 grid.
 
 >>> import polars as pl
-
-from ratelab.report_page import TABLE_STYLE, RATIO_COLUMNS
 >>> fig = waterfall(pl.DataFrame({"revenue": [10.0], "cost": [7.5], "profit": [2.5]}))
 >>> list(fig.data[0].y)
 [10.0, -7.5, 2.5]
