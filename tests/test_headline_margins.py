@@ -93,3 +93,16 @@ def test_demo_history_starts_inside_the_decks_and_flags_nothing(tmp_path) -> Non
     for by in ("customer", "vendor", "destination"):
         table = warehouse.margin_summary(by)
         assert not any("synthetic" in str(v) for v in table[by].to_list())
+
+
+def test_margin_by_refuses_an_unknown_party_instead_of_an_empty_table() -> None:
+    # `ratelab table margin_by -p vendor nosuchvendor` printed "(no rows)" and exited 0.
+    from ratelab.examples import sample_warehouse
+    from ratelab.reports import ReportError, margin_by
+
+    wh = sample_warehouse(cdrs=20, rated=True)
+    with pytest.raises(ReportError, match="unknown vendor 'nosuchvendor'"):
+        margin_by(wh, "2026-11-02", "2026-11-03", vendor="nosuchvendor")
+    with pytest.raises(ReportError, match="unknown customer 'acmee'"):
+        margin_by(wh, "2026-11-02", "2026-11-03", customer="acmee")
+    assert margin_by(wh, "2026-11-02", "2026-11-03", customer="acme").height > 0

@@ -29,6 +29,7 @@ from ratelab.reports.common import (
     ReportError,
     When,
     check_keys,
+    check_party,
     load_sql,
     moment,
     period,
@@ -146,6 +147,8 @@ def margin_by(wh: Warehouse, start: When, end: When, by: Keys = "destination", *
     """
     begin, finish = period(start, end)
     keys = check_keys(by, KEYS)
+    check_party(wh, "customer", customer)  # a typo is an error, not an empty table
+    check_party(wh, "vendor", vendor)
     return margin_table(wh, keys, start=begin, end=finish, customer=customer, vendor=vendor)
 
 
