@@ -24,13 +24,12 @@ import socket
 import subprocess
 import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from switch.__main__ import main
-from tests.switch.guard_live import tool
+from tests.switch.guard_live import Crack, tool
 from tests.switch.live import LiveSwitch, target, vendor
 from tests.switch.sipp_runner import SippResult, free_port, run_uac
 
@@ -76,29 +75,6 @@ def _counters(log: str) -> dict[str, int]:
 
 
 # --- svcrack --------------------------------------------------------------------------------------
-
-@dataclass
-class Crack:
-    """One svcrack run: its exit status, stdout (the result table) and stderr log lines."""
-
-    returncode: int
-    stdout: str
-    log: list[str]
-
-    @property
-    def tried(self) -> list[str]:
-        return [line.split(":trying ", 1)[1] for line in self.log if ":trying " in line]
-
-    @property
-    def answers(self) -> list[int]:
-        """The status of every answer svcrack received, in order."""
-        return [int(m.group(1)) for line in self.log
-                if (m := re.search(r"Received response: SIP/2\.0 (\d{3})", line))]
-
-    def text(self) -> str:
-        return f"exit {self.returncode}\nstdout:\n{self.stdout}\nlog (tail):\n" + \
-            "\n".join(self.log[-40:])
-
 
 def _svcrack(script: str, switch_target: str, user: str, dictionary: Path, *, source: str,
              stop_after_refusals: int = 20, timeout: float = 20.0) -> Crack:
