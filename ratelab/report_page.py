@@ -35,7 +35,6 @@ __all__ = [
     "ReportError",
     "ReportPage",
     "decimal_param",
-    "html_table",
     "int_param",
     "report_period",
     "text_param",
@@ -148,8 +147,9 @@ def int_param(value: str | None, name: str) -> int | None:
 #: The display-metadata key under which a report page records the problem it showed.
 PROBLEM_KEY = "ratelab"
 
-RATIO_COLUMNS = {"margin", "markup", "asr", "short_ratio", "share", "margin_before",
-                 "margin_after"}
+#: Float columns that are ratios (0..1), shown as percentages in every table for people.
+RATIO_COLUMNS = frozenset({"margin", "markup", "asr", "short_ratio", "share", "margin_before",
+                           "margin_after", "margin_ok", "margin_rated", "rated_margin"})
 #: The CSS of the tables people read, on report pages and in notebooks alike.
 TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
                 "table.ratelab th,table.ratelab td{padding:3px 10px;white-space:nowrap;"
@@ -157,48 +157,6 @@ TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;mar
                 "table.ratelab th{background:#f4f6f7}"
                 "table.ratelab td.n{text-align:right!important;"
                 "font-variant-numeric:tabular-nums}</style>")
-
-
-def _cell(column: str, value: Any) -> tuple[str, bool]:
-    """The text of one table cell and whether it is a number (right-aligned)."""
-    if value is None:
-        return "", False
-    if isinstance(value, bool):
-        return "yes" if value else "no", False
-    if isinstance(value, float):
-        if column in RATIO_COLUMNS:
-            return f"{value:.1%}", True
-        return f"{value:,.1f}", True
-    if isinstance(value, int | Decimal):
-        return str(value), True
-    if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}" + (f":{value:%S}" if value.second else ""), False
-    if isinstance(value, date):
-        return value.isoformat(), False
-    return str(value), False
-
-
-def html_table(frame: Any, rows: int = 50) -> str:
-    """A polars frame as a small HTML table (first ``rows`` rows).
-
-    >>> import polars as pl
-    >>> table = html_table(pl.DataFrame({"vendor": ["a<b"], "margin": [0.25]}))
-    >>> table.split("<tbody>")[1]
-    '<tr><td>a&lt;b</td><td class="n">25.0%</td></tr></tbody></table></div>'
-    """
-    from html import escape
-
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.head(rows).iter_rows():
-        cells = []
-        for column, value in zip(frame.columns, row, strict=True):
-            text, number = _cell(column, value)
-            cells.append(f"<td class=\"n\">{escape(text)}</td>" if number
-                         else f"<td>{escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"{TABLE_STYLE}<div style=\"overflow-x:auto\"><table class=\"ratelab\"><thead>"
-            f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 class ReportPage:
@@ -344,19 +302,17 @@ class ReportPage:
 
     @staticmethod
     def table(frame: Any, rows: int = 50) -> None:
-        """Display a polars frame as a plain HTML table, up to ``rows`` rows.
-
-        Money (Decimal) is shown exactly as stored, ratios (margin, markup, asr, share...)
-        as percentages, times to the minute.
-        """
+        """Display a polars frame as a table for people, up to ``rows`` rows
+        (:func:`ratelab.charts.table_html`: thousands separators, money with 2-4 decimals,
+        ratios as percentages; the frame keeps the exact values)."""
         from IPython.display import HTML, display
+
+        from ratelab.chart_labels import table_html
 
         if frame.is_empty():
             ReportPage.markdown("_no rows_")
             return
-        display(HTML(html_table(frame, rows)))
-        if frame.height > rows:
-            ReportPage.markdown(f"_first {rows} of {frame.height} rows_")
+        display(HTML(table_html(frame, rows=rows)))
 
     def chart(self, fig: Any) -> None:
         """Display a Plotly figure; the first one also embeds plotly.js (the page works offline).

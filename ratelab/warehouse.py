@@ -160,7 +160,8 @@ class Warehouse:
             if have < newest:
                 raise SchemaError(
                     f"{self.path} has schema version {have}, this ratelab needs {newest}: "
-                    "open it read-write once to upgrade it"
+                    f"upgrade it (its data is kept) with `ratelab init {self.path}` "
+                    "(Python: connect(path))"
                 )
         else:
             with self.connection() as con:

@@ -1,5 +1,6 @@
 """Terminal tables never lie: at 60, 80 and 120 columns no number is cut, no column dropped, no
-line wider than the terminal; text wraps, or each row becomes a block of ``key: value`` lines.
+line wider than the terminal; text wraps, columns go into panels one under the other (each
+repeating the first column), or each row becomes a block of ``key: value`` lines.
 
 The printed tables are parsed back (columns from the dashes line, wrapped text joined; or the
 blocks) and compared cell by cell with the frame's exact values, formatted by the documented
@@ -30,24 +31,9 @@ def wh(tmp_path_factory: pytest.TempPathFactory) -> ratelab.Warehouse:
                                     directory=tmp_path_factory.mktemp("tables"))
 
 
-def parse_table(text: str, headers: list[str]) -> list[list[str]]:
-    """The rows of a printed table, whatever its layout (columns, wrapped, blocks)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    dashes = next((i for i, line in enumerate(lines) if re.fullmatch(r"[- ]*-", line)), None)
-    if dashes is None:  # blocks of `key: value` lines
-        rows: list[list[str]] = []
-        record: dict[str, str] = {}
-        for line in lines:
-            key, sep, value = line.partition(":")
-            if not sep or key.strip() not in headers:
-                continue
-            if key.strip() == headers[0] and record:
-                rows.append([record[h] for h in headers])
-                record = {}
-            record[key.strip()] = value.strip()
-        if record:
-            rows.append([record[h] for h in headers])
-        return rows
+def _parse_columns(lines: list[str], dashes: int, headers: list[str]) -> list[list[str]]:
+    """The rows of one column layout: ``lines[dashes]`` is its dashes line, the lines above
+    it (from the top) its headers, the lines below it its rows."""
     spans = [(m.start(), m.end()) for m in re.finditer(r"-+", lines[dashes])]
     assert len(spans) == len(headers), f"a column was dropped: {lines[dashes]!r}"
 
@@ -73,6 +59,50 @@ def parse_table(text: str, headers: list[str]) -> list[list[str]]:
                 if cell:
                     parsed[-1][k] = f"{parsed[-1][k]} {cell}".strip()
     return parsed
+
+
+def parse_table(text: str, headers: list[str]) -> list[list[str]]:
+    """The rows of a printed table, whatever its layout (columns, wrapped, panels, blocks).
+
+    Panels (tables one under the other, separated by a blank line, each repeating the first
+    column) are parsed one by one and joined on their row order, checking the first column.
+    """
+    panels = [p.splitlines() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if len(panels) > 1 and all(any(re.fullmatch(r"[- ]*-", line) for line in p)
+                               for p in panels):
+        joined: list[list[str]] | None = None
+        seen: list[str] = []
+        for lines in panels:
+            dashes = next(i for i, line in enumerate(lines) if re.fullmatch(r"[- ]*-", line))
+            spans = len(re.findall(r"-+", lines[dashes]))
+            names = ([headers[0], *headers[len(seen):len(seen) + spans - 1]] if seen
+                     else headers[:spans])
+            rows = _parse_columns(lines, dashes, names)
+            if joined is None:
+                joined = rows
+            else:
+                assert [r[0] for r in rows] == [r[0] for r in joined], "panels share the key"
+                joined = [[*a, *b[1:]] for a, b in zip(joined, rows, strict=True)]
+            seen = names if not seen else [*seen, *names[1:]]
+        assert seen == headers, f"every column in some panel: {seen}"
+        return joined or []
+    lines = [line for line in text.splitlines() if line.strip()]
+    dashes = next((i for i, line in enumerate(lines) if re.fullmatch(r"[- ]*-", line)), None)
+    if dashes is None:  # blocks of `key: value` lines
+        rows: list[list[str]] = []
+        record: dict[str, str] = {}
+        for line in lines:
+            key, sep, value = line.partition(":")
+            if not sep or key.strip() not in headers:
+                continue
+            if key.strip() == headers[0] and record:
+                rows.append([record[h] for h in headers])
+                record = {}
+            record[key.strip()] = value.strip()
+        if record:
+            rows.append([record[h] for h in headers])
+        return rows
+    return _parse_columns(lines, dashes, headers)
 
 
 def summary_rows(frame: pl.DataFrame) -> list[list[str]]:
@@ -108,9 +138,16 @@ def test_summary_fits_the_terminal_and_shows_every_exact_value(wh: ratelab.Wareh
 def test_the_layouts_differ_by_width(wh: ratelab.Warehouse) -> None:
     outs = {w: run_cli("summary", "--by", "destination", warehouse=wh.path,
                        env={"COLUMNS": str(w)}).stdout for w in (*WIDTHS, 200)}
-    for narrow in (60, 80):                                                 # blocks
-        assert re.search(r"^Destination: +United Kingdom - Mobile$", outs[narrow], re.M)
-        assert re.search(r"^Flagged revenue: +0\.00$", outs[narrow], re.M)
+    for narrow in (60, 80):                        # panels, each repeating the destination
+        assert "Destination:" not in outs[narrow]
+        assert len(re.findall(r"^United Kingdom - Mobile ", outs[narrow], re.M)) >= 2
+        assert len(re.findall(r"^Destination ", outs[narrow], re.M)) >= 2
+    narrowest = run_cli("summary", "--by", "destination", warehouse=wh.path,
+                        env={"COLUMNS": "30"}).stdout                       # blocks
+    assert re.search(r"^Destination: +United Kingdom - Mobile$", narrowest, re.M)
+    assert re.search(r"^Flagged revenue: +0\.00$", narrowest, re.M)
+    assert parse_table(narrowest, SUMMARY_HEADERS) == summary_rows(
+        wh.margin_summary("destination"))
     assert "Destination:" not in outs[120]                                  # wrapped
     assert "United Kingdom - Mobile" not in outs[120]
     assert re.search(r"^Rated +$|^.* Rated .*$", outs[120], re.M)           # header wrapped

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 import ratelab
 from ratelab.cli import cli
-from ratelab.report_page import decimal_param, html_table, int_param, report_period, text_param
+from ratelab.charts import table_html
+from ratelab.report_page import decimal_param, int_param, report_period, text_param
 from ratelab.report_runner import (
     KERNEL_NAME,
     ReportError,
@@ -124,7 +125,7 @@ def test_parameter_helpers() -> None:
         int_param("4.5", "places")
 
 
-def test_tables_show_money_exactly_and_ratios_as_percentages() -> None:
+def test_page_tables_are_for_people_and_ratios_are_percentages() -> None:
     import polars as pl
 
     frame = pl.DataFrame({"day": [date(2026, 11, 2)], "bucket": [datetime(2026, 11, 2, 10)],
@@ -132,12 +133,31 @@ def test_tables_show_money_exactly_and_ratios_as_percentages() -> None:
                           "margin": [0.18432], "acd_s": [61.25], "pdd_ms": [None]},
                          schema_overrides={"revenue": pl.Decimal(18, 6),
                                            "pdd_ms": pl.Float64})
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", html_table(frame))
-    assert cells == ["2026-11-02", "2026-11-02 10:00", "0044", "3", "0.120000", "18.4%", "61.2",
-                     ""]
-    assert "<th>revenue</th>" in html_table(frame)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table_html(frame))
+    assert cells == ["2026-11-02", "2026-11-02 10:00", "0044", "3", "0.12", "18.4%", "61.2", ""]
+    assert "<th>revenue</th>" in table_html(frame)
     many = pl.DataFrame({"n": list(range(60))})
-    assert html_table(many, rows=5).count("<tr>") == 6  # header + 5
+    assert table_html(many, rows=5).count("<tr>") == 6  # header + 5
+
+
+def test_report_page_table_shows_the_people_table_not_raw_decimals() -> None:
+    import polars as pl
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from ratelab.report_page import ReportPage
+
+    frame = pl.DataFrame({"revenue": [Decimal("1234.500000")], "margin_ok": [0.3371]},
+                         schema_overrides={"revenue": pl.Decimal(18, 6)})
+    InteractiveShell.instance()   # display() publishes to a shell, which capture_output reads
+    try:
+        with capture_output() as captured:
+            ReportPage.table(frame)
+    finally:
+        InteractiveShell.clear_instance()   # later tests print outside a shell
+    html = "".join(o.data.get("text/html", "") for o in captured.outputs)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", html) == ["1,234.50", "33.7%"]
+    assert "1234.500000" not in html
 
 
 # -- kernel and output files -------------------------------------------------------------------

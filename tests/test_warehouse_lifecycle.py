@@ -146,3 +146,31 @@ def test_writing_commands_do_not_create_a_warehouse_either(tmp_path: Path) -> No
     assert result.returncode == 2
     assert f"no warehouse at {path}: create one with `ratelab init {path}`" in result.stderr
     assert not (tmp_path / "typo").exists()
+
+
+def test_an_older_warehouse_says_how_to_upgrade_and_init_upgrades_it(tmp_path: Path) -> None:
+    import shutil
+
+    from ratelab.migrations import MIGRATIONS_DIR, migrate
+
+    older = tmp_path / "migrations"
+    older.mkdir()
+    for migration in available()[:-1]:          # every migration but the newest
+        shutil.copy(MIGRATIONS_DIR / migration.path.name, older)
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, older)
+    con.close()
+    before = available()[-2].version
+    refused = run_cli("summary", warehouse=path)
+    assert refused.returncode != 0
+    assert f"schema version {before}" in refused.stderr
+    assert f"ratelab init {path}" in refused.stderr            # says which command upgrades
+    upgraded = run_cli("init", path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    newest = available()[-1].version
+    assert f"from schema version {before} to {newest}" in upgraded.stdout
+    after = run_cli("summary", warehouse=path)
+    assert "nothing rated" in after.stderr, after.stderr        # opens now: it is just empty
+    again = run_cli("init", path)
+    assert "already a ratelab warehouse" in again.stdout

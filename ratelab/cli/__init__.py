@@ -51,7 +51,7 @@ from ratelab.cli.reports import report
 from ratelab.cli.routing import routing
 from ratelab.cli.tables import table
 from ratelab.decks import DeckError
-from ratelab.migrations import SchemaError
+from ratelab.migrations import SchemaError, current_version
 from ratelab.reports.common import MissingRateError
 from ratelab.warehouse import DEFAULT_PATH, Warehouse, WarehouseError, WarehouseNotFound
 
@@ -156,10 +156,14 @@ def init(state: _State, path: Path | None) -> None:
     """
     target = path if path is not None else state.path
     existed = target.exists()
+    before = _schema_version(target) if existed else 0
     wh = Warehouse(target, create=True)
     version = wh.schema_version()
     wh.close()
-    if existed:
+    if existed and 0 < before < version:
+        click.echo(f"upgraded the warehouse {target} from schema version {before} to {version}; "
+                   "its data is kept")
+    elif existed:
         click.echo(f"{target} is already a ratelab warehouse (schema version {version}); "
                    "nothing created")
     else:
@@ -170,6 +174,18 @@ def init(state: _State, path: Path | None) -> None:
 for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, routing, generate,
                  demo, report, table, fx):
     cli.add_command(_command)
+
+
+def _schema_version(path: Path) -> int:
+    """The schema version of the DuckDB file ``path`` (0 for a file that is not a warehouse)."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return 0   # not a DuckDB file, or busy: Warehouse() below says which
+    try:
+        return current_version(con)
+    finally:
+        con.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

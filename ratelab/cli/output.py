@@ -2,7 +2,9 @@
 
 Tables are plain aligned text that fits the terminal (``COLUMNS``, else the terminal's width;
 no limit in pipes and files): no number is ever cut and no column dropped; text columns wrap,
-and when even that does not fit each row becomes a block of ``key: value`` lines.
+when even that does not fit the columns go into panels one under the other (each repeating
+the first column), and on the narrowest screens each row becomes a block of ``key: value``
+lines.
 
 >>> parse_when("2026-11-01"), parse_when("2026-11-01T08:30")
 (datetime.datetime(2026, 11, 1, 0, 0), datetime.datetime(2026, 11, 1, 8, 30))
@@ -169,6 +171,25 @@ def _fit(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int],
     return widths
 
 
+def _panels(headers: Sequence[str], rows: Sequence[Sequence[str]],
+            width: int) -> list[list[int]] | None:
+    """The columns split into panels, in order, each fitting ``width`` unwrapped beside the
+    first (key) column; None when the key column and some other do not fit side by side."""
+    natural = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    panels: list[list[int]] = []
+    panel, used = [0], natural[0]
+    for i in range(1, len(headers)):
+        if natural[0] + _GAP + natural[i] > width:
+            return None
+        if used + _GAP + natural[i] > width:
+            panels.append(panel)
+            panel, used = [0], natural[0]
+        panel.append(i)
+        used += _GAP + natural[i]
+    panels.append(panel)
+    return panels if len(panels) > 1 else None
+
+
 def _wrap(text: str, width: int, *, cut_words: bool) -> list[str]:
     if len(text) <= width:
         return [text]
@@ -182,8 +203,10 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
     """A table of strings as text that fits ``width`` columns (None: no limit).
 
     Nothing is ever cut or dropped: when the columns are too wide, text columns (and headers,
-    at spaces) wrap onto more lines; when even that cannot fit, each row becomes a block of
-    ``key: value`` lines. Number columns (``right``) never wrap.
+    at spaces) wrap onto more lines; when even that cannot fit, the columns are split into
+    panels printed one under the other, each repeating the first column; when the first
+    column and one other cannot fit side by side, each row becomes a block of ``key: value``
+    lines. Number columns (``right``) never wrap.
 
     >>> print(render_table(["Destination", "Revenue"], [["United Kingdom - Mobile", "1,779.05"]],
     ...                    right=[1], width=24))
@@ -203,7 +226,17 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
         widths: list[int] | None = natural
     else:
         widths = _fit(headers, rows, numeric, width)
-    if widths is None:  # too narrow for columns: one block of `key: value` lines per row
+    if widths is None and width is not None:
+        panels = _panels(headers, rows, width)
+        if panels is not None:   # several narrower tables, each repeating the first column
+            for n, panel in enumerate(panels):
+                lines.extend([""] if n else [])
+                lines.append(render_table([headers[i] for i in panel],
+                                          [[row[i] for i in panel] for row in rows],
+                                          right=[k for k, i in enumerate(panel) if i in numeric],
+                                          width=width))
+            return "\n".join(lines)
+    if widths is None:  # too narrow even for that: one block of `key: value` lines per row
         key_width = max(len(h) for h in headers) + 1
         for n, row in enumerate(rows):
             if n:

@@ -20,15 +20,13 @@ import polars as pl
 
 from ratelab.cli.exports import FORMATS, guess_format, write_export
 from ratelab.cli.output import print_table, render_table, table_width
+from ratelab.report_page import RATIO_COLUMNS
 
 if TYPE_CHECKING:
     from ratelab.cli import _State
 
 __all__ = ["display_value", "frame_rows", "print_frame", "report_tables", "table"]
 
-#: Float columns that are ratios (0..1), shown as percentages in terminal tables.
-RATIO_COLUMNS = {"margin", "markup", "asr", "short_ratio", "share", "margin_before",
-                 "margin_after", "margin_rated", "rated_margin"}
 
 
 def display_value(column: str, value: Any) -> tuple[str, bool]:
