@@ -47,9 +47,15 @@ def test_routing_export_command(tmp_path: Path) -> None:
     ok(ratelab("init", wh))
     ok(ratelab("deck", "import", DECKS / "vendor_tollgate.csv", "--name", "t", "--side", "vendor",
                warehouse=wh))
-    out = ok(ratelab("routing", "export", "--out", tmp_path / "r.json", warehouse=wh))
-    assert "0 customers, 0 vendors" in out and "hint: assign rate tables first" in out
+    good = tmp_path / "r.json"
+    good.write_text("the snapshot the switch runs on")
+    refused = ratelab("routing", "export", "--out", good, warehouse=wh)
+    assert refused.returncode == 1                       # cron notices: nothing to route on
+    assert "0 customers and 0 vendors" in refused.stderr and "ratelab assign" in refused.stderr
+    assert good.read_text() == "the snapshot the switch runs on", "the old file is kept"
     ok(ratelab("assign", "t", "--vendor", "tollgate", warehouse=wh))
-    out = ok(ratelab("routing", "export", "--out", tmp_path / "r.json", warehouse=wh))
-    assert "1 vendors" in out
+    refused = ratelab("routing", "export", "--out", good, warehouse=wh)
+    assert refused.returncode == 1 and "0 customers and 1 vendors" in refused.stderr
+    out = ok(ratelab("routing", "export", "--out", good, "--allow-empty", warehouse=wh))
+    assert "0 customers, 1 vendors" in out
     assert json.loads((tmp_path / "r.json").read_text())["vendors"]["tollgate"]
