@@ -33,8 +33,11 @@ from typing import Any
 
 import duckdb
 
+from ratelab.db import scalar
+
 __all__ = ["FxError", "FxProblem", "FxRate", "FxSummary", "base_currency", "convert",
-           "import_rates", "read_fx_file", "set_base_currency", "set_rate"]
+           "cross_convert", "import_rates", "rate_on", "read_fx_file", "set_base_currency",
+           "set_rate"]
 
 #: Places kept after converting an amount (the same as every stored charge).
 PLACES = 6
@@ -112,6 +115,42 @@ def convert(amount: Decimal | str | int, rate: Decimal | str | int) -> Decimal:
         if isinstance(value, float):
             raise TypeError("money and exchange rates are never floats: pass str or Decimal")
     return (Decimal(amount) * Decimal(rate)).quantize(Decimal(1).scaleb(-PLACES), ROUND_HALF_UP)
+
+
+def cross_convert(amount: Decimal, rate_from: Decimal, rate_to: Decimal) -> Decimal:
+    """``amount`` of a currency worth ``rate_from`` base units, in a currency worth ``rate_to``
+    base units: ``amount * rate_from / rate_to``, computed with 50 significant digits and
+    rounded **up** to 6 places, so a cost converted for pricing is never understated.
+
+    >>> cross_convert(Decimal("0.010000"), Decimal("1.08"), Decimal("1.27"))   # EUR -> GBP
+    Decimal('0.008504')
+    >>> cross_convert(Decimal("0.010000"), Decimal("1.08"), Decimal(1))        # EUR -> base
+    Decimal('0.010800')
+    """
+    from ratelab.money import money_context, quantize
+
+    with money_context():
+        exact = amount * rate_from / rate_to
+    return quantize(exact, PLACES, "up")
+
+
+def rate_on(con: duckdb.DuckDBPyConnection, currency: str, day: date) -> Decimal | None:
+    """What one unit of ``currency`` is worth in the base currency on UTC ``day`` (the latest
+    rate on or before it; 1 for the base currency), or None when there is none.
+
+    >>> from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> _ = set_rate(con, "EUR", "1.08", date(2026, 11, 1))
+    >>> rate_on(con, "EUR", date(2026, 11, 5)), rate_on(con, "EUR", date(2026, 10, 31))
+    (Decimal('1.0800000000'), None)
+    >>> rate_on(con, "USD", date(2026, 10, 31))
+    Decimal('1')
+    """
+    if currency == base_currency(con):
+        return Decimal(1)
+    rate = scalar(con, """SELECT rate FROM fx_rates WHERE currency = ? AND day <= ?
+                          ORDER BY day DESC LIMIT 1""", [currency, day])
+    return None if rate is None else Decimal(rate)
 
 
 def check_currency(code: str) -> str:
@@ -242,15 +281,14 @@ def base_currency(con: duckdb.DuckDBPyConnection) -> str:
     >>> base_currency(con)
     'USD'
     """
-    row = con.execute("SELECT value FROM settings WHERE key = 'base_currency'").fetchone()
-    return "USD" if row is None else str(row[0])
+    value = scalar(con, "SELECT value FROM settings WHERE key = 'base_currency'")
+    return "USD" if value is None else str(value)
 
 
 def set_base_currency(con: duckdb.DuckDBPyConnection, currency: str) -> str:
     """Change the base currency; refused once exchange rates exist (they are quoted in it)."""
     code = check_currency(currency)
-    count = con.execute("SELECT count(*) FROM fx_rates").fetchone()
-    if count is not None and count[0] and code != base_currency(con):
+    if scalar(con, "SELECT count(*) FROM fx_rates") and code != base_currency(con):
         raise ValueError(f"the warehouse has exchange rates quoted in {base_currency(con)}; "
                          "the base currency cannot change under them")
     con.execute("INSERT OR REPLACE INTO settings VALUES ('base_currency', ?)", [code])
@@ -266,12 +304,11 @@ def import_rates(con: duckdb.DuckDBPyConnection, rates: Sequence[FxRate], *,
         if rate.currency == base:
             raise ValueError(f"{rate.currency} is the base currency: it needs no rate")
     now = datetime.now(UTC).replace(tzinfo=None)
-    before = con.execute("SELECT count(*) FROM fx_rates").fetchone()
+    before = int(scalar(con, "SELECT count(*) FROM fx_rates"))
     con.executemany(
         "INSERT OR REPLACE INTO fx_rates VALUES (?, ?, ?, ?, ?)",
         [(r.day, r.currency, r.rate, source, now) for r in rates])
-    after = con.execute("SELECT count(*) FROM fx_rates").fetchone()
-    added = int(after[0] if after else 0) - int(before[0] if before else 0)
+    added = int(scalar(con, "SELECT count(*) FROM fx_rates")) - before
     return added, len(rates) - added
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ratelab.db import scalar
+from ratelab.db import one, scalar
 from ratelab.prefix import NUMBER_KEY_SQL
 from switch.contract import REJECT_FILE_GLOB, CdrField, FieldKind, all_cdr_fields, split_complete
 
@@ -350,8 +350,8 @@ def resolve_quarantine(con: duckdb.DuckDBPyConnection, entry_id: int,
 
     Raises ValueError for an unknown id or one already resolved.
     """
-    row = con.execute("SELECT resolved_at, resolution FROM cdr_quarantine WHERE id = ?",
-                      [entry_id]).fetchone()
+    row = one(con, "SELECT resolved_at, resolution FROM cdr_quarantine WHERE id = ?",
+              [entry_id])
     if row is None:
         raise ValueError(f"no quarantine entry {entry_id}")
     if row[0] is not None:

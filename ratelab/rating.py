@@ -16,7 +16,8 @@ from importlib.resources import files
 
 import duckdb
 
-from ratelab.db import scalar
+from ratelab.db import one, scalar
+from ratelab.fx import base_currency
 
 __all__ = ["RATE_SQL", "RATE_SQL_SINGLE", "RateSummary", "cdr_filter", "rate_cdrs"]
 
@@ -49,19 +50,30 @@ FROM assignments a JOIN meta m ON m.name = a.table_name
 
 @dataclass
 class RateSummary:
-    """What a rating run did; money as exact Decimals."""
+    """What a rating run did; money as exact Decimals.
+
+    ``revenue`` and ``cost`` are in ``currency``, the warehouse's base currency, converted as
+    summaries and reports convert (the view ``rated_base``: the exchange rate of each call's
+    UTC day, half up to 6 places). They are None when some amount has no exchange rate
+    (``missing_fx`` names the currencies): unlike money is never added. ``by_currency`` keeps
+    each rate-table currency's own sums, unconverted.
+    """
 
     cdrs: int = 0
     status: dict[str, int] = field(default_factory=dict)
-    revenue: Decimal = Decimal(0)
-    cost: Decimal = Decimal(0)
+    revenue: Decimal | None = Decimal(0)
+    cost: Decimal | None = Decimal(0)
     #: Revenue and cost per currency (of the rate tables that priced them), unconverted.
-    #: When it holds several currencies, ``revenue`` and ``cost`` above add unlike money and
-    #: ``str()`` shows the amounts per currency instead.
     by_currency: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    #: The base currency: what ``revenue``, ``cost`` and ``profit`` are in.
+    currency: str = "USD"
+    #: Currencies with amounts this run priced on a day without an exchange rate.
+    missing_fx: list[str] = field(default_factory=list)
 
     @property
-    def profit(self) -> Decimal:
+    def profit(self) -> Decimal | None:
+        if self.revenue is None or self.cost is None:
+            return None
         return self.revenue - self.cost
 
     @property
@@ -69,20 +81,32 @@ class RateSummary:
         return sum(n for s, n in self.status.items() if s != "ok")
 
     def __str__(self) -> str:
-        """One line; amounts per currency when the run priced in several.
+        """One line: amounts in the base currency, or per currency when a rate is missing.
 
-        >>> print(RateSummary(2, {"ok": 2}, Decimal("1.5"), Decimal("1.25"),
+        >>> print(RateSummary(2, {"ok": 2}, Decimal("2.85"), Decimal("1.35"),
         ...                   {"EUR": (Decimal(0), Decimal("1.25")),
-        ...                    "USD": (Decimal("1.5"), Decimal(0))}))
-        rated 2 CDRs: revenue 0 EUR + 1.5 USD, cost 1.25 EUR + 0 USD (not converted); none flagged
+        ...                    "USD": (Decimal("2.85"), Decimal(0))}))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        rated 2 CDRs: revenue 2.85 USD, cost 1.35 USD, profit 1.50 USD
+        (converted from EUR, USD); none flagged
+        >>> print(RateSummary(2, {"ok": 2}, None, None,
+        ...                   {"EUR": (Decimal(0), Decimal("1.25")),
+        ...                    "USD": (Decimal("1.5"), Decimal(0))}, missing_fx=["EUR"]))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        rated 2 CDRs: revenue 0 EUR + 1.5 USD, cost 1.25 EUR + 0 USD (not converted: no USD
+        rate for EUR on some days; `ratelab fx set`); none flagged
         """
         flags = ", ".join(f"{n} {s}" for s, n in sorted(self.status.items()) if s != "ok")
-        if len(self.by_currency) > 1:
+        if self.revenue is None or self.cost is None:
             revenue = " + ".join(f"{r} {c}" for c, (r, _) in sorted(self.by_currency.items()))
             cost = " + ".join(f"{k} {c}" for c, (_, k) in sorted(self.by_currency.items()))
-            money = f"revenue {revenue}, cost {cost} (not converted)"
+            money = (f"revenue {revenue}, cost {cost} (not converted: no {self.currency} rate "
+                     f"for {', '.join(self.missing_fx)} on some days; `ratelab fx set`)")
         else:
-            money = f"revenue {self.revenue}, cost {self.cost}, profit {self.profit}"
+            c = self.currency
+            money = f"revenue {self.revenue} {c}, cost {self.cost} {c}, profit {self.profit} {c}"
+            if set(self.by_currency) - {c}:
+                money += f" (converted from {', '.join(sorted(self.by_currency))})"
         return (f"rated {self.cdrs} CDRs: {money}"
                 + (f"; flagged: {flags}" if flags else "; none flagged"))
 
@@ -151,10 +175,10 @@ def rate_cdrs(
     >>> wh = sample_warehouse(cdrs=30)
     >>> with wh.connection() as con:
     ...     print(rate_cdrs(con, customer="nobody"))
-    rated 0 CDRs: revenue 0, cost 0, profit 0; none flagged
+    rated 0 CDRs: revenue 0 USD, cost 0 USD, profit 0 USD; none flagged
     """
     where, params = cdr_filter(since, until, customer, vendor)
-    summary = RateSummary()
+    summary = RateSummary(currency=base_currency(con))
     rated_at = datetime.now(UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -182,15 +206,13 @@ def rate_cdrs(
                 on_chunk(done, total)
         if chunks:
             rows = con.execute(
-                f"""SELECT status, count(*), coalesce(sum(revenue), 0), coalesce(sum(cost), 0)
+                f"""SELECT status, count(*)
                     FROM rated WHERE {where} AND rated_at = $rated_at GROUP BY status""",
                 {**params, "rated_at": rated_at},
             ).fetchall()
-            for status, n, revenue, cost in rows:
+            for status, n in rows:
                 summary.status[status] = n
                 summary.cdrs += n
-                summary.revenue += revenue
-                summary.cost += cost
             money = con.execute(
                 f"""SELECT currency, coalesce(sum(revenue), 0), coalesce(sum(cost), 0) FROM (
                         SELECT t.currency, r.revenue, CAST(NULL AS DECIMAL(18, 6)) AS cost
@@ -204,6 +226,24 @@ def rate_cdrs(
                 {**params, "rated_at": rated_at},
             ).fetchall()
             summary.by_currency = {c: (r, k) for c, r, k in money}
+            if set(summary.by_currency) <= {summary.currency}:   # nothing to convert
+                revenue, cost = summary.by_currency.get(summary.currency,
+                                                        (Decimal(0), Decimal(0)))
+                summary.revenue, summary.cost = revenue, cost
+            else:   # the same conversion as every summary and report: the view rated_base
+                base = one(
+                    con, f"""SELECT coalesce(sum(revenue_base), 0), coalesce(sum(cost_base), 0),
+                               list_distinct(list_concat(
+                                   coalesce(list(revenue_currency)
+                                            FILTER (WHERE revenue_fx_missing), []),
+                                   coalesce(list(cost_currency)
+                                            FILTER (WHERE cost_fx_missing), [])))
+                        FROM rated_base WHERE {where} AND rated_at = $rated_at""",
+                    {**params, "rated_at": rated_at})
+                assert base is not None   # an aggregate without GROUP BY has one row
+                summary.missing_fx = sorted(base[2] or [])
+                summary.revenue, summary.cost = ((None, None) if summary.missing_fx
+                                                 else (base[0], base[1]))
         con.execute("DROP TABLE IF EXISTS todo")
         con.execute("DROP TABLE IF EXISTS plan")
         con.execute("COMMIT")

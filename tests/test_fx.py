@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -167,15 +167,45 @@ def test_cli_fx_group(tmp_path) -> None:
     listed = runner.invoke(fx_group, ["list"], obj=state)
     assert listed.exit_code == 0 and "1.08" in listed.output and "GBP" in listed.output
     assert warehouse.fx_rates().height == 2
+    shown = runner.invoke(fx_group, ["base"], obj=state)
+    assert (shown.exit_code, shown.output) == (0, "USD\n")
+    refused = runner.invoke(fx_group, ["base", "EUR"], obj=state)   # rates are quoted in USD
+    assert refused.exit_code != 0 and warehouse.base_currency() == "USD"
+
+
+def test_cli_sets_the_base_currency_before_any_rate(tmp_path) -> None:
+    from tests.helpers import ratelab as run_cli
+
+    warehouse = ratelab.sample_warehouse(cdrs=5, rated=True, directory=tmp_path / "s")
+    done = run_cli("fx", "base", "eur", warehouse=warehouse.path)
+    assert done.returncode == 0 and "base currency EUR (was USD)" in done.stdout
+    assert warehouse.base_currency() == "EUR"
+    # the sample decks are USD: with a EUR base, a summary needs a USD rate and says so
+    summary = run_cli("summary", warehouse=warehouse.path)
+    assert summary.returncode == 1 and "USD" in summary.stderr
+    bad = run_cli("fx", "base", "euro", warehouse=warehouse.path)
+    assert bad.returncode == 2 and "three-letter code" in bad.stderr
 
 
 def test_rate_summary_never_adds_currencies(wh) -> None:
-    summary = wh.rate()
+    summary = wh.rate()      # the golden CDRs include a day without a EUR rate
     assert summary.by_currency == {"EUR": (Decimal("0"), Decimal("0.060000")),
                                    "USD": (Decimal("0.120000"), Decimal("0"))}
+    assert summary.missing_fx == ["EUR"] and summary.currency == "USD"
+    assert summary.revenue is None and summary.cost is None and summary.profit is None
     assert ("revenue 0.000000 EUR + 0.120000 USD, cost 0.060000 EUR + 0.000000 USD "
-            "(not converted)") in str(
-        summary)
+            "(not converted: no USD rate for EUR on some days") in str(summary)
+
+
+def test_rate_summary_converts_like_the_reports(wh) -> None:
+    # the days that have rates: the summary's base amounts are margin_summary's, to the digit
+    summary = wh.rate(since=datetime(2026, 11, 1), until=datetime(2026, 11, 6))
+    assert summary.missing_fx == [] and summary.currency == "USD"
+    frame = reports.margin_by(wh, "2026-11-01", "2026-11-06", by="customer")
+    assert (summary.revenue, summary.cost) == (frame["revenue"].sum(), frame["cost"].sum())
+    assert summary.cost == Decimal("0.054002")            # the what-if golden's "before"
+    assert str(summary).startswith(f"rated {summary.cdrs} CDRs: revenue {summary.revenue} USD")
+    assert "(converted from EUR, USD)" in str(summary)
 
 
 def test_what_if_compares_in_the_base_currency(wh) -> None:
@@ -186,5 +216,6 @@ def test_what_if_compares_in_the_base_currency(wh) -> None:
     row = frame.row(0, named=True)
     assert (row["revenue"], row["cost_before"], row["cost_after"]) == (
         Decimal("0.100000"), Decimal("0.054002"), Decimal("0.059402"))
+    assert frame["currency"].to_list() == ["USD"]         # every money column says its currency
     with pytest.raises(MissingRateError):
         reports.what_if(wh, "2026-10-31", "2026-11-06", vendor="carrier_eu", change_pct="10")

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 import ratelab
-from ratelab.cli import cli
 from ratelab.charts import table_html
+from ratelab.cli import cli
 from ratelab.report_page import decimal_param, int_param, report_period, text_param
 from ratelab.report_runner import (
     KERNEL_NAME,

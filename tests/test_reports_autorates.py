@@ -154,3 +154,32 @@ def test_errors(vendor_wh, tmp_path: Path) -> None:
 def test_default_at_is_now(vendor_wh) -> None:
     frame = auto_create_rates(vendor_wh, "vend", "0.25")
     assert frame.height == 3
+
+
+def test_a_eur_vendor_priced_for_usd_customers(warehouse, deck) -> None:
+    from datetime import date
+
+    from ratelab.reports import MissingRateError
+
+    eur = deck("prefix,destination,rate,increment,connect_fee,effective_from\n"
+               "44,UK,0.010000,60/60,0.002,2026-01-01\n", "eur.csv")
+    warehouse.import_deck(eur, "vend_eur", "vendor", currency="EUR")
+    same = auto_create_rates(warehouse, "vend_eur", "0.25", at="2026-11-02")
+    assert same.select("vendor_currency", "currency").row(0) == ("EUR", "EUR")
+    assert same["customer_rate"].to_list() == [Decimal("0.013400")]   # 0.01 / 0.75, ceil
+    with pytest.raises(MissingRateError, match="EUR on 2026-11-02"):
+        auto_create_rates(warehouse, "vend_eur", "0.25", at="2026-11-02", currency="USD")
+    warehouse.set_fx("EUR", "1.10", date(2026, 11, 1))
+    warehouse.set_fx("GBP", "1.27", date(2026, 11, 1))
+    usd = auto_create_rates(warehouse, "vend_eur", "0.25", at="2026-11-02", currency="usd")
+    row = usd.row(0, named=True)
+    assert (row["vendor_currency"], row["currency"]) == ("EUR", "USD")
+    assert row["vendor_rate"] == Decimal("0.010000")             # the vendor's own, in EUR
+    # 0.01 EUR = 0.011 USD; / 0.75 = 0.014666.. -> 0.0147 (ceil, 4 places)
+    assert row["customer_rate"] == Decimal("0.014700")
+    assert row["connect_fee"] == Decimal("0.003000")             # 0.0022 / 0.75 = 0.00293.. up
+    # EUR -> GBP through USD: 0.01 * 1.10 / 1.27 = 0.0086614.. -> 0.008662 (up); / 0.75 -> 0.0116
+    gbp = auto_create_rates(warehouse, "vend_eur", "0.25", at="2026-11-02", currency="GBP")
+    assert gbp["customer_rate"].to_list() == [Decimal("0.011600")]
+    with pytest.raises(ReportError, match="three-letter"):
+        auto_create_rates(warehouse, "vend_eur", "0.25", currency="euro")

@@ -83,7 +83,9 @@ def test_golden(wh) -> None:
     frame = reconcile(wh, "carrier_x", THEIRS, *DAY)
     assert frame.columns == ["status", "callee", "our_start", "their_start", "our_duration_s",
                              "their_duration_s", "duration_diff_s", "our_amount",
-                             "their_amount", "amount_diff", "cdr_id", "their_line"]
+                             "their_amount", "amount_diff", "cdr_id", "their_line",
+                             "currency"]
+    assert frame["currency"].unique().to_list() == ["USD"]    # the vendor table's currency
     got = [(r["status"], r["callee"][-2:], r["cdr_id"], r["their_line"],
             _text(r["duration_diff_s"]), _text(r["amount_diff"]))
            for r in frame.iter_rows(named=True)]
@@ -101,12 +103,13 @@ def test_our_amount_is_the_rated_vendor_cost(wh) -> None:
 def test_summary(wh) -> None:
     summary = reconcile_summary(reconcile(wh, "carrier_x", THEIRS, *DAY))
     assert summary.rows() == [
-        ("matched", 6, Decimal("0.000000"), Decimal("0.161000"), Decimal("0.161000")),
-        ("deviation", 4, Decimal("0.020100"), Decimal("0.120000"), Decimal("0.140100")),
-        ("only_ours", 2, Decimal("-0.050000"), Decimal("0.050000"), Decimal("0.000000")),
-        ("only_theirs", 2, Decimal("0.040000"), Decimal("0.000000"), Decimal("0.040000")),
+        ("matched", 6, Decimal("0.000000"), Decimal("0.161000"), Decimal("0.161000"), "USD"),
+        ("deviation", 4, Decimal("0.020100"), Decimal("0.120000"), Decimal("0.140100"), "USD"),
+        ("only_ours", 2, Decimal("-0.050000"), Decimal("0.050000"), Decimal("0.000000"), "USD"),
+        ("only_theirs", 2, Decimal("0.040000"), Decimal("0.000000"), Decimal("0.040000"), "USD"),
     ]
-    assert summary.columns == ["status", "calls", "amount", "our_amount", "their_amount"]
+    assert summary.columns == ["status", "calls", "amount", "our_amount", "their_amount",
+                               "currency"]
 
 
 def test_tolerances_are_parameters(wh) -> None:
@@ -182,5 +185,34 @@ def test_empty_period(wh, tmp_path: Path) -> None:
     copy = tmp_path / "copy.csv"
     shutil.copy(THEIRS, copy)
     frame = reconcile(wh, "carrier_x", copy, "2026-10-01", "2026-10-02")
-    assert frame.height == 0 and frame.width == 12
+    assert frame.height == 0 and frame.width == 13
     assert reconcile_summary(frame)["calls"].to_list() == [0, 0, 0, 0]
+
+
+def test_a_eur_vendor_is_reconciled_in_eur_and_two_currencies_are_refused(tmp_path: Path,
+                                                                          deck) -> None:
+    import ratelab
+    from tests.helpers import contract_cdr, write_jsonl
+
+    wh = ratelab.connect(tmp_path / "w.duckdb", create=True)
+    head = "prefix,destination,rate,increment,effective_from\n"
+    wh.import_deck(deck(head + "44,UK,0.010,60/60,2026-01-01\n", "c.csv"), "cust", "customer")
+    wh.import_deck(deck(head + "44,UK,0.006,60/60,2026-01-01\n", "v.csv"), "v_eur", "vendor",
+                   currency="EUR")
+    wh.import_deck(deck(head + "44,UK,0.007,60/60,2026-01-01\n", "u.csv"), "v_usd", "vendor")
+    wh.assign("cust", customer="acme")
+    wh.assign("v_eur", vendor="carrier_eu", valid_from="2026-11-01")
+    wh.assign("v_usd", vendor="carrier_eu", valid_from="2026-11-03")
+    write_jsonl(tmp_path / "spool" / "c.jsonl", [
+        contract_cdr(f"c{day}", "447700900001", f"2026-11-0{day}T10:00:00Z", 60_000,
+                     customer="acme", vendor="carrier_eu") for day in (2, 3)])
+    wh.ingest(tmp_path / "spool")
+    wh.rate()
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_text("callee,start_time,duration_s,amount\n"
+                      "447700900001,2026-11-02T10:00:00Z,60,0.006\n")
+    frame = reconcile(wh, "carrier_eu", theirs, "2026-11-02", "2026-11-03")
+    assert frame.select("status", "our_amount", "currency").rows() == [
+        ("matched", Decimal("0.006000"), "EUR")]                  # compared in EUR, unconverted
+    with pytest.raises(ReportError, match="priced in EUR and USD"):
+        reconcile(wh, "carrier_eu", theirs, "2026-11-02", "2026-11-04")

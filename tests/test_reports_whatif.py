@@ -25,7 +25,7 @@ VEND = "prefix,destination,rate,increment,effective_from\n" \
        "44,UK,0.0150,60/60,2026-01-01\n1,USA,0.0050,60/60,2026-01-01\n"
 COLUMNS = ["destination", "revenue", "cost_before", "cost_after", "profit_before",
            "profit_after", "margin_before", "margin_after", "profit_change", "revenue_after",
-           "calls", "unpriced_after"]
+           "calls", "unpriced_after", "currency"]
 CHECKED = ["destination", "revenue", "revenue_after", "cost_before", "cost_after",
            "profit_before", "profit_after", "profit_change", "calls", "unpriced_after"]
 

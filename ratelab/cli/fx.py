@@ -1,4 +1,4 @@
-"""``ratelab fx import|set|list``: exchange rates to the warehouse's base currency."""
+"""``ratelab fx import|set|list|base``: exchange rates to the warehouse's base currency."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def fx() -> None:
       ratelab fx set EUR 1.08 --date 2026-11-01
       ratelab fx import rates.csv
       ratelab fx list --currency EUR
+      ratelab fx base EUR      # before any rate: amounts are then reported in EUR
     """
 
 
@@ -109,6 +110,31 @@ def fx_list(state: _State, currency: str | None) -> None:
     rows = [[str(r["currency"]), str(r["day"]), _rate(r["rate"]), str(r["source"])]
             for r in frame.iter_rows(named=True)]
     print_table(["Currency", "From (UTC)", f"Rate ({base})", "Source"], rows, right=[2])
+
+
+@fx.command("base", short_help="Show or set the base currency.")
+@click.argument("currency", required=False)
+@click.pass_obj
+def fx_base(state: _State, currency: str | None) -> None:
+    """Show the base currency, or set it to CURRENCY (a three-letter code such as EUR).
+
+    Summaries and reports convert every amount into the base currency (USD unless set). It can
+    change only while the warehouse has no exchange rates, since they are quoted in it (exit
+    status 2 otherwise). Stored charges stay in their rate tables' currencies either way.
+
+    \b
+    Examples:
+      ratelab fx base
+      ratelab fx base EUR
+    """
+    if currency is None:
+        click.echo(state.open(read_only=True).base_currency())
+        return
+    wh = state.open()
+    before = wh.base_currency()
+    after = wh.set_base_currency(currency)
+    click.echo(f"base currency {after}" + (f" (was {before})" if after != before
+                                           else " (unchanged)"))
 
 
 def _rate(value: Decimal) -> str:

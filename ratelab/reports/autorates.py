@@ -6,6 +6,13 @@ fraction of the *price*: ``"0.25"`` for 25%), rounded to ``places`` decimal plac
 rate and the connect fee are marked up the same way, so every call earns at least the margin.
 The billing increment, destination and band are the vendor's.
 
+The customer deck is in the vendor table's currency unless ``currency`` names another: then
+each vendor amount is first converted at the exchange rates in force on ``at``'s UTC day
+(:func:`ratelab.fx.cross_convert`: through the base currency, rounded up to 6 places, so the
+margin is never eaten by the conversion); a missing rate is refused with
+:class:`~ratelab.reports.MissingRateError`. ``vendor_rate`` stays in the vendor's currency
+(``vendor_currency``); the customer columns are in ``currency``.
+
 With ``out`` the result is also written as a canonical deck CSV (``prefix, destination, rate,
 increment, connect_fee, effective_from``, plus ``band`` and ``first_rate`` columns only when
 the vendor table needs them) that ``ratelab deck import`` / ``Warehouse.import_deck`` reads
@@ -34,9 +41,10 @@ import polars as pl
 from ratelab.db import one
 from ratelab.decks.cells import format_moment
 from ratelab.finance import auto_create_rate
+from ratelab.fx import base_currency, check_currency, cross_convert, rate_on
 from ratelab.money import MoneyLike, Rounding
 from ratelab.rates import rows_in_force
-from ratelab.reports.common import ReportError
+from ratelab.reports.common import MissingRateError, ReportError
 from ratelab.reports.common import moment as parse_moment
 
 if TYPE_CHECKING:
@@ -56,6 +64,7 @@ _SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "customer_rate": pl.Decimal(18, 6), "increment": pl.String,
     "effective_from": pl.Datetime("us"), "band": pl.String,
     "first_rate": pl.Decimal(18, 6), "connect_fee": pl.Decimal(18, 6),
+    "vendor_currency": pl.String, "currency": pl.String,
 }
 
 
@@ -69,14 +78,17 @@ def auto_create_rates(
     places: int = 4,
     out: str | Path | None = None,
     effective_from: datetime | date | str | None = None,
+    currency: str | None = None,
 ) -> pl.DataFrame:
     """Customer rates earning ``margin`` over ``vendor_table``'s rates in force at ``at``.
 
     Returns prefix, destination, vendor_rate, customer_rate, increment ("first/cycle"),
     effective_from (the deck date: the vendor row's own, local to the vendor table, unless
     ``effective_from`` is given), band, first_rate and connect_fee (the customer's), sorted
-    by prefix and band. ``at`` is naive UTC (default now). ``rounding`` is ceil (default),
-    floor, half_up or half_even, to ``places`` places. With ``out``, also writes the deck CSV.
+    by prefix and band, then vendor_currency and currency (the customer columns' currency:
+    ``currency``, default the vendor table's). ``at`` is naive UTC (default now). ``rounding``
+    is ceil (default), floor, half_up or half_even, to ``places`` places. With ``out``, also
+    writes the deck CSV.
 
     >>> from ratelab.examples import sample_warehouse
     >>> try:
@@ -90,14 +102,21 @@ def auto_create_rates(
     moment = datetime.now(UTC).replace(tzinfo=None) if at is None else parse_moment(at, "at")
     deck_from = None if effective_from is None else parse_moment(effective_from, "effective_from")
     with wh.connection() as con:
-        row = one(con, "SELECT side, time_zone FROM rate_tables WHERE name = ?", [vendor_table])
+        row = one(con, "SELECT side, time_zone, currency FROM rate_tables WHERE name = ?",
+                  [vendor_table])
         if row is None or row[0] != "vendor":
             known = [r[0] for r in con.execute(
                 "SELECT name FROM rate_tables WHERE side = 'vendor' ORDER BY name").fetchall()]
             what = (f"no rate table {vendor_table!r}" if row is None
                     else f"{vendor_table!r} is a customer rate table")
             raise ReportError(f"{what}; vendor tables: {', '.join(known) or '(none yet)'}")
-        zone = ZoneInfo(row[1])
+        zone, vendor_currency = ZoneInfo(row[1]), str(row[2])
+        try:
+            target = vendor_currency if currency is None else check_currency(currency)
+        except ValueError as err:
+            raise ReportError(str(err)) from None
+        factors = (None if target == vendor_currency
+                   else _factors(con, vendor_currency, target, moment.date()))
         rows = rows_in_force(con, vendor_table, moment)
     priced: dict[Decimal, Decimal] = {}
 
@@ -106,7 +125,8 @@ def auto_create_rates(
         # each distinct amount is priced once.
         found = priced.get(cost)
         if found is None:
-            found = priced[cost] = _price(cost, margin, places, rounding)
+            local = cost if factors is None else cross_convert(cost, *factors)
+            found = priced[cost] = _price(local, margin, places, rounding)
         return found
 
     records = []
@@ -120,6 +140,7 @@ def auto_create_rates(
             "effective_from": deck_from or local, "band": r["band"],
             "first_rate": price(r["first_rate"]),
             "connect_fee": price(r["connect_fee"]),
+            "vendor_currency": vendor_currency, "currency": target,
         })
     frame = pl.DataFrame(records, schema=_SCHEMA, orient="row").sort("prefix", "band")
     if out is not None:
@@ -128,6 +149,15 @@ def auto_create_rates(
                               f"{format_moment(moment)}: no deck written")
         write_deck(records, out)
     return frame
+
+
+def _factors(con: Any, source: str, target: str, day: date) -> tuple[Decimal, Decimal]:
+    """The base-currency worth of one unit of ``source`` and of ``target`` on ``day``."""
+    rates = {code: rate_on(con, code, day) for code in (source, target)}
+    missing = {code: [day] for code, rate in rates.items() if rate is None}
+    if missing:
+        raise MissingRateError(base_currency(con), missing)
+    return rates[source] or Decimal(1), rates[target] or Decimal(1)
 
 
 def _price(cost: Decimal, margin: MoneyLike, places: int, rounding: str) -> Decimal:

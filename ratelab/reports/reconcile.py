@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from ratelab.fx import base_currency
 from ratelab.money import MoneyLike, to_decimal
 from ratelab.reports.common import ReportError, When, check_party, load_sql, period
 
@@ -245,7 +246,9 @@ def reconcile(
     Returns status (matched | deviation | only_ours | only_theirs), callee, our_start,
     their_start, our_duration_s, their_duration_s, duration_diff_s (Decimal(18,3) seconds,
     theirs minus ours), our_amount, their_amount, amount_diff (theirs minus ours), then cdr_id
-    (ours) and their_line (line in their file); sorted by start, callee. See the module
+    (ours), their_line (line in their file) and currency (of every amount: the currency of the
+    vendor table that priced the calls; a period priced in two currencies is refused, as an
+    invoice is in one); sorted by start, callee. See the module
     docstring for the file format and the rules.
 
     >>> from ratelab.examples import sample_warehouse
@@ -275,11 +278,19 @@ def reconcile(
     sql = _queries()
     with wh.connection() as con:
         ours = con.sql(sql["ours"], params={"vendor": vendor, "lo": lo, "hi": hi}).pl()
+        base = base_currency(con)
     unrated = ours.filter(~pl.col("rated") & (pl.col("our_start") >= begin)
                           & (pl.col("our_start") < finish)).height
     if unrated:
         raise ReportError(f"{unrated} answered call(s) of {vendor} in the period are not rated "
                           "yet: rate them first (`ratelab rate` or Warehouse.rate)")
+    currencies = sorted(ours["our_currency"].drop_nulls().unique().to_list())
+    if len(currencies) > 1:
+        raise ReportError(f"{vendor}'s calls in the period were priced in "
+                          f"{' and '.join(currencies)}: an invoice is in one currency, so "
+                          "reconcile the part of the period priced in each on its own")
+    currency = currencies[0] if currencies else base
+    ours = ours.drop("our_currency")
     scratch = duckdb.connect()
     try:
         scratch.execute("SET TimeZone = 'UTC'")
@@ -300,7 +311,7 @@ def reconcile(
                                                               "line": pl.Int64}, orient="row"))
         result: pl.DataFrame = scratch.sql(sql["result"], params={  # .pl() is typed Any
             "duration_tolerance_s": duration_tolerance, "amount_lower": lower,
-            "amount_upper": upper, "start": begin, "end": finish}).pl()
+            "amount_upper": upper, "start": begin, "end": finish, "currency": currency}).pl()
         return result
     finally:
         scratch.close()
@@ -308,7 +319,7 @@ def reconcile(
 
 def reconcile_summary(frame: pl.DataFrame) -> pl.DataFrame:
     """Per status (all four, in order): calls, amount (theirs minus ours, a missing side
-    counting 0), our_amount and their_amount.
+    counting 0), our_amount, their_amount and currency (the frame's).
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=20, rated=True)

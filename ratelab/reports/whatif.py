@@ -188,9 +188,11 @@ def what_if(
 
     Returns destination, revenue, cost_before, cost_after, profit_before, profit_after,
     margin_before, margin_after (Float64, NULL without revenue), profit_change, then
-    revenue_after (differs from revenue only for a customer-side deck), calls, and
+    revenue_after (differs from revenue only for a customer-side deck), calls,
     unpriced_after (calls that had rates and lost one: the candidate deck lacks their
-    prefix; their missing charge counts 0). Sorted by destination. See the module docstring.
+    prefix; their missing charge counts 0) and currency (every amount is in the warehouse's
+    base currency, converted as ``rated_base`` converts). Sorted by destination. See the
+    module docstring.
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=50, rated=True)
@@ -246,11 +248,15 @@ def what_if(
                      AND (valid_to IS NULL OR valid_to > $s) ORDER BY table_name""",
                 {"v": vendor, "s": begin, "e": finish}).fetchall()]
             parties, side = [vendor], "vendor"
+        view = scalar(con, """SELECT sql FROM duckdb_views()
+                              WHERE database_name = $db AND view_name = 'rated_base'""",
+                      {"db": STORED})
         con.execute("USE memory")         # from here on, unqualified names are scratch tables
         parts = _parts()
         _run(con, parts["copy"].replace("{db}", STORED),
              {"tables": changed, "parties": parties, "side": side, "start": begin,
               "end": finish})
+        con.execute(view)                 # rated_base over the scratch tables: one conversion
         if factor is not None:
             _reprice(con, factor)
             for name in changed:

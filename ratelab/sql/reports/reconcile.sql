@@ -4,12 +4,14 @@
 -- name: ours
 -- Our answered calls carried by $vendor starting in [$lo, $hi) (the period widened by the time
 -- tolerance on each side, so calls across its edges still find their partner), with the
--- vendor-side cost we rated. rated is false when the call has no rated row yet.
+-- vendor-side cost we rated, in the currency of the vendor table that priced it (NULL when no
+-- table did). rated is false when the call has no rated row yet.
 SELECT c.cdr_seq, c.cdr_id, c.callee_e164 AS callee, c.start_ts AS our_start,
        CAST(CAST(c.duration_ms AS DECIMAL(18, 0)) * 0.001 AS DECIMAL(18, 3)) AS our_duration_s,
-       r.cost AS our_amount, r.cdr_seq IS NOT NULL AS rated
+       r.cost AS our_amount, r.cdr_seq IS NOT NULL AS rated, t.currency AS our_currency
 FROM cdrs c
 LEFT JOIN rated r USING (cdr_seq)
+LEFT JOIN rate_tables t ON t.name = r.vendor_table
 WHERE c.vendor = $vendor AND c.duration_ms > 0 AND c.start_ts >= $lo AND c.start_ts < $hi;
 
 -- name: candidates
@@ -24,7 +26,8 @@ ORDER BY gap_us, o.our_start, o.cdr_seq, t.line;
 
 -- name: result
 -- Matched pairs, then the unmatched rows of each side; a row belongs to the period by our
--- start when we have the call, by theirs otherwise. Differences are theirs minus ours.
+-- start when we have the call, by theirs otherwise. Differences are theirs minus ours. Every
+-- amount is in $currency: the vendor table's (reconcile.py refuses a period priced in two).
 WITH joined AS (
     SELECT o.cdr_id, t.line AS their_line, coalesce(o.callee, t.callee) AS callee,
            o.our_start, t.their_start, o.our_duration_s, t.their_duration_s,
@@ -48,7 +51,7 @@ SELECT CASE WHEN NOT theirs_present THEN 'only_ours'
        CAST(duration_diff_s AS DECIMAL(18, 3)) AS duration_diff_s,
        CAST(our_amount AS DECIMAL(18, 6)) AS our_amount,
        CAST(their_amount AS DECIMAL(18, 6)) AS their_amount,
-       amount_diff, cdr_id, their_line
+       amount_diff, cdr_id, their_line, $currency AS currency
 FROM joined
 WHERE (ours_present AND our_start >= $start AND our_start < $end)
    OR (NOT ours_present AND their_start >= $start AND their_start < $end)
@@ -61,7 +64,8 @@ SELECT s.status, count(f.status) AS calls,
        CAST(coalesce(sum(coalesce(f.their_amount, 0) - coalesce(f.our_amount, 0)), 0)
             AS DECIMAL(18, 6)) AS amount,
        CAST(coalesce(sum(f.our_amount), 0) AS DECIMAL(18, 6)) AS our_amount,
-       CAST(coalesce(sum(f.their_amount), 0) AS DECIMAL(18, 6)) AS their_amount
+       CAST(coalesce(sum(f.their_amount), 0) AS DECIMAL(18, 6)) AS their_amount,
+       (SELECT any_value(currency) FROM frame) AS currency
 FROM (VALUES (1, 'matched'), (2, 'deviation'), (3, 'only_ours'), (4, 'only_theirs'))
      AS s(rank, status)
 LEFT JOIN frame f ON f.status = s.status

@@ -7,7 +7,9 @@
 -- calendar; the rows of the rate tables to change ($tables) and no import history (so a
 -- candidate deck identical to the last import is still applied); the index segments in force
 -- during the period; the period's CDRs of the parties to re-rate ($parties on side $side); an
--- empty `rated` for the new results; and the stored results of the period as `rated_before`.
+-- empty `rated` for the new results; and the stored results of the period as `rated_before`,
+-- converted to the base currency by the stored view rated_base (migration 003). whatif.py then
+-- creates the same view over the scratch `rated`, so both sides convert by one rule.
 CREATE TABLE rate_tables AS SELECT * FROM {db}.main.rate_tables;
 CREATE TABLE deck_imports AS SELECT * FROM {db}.main.deck_imports WHERE false;
 CREATE TABLE rates AS
@@ -28,58 +30,25 @@ WHERE start_ts >= $start AND start_ts < $end
   AND list_contains($parties::VARCHAR[], CASE $side WHEN 'vendor' THEN vendor ELSE customer END);
 CREATE TABLE rated AS SELECT * FROM {db}.main.rated WHERE false;
 CREATE TABLE rated_before AS
-SELECT * FROM {db}.main.rated WHERE start_ts >= $start AND start_ts < $end;
+SELECT * FROM {db}.main.rated_base WHERE start_ts >= $start AND start_ts < $end;
 CREATE TABLE settings AS SELECT * FROM {db}.main.settings;
 CREATE TABLE fx_rates AS SELECT * FROM {db}.main.fx_rates;
 
 -- name: result
 -- Per destination (the stored one): the stored figures against the re-rated ones. A call that
--- was not re-rated keeps its stored figures on both sides. Margins are ratios of sums.
--- Every amount is converted to the base currency as rated_base does (migration 003): at the
--- exchange rate of the call's UTC day for its rate table's currency, half up to 6 places per
--- call and side. whatif.py checks first that no rate is missing.
-WITH pairs AS (
-    SELECT customer_table AS t, CAST(start_ts AS DATE) AS day FROM rated_before
-    UNION SELECT vendor_table, CAST(start_ts AS DATE) FROM rated_before
-    UNION SELECT customer_table, CAST(start_ts AS DATE) FROM rated
-    UNION SELECT vendor_table, CAST(start_ts AS DATE) FROM rated
-),
-factors AS (
-    SELECT p.t, p.day,
-           CASE WHEN p.currency = (SELECT value FROM settings WHERE key = 'base_currency')
-                THEN CAST(1 AS DECIMAL(18, 10)) ELSE f.rate END AS rate
-    FROM (SELECT p.*, rt.currency FROM pairs p JOIN rate_tables rt ON rt.name = p.t) p
-    ASOF LEFT JOIN fx_rates f ON f.currency = p.currency AND p.day >= f.day
-),
-converted AS (
-    SELECT r.cdr_seq, r.status, r.destination,
-           CAST(round(CAST(r.revenue AS DECIMAL(38, 6)) * coalesce(fr.rate, 1), 6)
-                AS DECIMAL(18, 6)) AS revenue,
-           CAST(round(CAST(r.cost AS DECIMAL(38, 6)) * coalesce(fc.rate, 1), 6)
-                AS DECIMAL(18, 6)) AS cost,
-           'before' AS which
-    FROM rated_before r
-    LEFT JOIN factors fr ON fr.t = r.customer_table AND fr.day = CAST(r.start_ts AS DATE)
-    LEFT JOIN factors fc ON fc.t = r.vendor_table AND fc.day = CAST(r.start_ts AS DATE)
-    UNION ALL
-    SELECT r.cdr_seq, r.status, r.destination,
-           CAST(round(CAST(r.revenue AS DECIMAL(38, 6)) * coalesce(fr.rate, 1), 6)
-                AS DECIMAL(18, 6)),
-           CAST(round(CAST(r.cost AS DECIMAL(38, 6)) * coalesce(fc.rate, 1), 6)
-                AS DECIMAL(18, 6)),
-           'after'
-    FROM rated r
-    LEFT JOIN factors fr ON fr.t = r.customer_table AND fr.day = CAST(r.start_ts AS DATE)
-    LEFT JOIN factors fc ON fc.t = r.vendor_table AND fc.day = CAST(r.start_ts AS DATE)
-),
-calls AS (
+-- was not re-rated keeps its stored figures on both sides. Margins are ratios of sums. Every
+-- amount is in the base currency (revenue_base, cost_base of the view rated_base: the exchange
+-- rate of the call's UTC day, half up to 6 places per call and side); whatif.py checks first
+-- that no rate is missing.
+WITH calls AS (
     SELECT coalesce(b.destination, a.destination, '(unrated)') AS destination,
-           b.revenue AS revenue_before, b.cost AS cost_before,
-           CASE WHEN a.cdr_seq IS NULL THEN b.revenue ELSE a.revenue END AS revenue_after,
-           CASE WHEN a.cdr_seq IS NULL THEN b.cost ELSE a.cost END AS cost_after,
+           b.revenue_base AS revenue_before, b.cost_base AS cost_before,
+           CASE WHEN a.cdr_seq IS NULL THEN b.revenue_base ELSE a.revenue_base END
+               AS revenue_after,
+           CASE WHEN a.cdr_seq IS NULL THEN b.cost_base ELSE a.cost_base END AS cost_after,
            a.cdr_seq IS NOT NULL AND b.status = 'ok' AND a.status <> 'ok' AS lost_rate
-    FROM (SELECT * FROM converted WHERE which = 'before') b
-    LEFT JOIN (SELECT * FROM converted WHERE which = 'after') a USING (cdr_seq)
+    FROM rated_before b
+    LEFT JOIN rated_base a USING (cdr_seq)
 ),
 sums AS (
     SELECT destination, count(*) AS calls,
@@ -100,6 +69,7 @@ SELECT destination, revenue, cost_before, cost_after,
            AS margin_after,
        CAST((revenue_after - cost_after) - (revenue - cost_before) AS DECIMAL(18, 6))
            AS profit_change,
-       revenue_after, calls, unpriced_after
+       revenue_after, calls, unpriced_after,
+       (SELECT value FROM settings WHERE key = 'base_currency') AS currency
 FROM sums
 ORDER BY destination;
