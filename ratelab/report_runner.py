@@ -199,7 +199,10 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
         return bool(argv) and argv[0] in ("python", "python3", sys.executable)
 
     argv = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}",
-            "--IPKernelApp.log_level=ERROR"]  # no start-up chatter in cron logs
+            # CRITICAL: no start-up chatter in cron logs, and no "KeyboardInterrupt caught in
+            # kernel" when a slow kernel is interrupted at shutdown; the notebook's own errors
+            # come back through its outputs, not the kernel's log
+            "--IPKernelApp.log_level=CRITICAL"]
     manager = KernelSpecManager()
     folder = Path(sys.prefix) / "share" / "jupyter" / "kernels" / name
     try:
