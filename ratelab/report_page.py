@@ -149,7 +149,8 @@ PROBLEM_KEY = "ratelab"
 
 #: Float columns that are ratios (0..1), shown as percentages in every table for people.
 RATIO_COLUMNS = frozenset({"margin", "markup", "asr", "short_ratio", "share", "margin_before",
-                           "margin_after", "margin_ok", "margin_rated", "rated_margin"})
+                           "margin_after", "margin_ok", "margin_rated", "rated_margin",
+                           "asr_a", "asr_b", "asr_change", "margin_a", "margin_b"})
 #: The CSS of the tables people read, on report pages and in notebooks alike.
 TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
                 "table.ratelab th,table.ratelab td{padding:3px 10px;white-space:nowrap;"
