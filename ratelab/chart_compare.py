@@ -25,9 +25,10 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from ratelab.chart_labels import chart_currency, money_title, shade_synthetic
+from ratelab.chart_labels import chart_currency, format_amount, money_title, shade_synthetic
 
-__all__ = ["COMPARE_TOP", "EFFECT_COLOURS", "compare_bars", "compare_waterfall"]
+__all__ = ["COMPARE_TOP", "EFFECT_COLOURS", "compare_bars", "compare_headline",
+           "compare_waterfall"]
 
 #: At most this many keys in compare_bars; the rest are summed in one "other (k)" bar.
 COMPARE_TOP = 15
@@ -48,6 +49,49 @@ def _total(frame: pl.DataFrame, column: str) -> Decimal:
 
 def _any(frame: pl.DataFrame, column: str) -> bool:
     return column in frame.columns and bool(frame.get_column(column).fill_null(False).any())
+
+
+def compare_headline(totals: pl.DataFrame,
+                     periods: tuple[str, str] = ("period a", "period b")) -> pl.DataFrame:
+    """The totals of a comparison as a small table for people: one row per measure (calls,
+    answered, minutes, revenue, cost, profit, ASR, margin), a column per period and the
+    change, then the profit change explained (volume, mix, price). Text, for display: the
+    exact values stay in ``totals`` (:func:`~ratelab.reports.compare_totals`).
+
+    >>> from decimal import Decimal as D
+    >>> t = pl.DataFrame({"calls_a": [10], "calls_b": [12], "profit_a": [D("1.5")],
+    ...                   "profit_b": [D("1.25")], "asr_a": [0.5], "asr_b": [0.6]})
+    >>> compare_headline(t).rows()
+    [('calls', '10', '12', '+2'), ('profit', '1.50', '1.25', '-0.25'),
+     ('ASR', '50.0%', '60.0%', '+10.0 pts')]
+    """
+    row: dict[str, Any] = totals.row(0, named=True) if totals.height else {}
+    lines: list[tuple[str, str, str, str]] = []
+    for measure in ("calls", "answered", "minutes", "revenue", "cost", "profit", "asr",
+                    "margin"):
+        if f"{measure}_a" not in row:
+            continue
+        a, b = row[f"{measure}_a"], row[f"{measure}_b"]
+        shown = "ASR" if measure == "asr" else measure
+        if measure in ("asr", "margin"):
+            change = "" if a is None or b is None else f"{(b - a) * 100:+.1f} pts"
+            lines.append((shown, "" if a is None else f"{a:.1%}",
+                          "" if b is None else f"{b:.1%}", change))
+        elif isinstance(a, int):
+            lines.append((shown, f"{a:,}", f"{b:,}", f"{b - a:+,}"))
+        else:
+            places = (1, 1) if measure == "minutes" else (2, 4)
+            change = format_amount(b - a, places=places)
+            lines.append((shown, format_amount(a, places=places),
+                          format_amount(b, places=places),
+                          change if change.startswith("-") else f"+{change}"))
+    for effect in _EFFECTS:
+        if effect in row:
+            amount = format_amount(row[effect])
+            lines.append((f"profit change: {effect.removesuffix('_effect')}", "", "",
+                          amount if amount.startswith("-") else f"+{amount}"))
+    return pl.DataFrame(lines, schema=["measure", periods[0], periods[1], "change"],
+                        orient="row")
 
 
 def compare_waterfall(frame: pl.DataFrame, *, title: str = "What changed the profit",
@@ -87,6 +131,7 @@ def compare_waterfall(frame: pl.DataFrame, *, title: str = "What changed the pro
     fig = go.Figure(go.Waterfall(
         x=labels, y=[float(v) for v in values],
         measure=["absolute", "relative", "relative", "relative", "total"], name="waterfall",
+        showlegend=False,
         text=[f"{v:+,.2f}" if 0 < i < 4 else f"{v:,.2f}" for i, v in enumerate(values)],
         textposition="outside",
         increasing={"marker": {"color": PROFIT}}, decreasing={"marker": {"color": LOSS}},

@@ -41,7 +41,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from ratelab.chart_compare import compare_bars, compare_waterfall
+from ratelab.chart_compare import compare_bars, compare_headline, compare_waterfall
 from ratelab.chart_labels import (
     EMPTY_COLOUR,
     EMPTY_LABEL,
@@ -66,6 +66,7 @@ __all__ = [
     "break_even_chart",
     "chart_currency",
     "compare_bars",
+    "compare_headline",
     "compare_waterfall",
     "format_amount",
     "margin_heatmap",

@@ -38,6 +38,7 @@ __all__ = [
     "int_param",
     "report_period",
     "text_param",
+    "zone_param",
 ]
 
 
@@ -142,6 +143,19 @@ def int_param(value: str | None, name: str) -> int | None:
         return int(text)
     except ValueError:
         raise ReportError(f"{name} {text!r} is not a whole number") from None
+
+
+def zone_param(value: str | None, name: str = "tz") -> ZoneInfo:
+    """A time-zone parameter (an IANA name; empty means UTC), or a clear ReportError.
+
+    >>> zone_param("Europe/Berlin").key, zone_param("").key
+    ('Europe/Berlin', 'UTC')
+    """
+    try:
+        return _zone(value or "UTC")
+    except ReportError:
+        raise ReportError(f"{name}: unknown time zone {value!r}: use an IANA name such as "
+                          "UTC or Europe/London") from None
 
 
 #: The display-metadata key under which a report page records the problem it showed.

@@ -27,7 +27,7 @@ from ratelab.reports.common import (
     load_sql,
     period,
 )
-from ratelab.reports.compare import compare, compare_totals
+from ratelab.reports.compare import compare, compare_periods, compare_totals
 from ratelab.reports.margins import (
     headline,
     margin_by,
@@ -48,6 +48,7 @@ __all__ = [
     "check_party",
     "clearing_details",
     "compare",
+    "compare_periods",
     "compare_totals",
     "failure_causes",
     "gateway_bill",

@@ -27,7 +27,7 @@ brings its profit, a gone row takes its profit away). Volume and mix are rounded
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,7 @@ from ratelab.reports.common import (
     When,
     check_keys,
     load_sql,
+    moment,
     period,
     require_rates,
 )
@@ -48,7 +49,8 @@ from ratelab.reports.margins import KEYS
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
 
-__all__ = ["COMPARE_MEASURES", "Period", "compare", "compare_totals", "parse_period"]
+__all__ = ["COMPARE_MEASURES", "Period", "compare", "compare_periods", "compare_totals",
+           "parse_period"]
 
 #: A period: ``(start, end)`` (each a date, datetime or ISO string, end exclusive), or the
 #: string ``"START..END"`` (what ``ratelab table`` and report parameters pass).
@@ -96,6 +98,53 @@ def parse_period(value: Period, name: str = "period") -> tuple[datetime, datetim
         return period(start, end)
     except ReportError as err:
         raise ReportError(f"{name}: {err}") from None
+
+
+def compare_periods(wh: Warehouse, a_start: str = "", a_end: str = "", b_start: str = "",
+                    b_end: str = "", *, zone: tzinfo = UTC, days: int = 7,
+                    today: date | None = None
+                    ) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """The two periods of a comparison from report parameters (strings, empty for a default),
+    as naive UTC datetimes; dates without an offset are read in ``zone``.
+
+    Period b: both ends empty, the ``days`` days up to the end of the last UTC day with
+    calls (``today`` when the warehouse has none: the latest week of data, so the report is
+    useful on a warehouse that is not fed every day); one end given, ``days`` days from or
+    to it. Period a: both ends empty, a period as long as b, right before it; one end given,
+    as long as b from or to it.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> wh = sample_warehouse(cdrs=5)  # calls on 2026-11-02
+    >>> a, b = compare_periods(wh)
+    >>> [f"{t:%m-%d}" for t in (*a, *b)]
+    ['10-20', '10-27', '10-27', '11-03']
+    >>> a, b = compare_periods(wh, "", "", "2026-11-02", "2026-11-03")
+    >>> [f"{t:%m-%d}" for t in (*a, *b)]
+    ['11-01', '11-02', '11-02', '11-03']
+    """
+    def read(value: str, name: str) -> datetime | None:
+        return moment(value, name, zone) if value and value.strip() else None
+
+    def bounds(begin: datetime | None, finish: datetime | None, length: timedelta,
+               default_end: datetime, name: str) -> tuple[datetime, datetime]:
+        if begin is None:
+            finish = finish if finish is not None else default_end
+            begin = finish - length
+        elif finish is None:
+            finish = begin + length
+        try:
+            return period(begin, finish)
+        except ReportError as err:
+            raise ReportError(f"{name}: {err}") from None
+
+    b_begin, b_finish = read(b_start, "period_b_start"), read(b_end, "period_b_end")
+    last = wh.sql("SELECT CAST(max(start_ts) AS DATE) AS day FROM cdrs")["day"][0]
+    last = last or today or datetime.now(UTC).date()
+    b = bounds(b_begin, b_finish, timedelta(days=days),
+               datetime(last.year, last.month, last.day) + timedelta(days=1), "period b")
+    a = bounds(read(a_start, "period_a_start"), read(a_end, "period_a_end"), b[1] - b[0],
+               b[0], "period a")
+    return a, b
 
 
 def _effects(row: dict[str, object], total_a: int, total_b: int
