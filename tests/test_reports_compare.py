@@ -5,7 +5,6 @@ property on random data, currencies, empty periods, errors and the charts' numbe
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -20,46 +19,22 @@ import ratelab
 from ratelab import charts
 from ratelab.reports import MissingRateError, ReportError, compare, compare_totals, margin_by
 from ratelab.reports.compare import COMPARE_MEASURES, _effects, parse_period
-from tests.helpers import contract_cdr, write_jsonl
+from tests.compare_fixtures import build_compare_warehouse, load_compare_golden
 from tests.helpers import ratelab as run_cli
 from tests.reports_fixtures import plain, same
 
-GOLDEN = Path(__file__).parent / "golden" / "compare"
 MONEY, MINUTES = pl.Decimal(18, 6), pl.Decimal(18, 1)
 A, B = "2026-11-02..2026-11-09", "2026-11-09..2026-11-16"
 
 
-def build(root: Path, spec: dict, *, fx: bool = True) -> ratelab.Warehouse:
-    """The warehouse a golden file describes (``fx=False`` leaves out its exchange rates)."""
-    wh = ratelab.connect(root / "warehouse.duckdb", create=True)
-    for deck in spec["decks"]:
-        path = root / f"{deck['name']}.csv"
-        path.write_text("\n".join(deck["csv"]) + "\n")
-        wh.import_deck(path, deck["name"], deck["side"], currency=deck["currency"])
-        wh.assign(deck["name"], **deck["assign"])
-    for currency, rate, day in spec["fx"] if fx else []:
-        wh.set_fx(currency, rate, date.fromisoformat(day))
-    records = [contract_cdr(cdr_id, callee, f"{start}.000000Z", duration_ms,
-                            customer=customer)
-               for cdr_id, customer, callee, start, duration_ms in spec["cdrs"]]
-    write_jsonl(root / "spool" / "cdrs.jsonl", records)
-    assert wh.ingest(root / "spool").added == len(records)
-    wh.rate()
-    return wh
-
-
-def load(name: str) -> dict:
-    return json.loads((GOLDEN / f"{name}.json").read_text())
-
-
 @pytest.fixture(scope="module")
 def weeks(tmp_path_factory: pytest.TempPathFactory) -> ratelab.Warehouse:
-    return build(tmp_path_factory.mktemp("weeks"), load("two_weeks"))
+    return build_compare_warehouse(tmp_path_factory.mktemp("weeks"), "two_weeks")
 
 
 @pytest.fixture(scope="module")
 def euro(tmp_path_factory: pytest.TempPathFactory) -> ratelab.Warehouse:
-    return build(tmp_path_factory.mktemp("eur"), load("eur"))
+    return build_compare_warehouse(tmp_path_factory.mktemp("eur"), "eur")
 
 
 def check_rows(frame: pl.DataFrame, want: list[dict], where: str) -> None:
@@ -75,7 +50,7 @@ def check_rows(frame: pl.DataFrame, want: list[dict], where: str) -> None:
 @pytest.mark.parametrize("name", ["two_weeks", "eur"])
 def test_golden(name: str, weeks: ratelab.Warehouse, euro: ratelab.Warehouse) -> None:
     wh = {"two_weeks": weeks, "eur": euro}[name]
-    for number, case in enumerate(load(name)["cases"]):
+    for number, case in enumerate(load_compare_golden(name)["cases"]):
         args = dict(case["args"])
         for key in ("period_a", "period_b"):
             if isinstance(args[key], list):
@@ -177,9 +152,9 @@ def test_bad_arguments_are_report_errors(weeks: ratelab.Warehouse, args, message
 
 
 def test_a_missing_exchange_rate_in_either_period_is_refused(tmp_path: Path) -> None:
-    spec = load("eur")
+    spec = load_compare_golden("eur")
     spec["fx"] = [["EUR", "1.20", "2026-11-09"]]  # nothing for period a's days
-    wh = build(tmp_path, spec)
+    wh = build_compare_warehouse(tmp_path, spec)
     with pytest.raises(MissingRateError) as caught:
         compare(wh, A, B)
     assert "EUR on 2026-11-03" in str(caught.value)
