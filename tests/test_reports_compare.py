@@ -271,6 +271,9 @@ def test_charts_shade_generated_periods(sample: ratelab.Warehouse) -> None:
     fig = charts.compare_waterfall(frame)
     assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(3.5, 4.5)]  # profit b only
     assert fig.layout.shapes[0].name == charts.SYNTHETIC_LABEL
+    bars = charts.compare_bars(frame)
+    assert len(bars.layout.shapes) == 1 and bars.layout.shapes[0].x0 == -0.5  # every key
+    assert bars.layout.shapes[0].x1 == len(bars.data[0].x) - 0.5
     headline = charts.compare_headline(compare_totals(frame), ("a", "b"))
     assert headline.columns == ["measure", "a", "b", "change"]
     assert headline.row(0)[:2] == ("calls", "0")
