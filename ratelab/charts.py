@@ -41,6 +41,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from ratelab.chart_compare import compare_bars, compare_headline, compare_waterfall
 from ratelab.chart_labels import (
     EMPTY_COLOUR,
     EMPTY_LABEL,
@@ -64,6 +65,9 @@ __all__ = [
     "asr_acd_timeseries",
     "break_even_chart",
     "chart_currency",
+    "compare_bars",
+    "compare_headline",
+    "compare_waterfall",
     "format_amount",
     "margin_heatmap",
     "no_data",

@@ -38,6 +38,7 @@ __all__ = [
     "int_param",
     "report_period",
     "text_param",
+    "zone_param",
 ]
 
 
@@ -144,12 +145,26 @@ def int_param(value: str | None, name: str) -> int | None:
         raise ReportError(f"{name} {text!r} is not a whole number") from None
 
 
+def zone_param(value: str | None, name: str = "tz") -> ZoneInfo:
+    """A time-zone parameter (an IANA name; empty means UTC), or a clear ReportError.
+
+    >>> zone_param("Europe/Berlin").key, zone_param("").key
+    ('Europe/Berlin', 'UTC')
+    """
+    try:
+        return _zone(value or "UTC")
+    except ReportError:
+        raise ReportError(f"{name}: unknown time zone {value!r}: use an IANA name such as "
+                          "UTC or Europe/London") from None
+
+
 #: The display-metadata key under which a report page records the problem it showed.
 PROBLEM_KEY = "ratelab"
 
 #: Float columns that are ratios (0..1), shown as percentages in every table for people.
 RATIO_COLUMNS = frozenset({"margin", "markup", "asr", "short_ratio", "share", "margin_before",
-                           "margin_after", "margin_ok", "margin_rated", "rated_margin"})
+                           "margin_after", "margin_ok", "margin_rated", "rated_margin",
+                           "asr_a", "asr_b", "asr_change", "margin_a", "margin_b"})
 #: The CSS of the tables people read, on report pages and in notebooks alike.
 TABLE_STYLE = ("<style>table.ratelab{border-collapse:collapse;font-size:13px;margin:4px 0 12px}"
                 "table.ratelab th,table.ratelab td{padding:3px 10px;white-space:nowrap;"

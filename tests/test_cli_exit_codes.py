@@ -112,7 +112,10 @@ def test_bad_commands_exit_2_with_the_reason(wh: ratelab.Warehouse, args: tuple[
 
 def test_good_commands_exit_0(wh: ratelab.Warehouse, tmp_path: Path) -> None:
     for args in (("summary",), ("deck", "list"), ("quarantine",), ("calendar", "show"),
-                 ("table", "margin_by", *DAY), ("table", "--list"), ("report", "--list")):
+                 ("table", "margin_by", *DAY), ("table", "--list"), ("report", "--list"),
+                 ("table", "compare", "-p", "period_a", "2026-11-01..2026-11-02",
+                  "-p", "period_b", "2026-11-02..2026-11-03"),
+                 ("report", "compare", "--out", tmp_path)):
         result = run_cli(*args, warehouse=wh.path)
         assert result.returncode == 0, (args, result.stderr)
 
@@ -133,6 +136,11 @@ def written_html(stdout: str) -> Path:
     (("daily_report", "-p", "start", "2026-11-31"), 2, "start '2026-11-31' is not a date"),
     (("break_even", *DAY, "-p", "fixed_costs", "lots"), 2, "fixed_costs 'lots' is not a number"),
     (("daily_report", "-p", "start", "2026-10-01"), 1, "no calls in this period"),
+    (("compare", "-p", "period_a_start", "2026-11-31"), 2,
+     "period_a_start '2026-11-31' is not a date"),
+    (("compare", "-p", "by", "country"), 2, "by must be one of destination, customer, vendor"),
+    (("compare", "-p", "period_a_end", "2026-10-01", "-p", "period_b_end", "2026-10-08"), 1,
+     "no calls in either period"),
 ])
 def test_a_report_that_shows_a_problem_writes_its_page_and_exits_non_zero(
         wh: ratelab.Warehouse, tmp_path: Path, args: tuple[str, ...], code: int,

@@ -79,10 +79,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         "reconciliation": ("reconciliation", {**DAY, "vendor": "carrier_x",
                                               "their_csv": str(theirs)}),
         "what_if": ("what_if", {**DAY, "vendor": "carrier_x", "change_pct": "-10"}),
+        "compare": ("compare", {"period_a_start": "2026-11-02", "period_a_end": "2026-11-02T12:00",
+                                "period_b_start": "2026-11-02T12:00",
+                                "period_b_end": "2026-11-03", "by": "destination"}),
+        "compare_defaults": ("compare", {}),
         # bad parameters: the report says what is wrong
         "bad_date": ("daily_report", {"start": "2026-11-31", "end": ""}),
         "unknown_vendor": ("vendor_scorecard", {**DAY, "vendor": "0044"}),
         "no_calls": ("margin_by_destination", {"start": "2026-10-01", "end": "2026-10-08"}),
+        "compare_bad_period": ("compare", {"period_b_start": "2026-11-03",
+                                           "period_b_end": "2026-11-02"}),
+        "compare_no_calls": ("compare", {"period_a_end": "2026-10-01",
+                                         "period_b_end": "2026-10-08"}),
     }
     out = root / "reports"
     done = {}
@@ -124,6 +132,7 @@ GOOD = {
     "auto_create_rates": ([], 0),
     "reconciliation": (['"calls per status"', '"deviation"', '"only_theirs"'], 1),
     "what_if": (['"profit before"', '"profit after"'], 1),
+    "compare": (['"waterfall"', '"volume"', '"mix"', '"price"', '"profit change"'], 2),
 }
 
 
@@ -163,6 +172,21 @@ def test_daily_report_shows_every_section(runs: dict[str, Run]) -> None:
     assert text.count("**SYNTHETIC DATA:**") == 2
 
 
+def test_compare_shows_every_section_and_finds_the_data(runs: dict[str, Run]) -> None:
+    text = markdown_outputs(runs["compare"].notebook)
+    for heading in ("## Headline", "## What changed the profit", "## By destination",
+                    "## Profit change by destination"):
+        assert heading in text
+    assert "**Period a:** 2026-11-02..2026-11-02 12:00 · **period b:** 2026-11-02 12:00.." \
+           "2026-11-03 (UTC, end exclusive)" in text
+    assert text.count("**SYNTHETIC DATA:**") == 2 and "profit change: price" in runs["compare"].html
+    # no dates: the latest week with calls (the sample's 2026-11-02) against the week before
+    defaults = markdown_outputs(runs["compare_defaults"].notebook)
+    assert "**Period a:** 2026-10-20..2026-10-27 · **period b:** 2026-10-27..2026-11-03" in defaults
+    assert errors(runs["compare_defaults"].notebook) == []
+    assert plot_count(runs["compare_defaults"].html) == 2
+
+
 def test_auto_create_rates_writes_the_deck(runs: dict[str, Run]) -> None:
     deck = runs["_root"] / "cust_auto.csv"  # type: ignore[operator]
     assert deck.read_text().splitlines()[0].startswith("prefix,destination,rate")
@@ -174,6 +198,8 @@ def test_auto_create_rates_writes_the_deck(runs: dict[str, Run]) -> None:
     ("unknown_vendor", "unknown vendor &#x27;0044&#x27;; known: carrier_x|"
                        "unknown vendor '0044'; known: carrier_x"),
     ("no_calls", "No calls in this period"),
+    ("compare_bad_period", "period b: the period is empty: start 2026-11-03 00:00"),
+    ("compare_no_calls", "No calls in either period"),
 ])
 def test_bad_parameters_show_a_message_not_a_traceback(runs: dict[str, Run], case: str,
                                                        message: str) -> None:

@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 #: What a wheel is built from: the rest of the checkout (tests, data/, docs) is left out.
 SOURCES = ("pyproject.toml", "README.md", "ratelab", "switch")
-REPORTS = ("auto_create_rates", "break_even", "daily_report", "margin_by_destination",
+REPORTS = ("auto_create_rates", "break_even", "compare", "daily_report", "margin_by_destination",
            "rate_deviation", "reconciliation", "vendor_scorecard", "what_if")
 
 

@@ -27,6 +27,7 @@ from ratelab.reports.common import (
     load_sql,
     period,
 )
+from ratelab.reports.compare import compare, compare_periods, compare_totals
 from ratelab.reports.margins import (
     headline,
     margin_by,
@@ -46,6 +47,9 @@ __all__ = [
     "break_even_curve",
     "check_party",
     "clearing_details",
+    "compare",
+    "compare_periods",
+    "compare_totals",
     "failure_causes",
     "gateway_bill",
     "headline",
