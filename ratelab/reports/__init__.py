@@ -27,6 +27,7 @@ from ratelab.reports.common import (
     load_sql,
     period,
 )
+from ratelab.reports.leaks import rate_leaks
 from ratelab.reports.margins import (
     headline,
     margin_by,
@@ -54,6 +55,7 @@ __all__ = [
     "margin_by_day",
     "period",
     "rate_deviation",
+    "rate_leaks",
     "reconcile",
     "reconcile_summary",
     "revenue_details",
