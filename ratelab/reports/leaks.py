@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,10 +148,16 @@ def _rank(candidates: pl.DataFrame, gateways: Sequence[RoutingGateway] | None) -
         gw.name: (PrefixTable(dict.fromkeys(gw.prefixes, True)), gw.priority)
         for gw in gateways or ()}
     out: list[dict[str, Any]] = []
-    routed = candidates.filter(pl.col("vendor").is_not_null())
-    for (_, prefix), group in routed.group_by(["customer", "prefix"], maintain_order=True):
+    # Only ranges where some vendor costs more than the price can leak; ranking the others in
+    # Python would cost time on big decks for nothing.
+    routed = (candidates.filter(pl.col("vendor").is_not_null())
+              .filter((pl.col("vendor_rate") > pl.col("customer_rate"))
+                      .any().over("customer", "prefix"))
+              .sort("customer", "prefix"))
+    for (_, prefix), group in groupby(routed.iter_rows(named=True),
+                                      key=lambda r: (r["customer"], r["prefix"])):
         keyed = []
-        for row in group.iter_rows(named=True):
+        for row in group:
             if gateways is None:
                 key = route_order("", 1, row["vendor_rate"], row["vendor"])
             else:
