@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ratelab.fx import rate_on
+from ratelab.fx import base_currency, rate_on
 from ratelab.prefix import segments
 from ratelab.reports.common import (
     MissingRateError,
@@ -105,8 +105,7 @@ def rate_leaks(wh: Warehouse, *, at: When | None = None, customer: str | None = 
     check_party(wh, "customer", customer)
     gateways = _gateways(switch_config)
     with wh.connection() as con:
-        base = str(con.execute(
-            "SELECT value FROM settings WHERE key = 'base_currency'").fetchall()[0][0])
+        base = base_currency(con)
         currencies = [row[0] for row in con.execute(
             _CURRENCIES_SQL, {"at": when, "customer": customer}).fetchall()]
         rates = {code: rate_on(con, code, when.date()) for code in currencies}
