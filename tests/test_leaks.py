@@ -195,3 +195,33 @@ def test_check_rates_on_the_sample_decks_finds_the_bluewave_leak(tmp_path) -> No
     assert ("bluewave_voip,4470,United Kingdom - Personal Numbering,bluewave_private,447,"
             "0.013900,tollgate,vendor_tollgate,4470,0.218400,1,0.204500,true,true"
             in result.stdout)
+
+
+def test_the_daily_report_shows_the_month_behind_a_clean_day_and_the_leaks(with_cdrs,
+                                                                           tmp_path) -> None:
+    # 2026-11-06: acme's Spain calls make money overall (a3 via tollgate covers a2's loss via
+    # northstar), so no destination lost money that day; the 30 days before hold b3's 4470
+    # call (2026-10-10) and a1's France call, which did.
+    import nbformat
+
+    from ratelab.report_runner import run_report
+
+    paths = run_report("daily_report", {"warehouse": str(with_cdrs.path),
+                                        "start": "2026-11-06", "end": "2026-11-07"},
+                       tmp_path / "reports")
+    nb = nbformat.read(paths.notebook, as_version=4)
+    text = "\n".join(o.data["text/markdown"] for cell in nb.cells
+                     for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {}))
+    assert "No destination lost money in this period, but some did in the 30 days" in text
+    assert "No destination lost money in this period, nor" not in text
+    assert "### Loss makers, last 30 days" in text
+    html = paths.html.read_text(encoding="utf-8")
+    month = html.split("Loss makers, last 30 days")[1].split("Rate-plan leaks")[0]
+    # rating names a call by the customer prefix that priced it: b3 is "UK Mobile" there (the
+    # private 447), which is how the issue saw it
+    assert "<td>UK Mobile</td>" in month and "<td>France</td>" in month
+    assert "<td>Spain</td>" not in month
+    # the leaks at the report's end, with the loss of [2026-10-08, 2026-11-07): b3 0.2045,
+    # a1 0.0015, a2 0.002
+    assert "## Rate-plan leaks" in text
+    assert "**6 leak(s)**, 0.21 USD lost in the last 30 days." in text
