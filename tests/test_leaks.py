@@ -225,3 +225,23 @@ def test_the_daily_report_shows_the_month_behind_a_clean_day_and_the_leaks(with_
     # a1 0.0015, a2 0.002
     assert "## Rate-plan leaks" in text
     assert "**6 leak(s)**, 0.21 USD lost in the last 30 days." in text
+
+
+def test_banded_tables_compare_the_worst_case(warehouse, deck) -> None:
+    # Band by band nothing leaks (peak 0.0200 > 0.0090, offpeak 0.0080 > 0.0070), but the
+    # check compares the customer's lowest band with the vendor's highest, as the routing
+    # snapshot does: 0.0080 < 0.0090 is flagged.
+    head = "prefix,destination,band,rate,increment,effective_from\n"
+    warehouse.import_deck(deck(head + "44,UK,peak,0.0200,60/60,2026-01-01\n"
+                                      "44,UK,offpeak,0.0080,60/60,2026-01-01\n"
+                                      "44,UK,weekend,0.0080,60/60,2026-01-01\n", "c.csv"),
+                          "cust_banded", "customer")
+    warehouse.import_deck(deck(head + "44,UK,peak,0.0090,60/60,2026-01-01\n"
+                                      "44,UK,offpeak,0.0070,60/60,2026-01-01\n"
+                                      "44,UK,weekend,0.0050,60/60,2026-01-01\n", "v.csv"),
+                          "vend_banded", "vendor")
+    warehouse.assign("cust_banded", customer="acme")
+    warehouse.assign("vend_banded", vendor="carrier_x")
+    frame = rate_leaks(warehouse, at="2026-06-01")
+    assert frame.select("prefix", "customer_rate", "vendor_rate", "loss_per_minute").rows() == [
+        ("44", Decimal("0.008000"), Decimal("0.009000"), Decimal("0.001000"))]
