@@ -6,8 +6,10 @@ ratelab imports this module (standard library only). docs/cdr.md is the prose.
   (:class:`DisconnectReason`).
 * **The spool**: file names (:func:`cdr_file_name`, :data:`CDR_FILE_GLOB`,
   :func:`reject_file_name`) and the torn-last-line rule (:func:`split_complete`).
-* **The routing snapshot**: :data:`SNAPSHOT_FORMAT`, :data:`SNAPSHOT_VERSION`, and the
-  longest-prefix lookup the switch routes with (:class:`PrefixTable`, :func:`longest_match`).
+* **The routing snapshot**: :data:`SNAPSHOT_FORMAT`, :data:`SNAPSHOT_VERSION`, the
+  longest-prefix lookup the switch routes with (:class:`PrefixTable`, :func:`longest_match`)
+  and the order it tries vendors in (:func:`route_order`), which ratelab's rate-plan leak
+  check follows.
 * **Text that is not UTF-8** in a CDR (below).
 
 **Non-UTF-8 text.** The SIP parser decodes header bytes as UTF-8 with ``surrogateescape``, so a
@@ -45,6 +47,7 @@ import enum
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 __all__ = [
@@ -71,6 +74,7 @@ __all__ = [
     "longest_match",
     "needs_escape",
     "reject_file_name",
+    "route_order",
     "split_complete",
     "unescape_record",
     "unescape_text",
@@ -322,6 +326,23 @@ def longest_match(number: str, table: Mapping[str, T]) -> tuple[str, T] | None:
     if isinstance(table, PrefixTable):
         return table.longest(number)
     return _longest(number, table, max(map(len, table), default=0))
+
+
+def route_order(gateway_prefix: str, priority: int, vendor_rate: Decimal,
+                vendor: str) -> tuple[int, int, Decimal, str]:
+    """The sort key of a vendor the switch may try for a number: the gateway whose matching
+    ``prefixes`` entry is longest first, then the lower ``priority``, then the cheaper vendor
+    rate, then the name (so the order never depends on the configuration's order).
+
+    ``gateway_prefix`` is the gateway's longest prefix matching the number ("" when the
+    gateways are not known: then every vendor is equal on it, as with default priorities).
+
+    >>> vendors = [("4", 1, Decimal("0.010"), "cheap"), ("44", 2, Decimal("0.020"), "uk"),
+    ...            ("4", 1, Decimal("0.015"), "dear")]
+    >>> [v[3] for v in sorted(vendors, key=lambda v: route_order(*v))]
+    ['uk', 'cheap', 'dear']
+    """
+    return -len(gateway_prefix), priority, vendor_rate, vendor
 
 
 # --- text that is not UTF-8 ------------------------------------------------------------------

@@ -4,7 +4,8 @@ Pure functions over the configuration and the routing snapshot (``ratelab routin
 so every routing rule is tested without a network. For a number (tech prefix already stripped):
 
 1. the routing gateways whose ``prefixes`` match, longest matching prefix first, then by
-   ``priority`` (lower first), then by the cheapest vendor rate from the snapshot;
+   ``priority`` (lower first), then by the cheapest vendor rate from the snapshot
+   (:func:`switch.contract.route_order`, shared with ratelab's leak check);
 2. skipping a vendor that is marked down (stopped after an INVITE timeout), that has no rate
    for the number, or whose margin per second is below its ``lowest_profit_per_second``
    (customer rate/s - vendor rate/s < limit; the limit may be negative).
@@ -32,6 +33,7 @@ from switch.contract import (
     DisconnectReason,
     PrefixTable,
     longest_match,
+    route_order,
 )
 
 __all__ = [
@@ -204,7 +206,7 @@ def plan_route(
     table = gateways if isinstance(gateways, GatewayTable) else GatewayTable(gateways)
     customer_hit = longest_match(number, snapshot.customers.get(customer, {}))
     plan = RoutePlan(customer_hit[1] if customer_hit else None)
-    ranked: list[tuple[int, int, Decimal, str, Candidate]] = []
+    ranked: list[tuple[tuple[int, int, Decimal, str], Candidate]] = []
     for gateway, prefixes in table:
         gw_hit = prefixes.longest(number)
         if gw_hit is None:
@@ -224,8 +226,8 @@ def plan_route(
             plan.skipped.append((gateway.name, "profit_limit"))
             continue
         candidate = Candidate(gateway, gw_hit[0], vendor_hit[0], vendor_hit[1])
-        ranked.append((-len(gw_hit[0]), gateway.priority, vendor_hit[1], gateway.name,
+        ranked.append((route_order(gw_hit[0], gateway.priority, vendor_hit[1], gateway.name),
                        candidate))
-    ranked.sort(key=lambda r: r[:4])
-    plan.candidates = [r[4] for r in ranked]
+    ranked.sort(key=lambda r: r[0])
+    plan.candidates = [r[1] for r in ranked]
     return plan

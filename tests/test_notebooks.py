@@ -162,11 +162,16 @@ def test_parameters_reach_the_notebook_as_strings(runs: dict[str, Run]) -> None:
 def test_daily_report_shows_every_section(runs: dict[str, Run]) -> None:
     text = markdown_outputs(runs["daily_report"].notebook)
     for heading in ("## Settlement", "## Margin by destination", "### Margin by customer",
-                    "### Margin by vendor", "## Top loss makers", "## Quality by vendor",
-                    "## Profit by destination, last 7 days"):
+                    "### Margin by vendor", "## Top loss makers",
+                    "### Loss makers, last 30 days", "## Rate-plan leaks",
+                    "## Quality by vendor", "## Profit by destination, last 7 days"):
         assert heading in text
     assert "**Period:** 2026-11-02 00:00 to 2026-11-03 00:00 UTC" in text
     assert "acme" in runs["daily_report"].html  # the margin by customer table
+    # vend_x v2 sells the USA at 0.012 to acme's 0.010: the leak check lists it with its loss
+    assert "**1 leak(s)**, 0.81 USD lost in the last 30 days." in text
+    leak_table = runs["daily_report"].html.split("Rate-plan leaks")[-1].split("Quality by")[0]
+    assert re.search(r"<td>acme</td><td>1</td><td>USA</td>.*<td>carrier_x</td>", leak_table)
     # the sample warehouse's CDRs are generated: the report must say so, for the period and
     # again for the heatmap's seven days
     assert text.count("**SYNTHETIC DATA:**") == 2

@@ -21,8 +21,8 @@ column (see ``ratelab.cli.output.render_table``).
 
 The commands live by concept: ``output`` (values, tables, error lines), ``exports`` (csv,
 json, xlsx), ``decks`` (``deck`` and ``assign``), ``cdrs`` (``ingest`` to ``summary``,
-``generate`` and ``demo``), ``tables`` (``table``), ``reports`` (``report``), ``fx``; this
-module holds the top-level group, its options, ``init`` and ``main``.
+``generate`` and ``demo``), ``tables`` (``table``), ``reports`` (``report``), ``fx``,
+``checks`` (``check``); this module holds the top-level group, its options, ``init`` and ``main``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import duckdb
 
 from ratelab.cli.calendars import calendar
 from ratelab.cli.cdrs import demo, generate, ingest, quarantine, rate, summary
+from ratelab.cli.checks import check
 from ratelab.cli.decks import assign, deck
 from ratelab.cli.fx import fx
 from ratelab.cli.output import SYNTHETIC_BANNER as SYNTHETIC_BANNER
@@ -172,7 +173,7 @@ def init(state: _State, path: Path | None) -> None:
 
 
 for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, routing, generate,
-                 demo, report, table, fx):
+                 demo, report, table, fx, check):
     cli.add_command(_command)
 
 

@@ -28,6 +28,7 @@ from ratelab.reports.common import (
     period,
 )
 from ratelab.reports.compare import compare, compare_periods, compare_totals
+from ratelab.reports.leaks import rate_leaks
 from ratelab.reports.margins import (
     headline,
     margin_by,
@@ -58,6 +59,7 @@ __all__ = [
     "margin_by_day",
     "period",
     "rate_deviation",
+    "rate_leaks",
     "reconcile",
     "reconcile_summary",
     "revenue_details",
