@@ -443,6 +443,6 @@ def test_detector_query_golden(warehouse: ratelab.Warehouse, query: str) -> None
         sql = load_watch_sql(query)
         used = {k: v for k, v in params.items() if f"${k}" in sql}
         got = con.execute(sql, used).fetchall()
-    expected = [[w + timedelta(hours=r[0]) if isinstance(r[0], int) and query != "loss_maker"
-                 else r[0], *r[1:]] for r in spec["rows"]]
+    expected = [[r[0] if query == "loss_maker" else w + timedelta(hours=r[0]), *r[1:]]
+                for r in spec["rows"]]
     assert [[str(v) for v in row] for row in got] == [[str(v) for v in row] for row in expected]
