@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 __all__ = ["change_factor", "repriced_sql", "what_if"]
 
 
+#: The stored views the scratch database recreates over its own tables, in dependency order.
+_VIEWS = ("rate_rows", "rated", "rated_base")
+
 #: The stored warehouse's catalog name in the scratch connection (attached READ_ONLY).
 STORED = "ratelab_stored"
 
@@ -166,11 +169,13 @@ def repriced_sql(rate: str) -> str:
     return f"CAST(round({rate} * CAST($factor AS DECIMAL(20, 8)), 6) AS DECIMAL(18, 6))"
 
 
-def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal) -> None:
-    """Multiply first and next rates of the scratch ``rates`` by ``factor`` with
+def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal, tables: list[str]) -> None:
+    """Multiply first and next rates of ``tables`` in the scratch ``rates`` by ``factor`` with
     :func:`repriced_sql` (half up, 6 places)."""
     con.execute(f"""UPDATE rates SET first_rate = {repriced_sql("first_rate")},
-                                     rate = {repriced_sql("rate")}""", {"factor": str(factor)})
+                                     rate = {repriced_sql("rate")}
+                    WHERE list_contains($tables::VARCHAR[], table_name)""",
+                {"factor": str(factor), "tables": tables})
 
 
 def what_if(
@@ -220,7 +225,7 @@ def what_if(
         con.execute(f"USE {STORED}")       # the checks read the stored warehouse
         unrated = scalar(con, """SELECT count(*) FROM cdrs c WHERE start_ts >= $s
                                  AND start_ts < $e AND NOT EXISTS
-                                 (SELECT 1 FROM rated r WHERE r.cdr_seq = c.cdr_seq)""",
+                                 (SELECT 1 FROM rated_rows r WHERE r.cdr_seq = c.cdr_seq)""",
                          {"s": begin, "e": finish})
         if unrated:
             raise ReportError(f"{unrated} call(s) in the period are not rated yet: rate them "
@@ -248,17 +253,18 @@ def what_if(
                      AND (valid_to IS NULL OR valid_to > $s) ORDER BY table_name""",
                 {"v": vendor, "s": begin, "e": finish}).fetchall()]
             parties, side = [vendor], "vendor"
-        view = scalar(con, """SELECT sql FROM duckdb_views()
-                              WHERE database_name = $db AND view_name = 'rated_base'""",
-                      {"db": STORED})
+        views = [scalar(con, """SELECT sql FROM duckdb_views()
+                                WHERE database_name = $db AND view_name = $v""",
+                        {"db": STORED, "v": name}) for name in _VIEWS]
         con.execute("USE memory")         # from here on, unqualified names are scratch tables
         parts = _parts()
         _run(con, parts["copy"].replace("{db}", STORED),
              {"tables": changed, "parties": parties, "side": side, "start": begin,
               "end": finish})
-        con.execute(view)                 # rated_base over the scratch tables: one conversion
+        for view in views:                # the stored views over the scratch tables
+            con.execute(view)
         if factor is not None:
-            _reprice(con, factor)
+            _reprice(con, factor, changed)
             for name in changed:
                 rebuild_index(con, name)
         else:

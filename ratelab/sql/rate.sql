@@ -69,9 +69,10 @@ matched AS (
       ON m.vgrp = s.grp AND m.callee_key >= s.lo
 ),
 billed AS (
-    SELECT m.rid, m.cpid, m.multi, m.kind_rank, m.csid, m.vpid, m.vsid,
+    SELECT m.rid, m.multi, m.kind_rank, m.csid, m.vsid,
            m.start_ts, m.customer, m.vendor, m.synthetic, m.callee_key,
            m.billable_s > 0 AS answered,
+           c.rate_id AS c_rate_id, v.rate_id AS v_rate_id,
            c.first_rate_u AS c_first_u, c.first_period AS c_first, c.rate_u AS c_rate_u,
            c.cycle AS c_cycle, c.connect_fee_u AS c_fee_u,
            v.first_rate_u AS v_first_u, v.first_period AS v_first, v.rate_u AS v_rate_u,
@@ -91,8 +92,8 @@ billed AS (
     LEFT JOIN rate_segments v ON v.sid = m.vsid
 ),
 charged AS (   -- 60 x the charge in millionths, then / 60 rounded half-up: exact integers
-    SELECT rid, cpid, multi, kind_rank, csid, vpid, vsid, c_billed, v_billed,
-           c_rate_u, v_rate_u, start_ts, customer, vendor, synthetic, callee_key, answered,
+    SELECT rid, multi, kind_rank, csid, vsid, c_rate_id, v_rate_id, c_billed, v_billed,
+           start_ts, customer, vendor, synthetic, callee_key, answered,
            CASE WHEN c_billed = 0 THEN 0
                 ELSE (c_fee_u * 60 + c_first_u * c_first + c_rate_u * (c_billed - c_first) + 30)
                      // 60 END AS c_charge_u,
@@ -102,42 +103,42 @@ charged AS (   -- 60 x the charge in millionths, then / 60 rounded half-up: exac
     FROM billed
 ),
 best AS (   -- the VOS billing principle: the cheapest applicable customer charge wins
-    SELECT * EXCLUDE (multi, kind_rank) FROM charged WHERE NOT coalesce(multi, false)
+    SELECT * EXCLUDE (multi) FROM charged WHERE NOT coalesce(multi, false)
     -- multi: begin (rating.py drops this part when no party has several tables: a second
     -- reader of `charged` makes DuckDB materialize it, a third of the query's time)
     UNION ALL BY NAME
-    SELECT rid, c.cpid, c.csid, c.c_billed, c.c_rate_u, c.c_charge_u,
-           vpid, vsid, v_billed, v_rate_u, v_charge_u,
+    SELECT rid, c.kind_rank, c.csid, c.c_rate_id, c.c_billed, c.c_charge_u,
+           vsid, v_rate_id, v_billed, v_charge_u,
            start_ts, customer, vendor, synthetic, callee_key, answered
     FROM (SELECT rid,
-                 arg_min(struct_pack(cpid, csid, c_billed, c_rate_u, c_charge_u),
+                 arg_min(struct_pack(kind_rank, csid, c_rate_id, c_billed, c_charge_u),
                          CASE WHEN csid IS NOT NULL THEN c_charge_u * 4 + kind_rank END) AS c,
                  -- the vendor side is the same on every candidate row of a call
-                 any_value(vpid) AS vpid, any_value(vsid) AS vsid,
-                 any_value(v_billed) AS v_billed, any_value(v_rate_u) AS v_rate_u,
-                 any_value(v_charge_u) AS v_charge_u,
+                 any_value(vsid) AS vsid, any_value(v_rate_id) AS v_rate_id,
+                 any_value(v_billed) AS v_billed, any_value(v_charge_u) AS v_charge_u,
                  any_value(start_ts) AS start_ts, any_value(customer) AS customer,
                  any_value(vendor) AS vendor, any_value(synthetic) AS synthetic,
                  any_value(callee_key) AS callee_key, any_value(answered) AS answered
           FROM charged WHERE multi GROUP BY rid)
     -- multi: end
 )
+-- One narrow row per CDR (the table rated_rows; the view `rated` names the codes and joins
+-- the strings back). status: 0 ok, 1 no_customer_rate, 2 no_vendor_rate, 3 no_rates,
+-- 4 bad_number; customer_kind is kind_rank (0 phone_private .. 3 period).
 SELECT
     b.rid AS cdr_seq, b.start_ts, b.customer, b.vendor, b.synthetic, b.answered,
-    CASE WHEN b.callee_key IS NULL THEN 'bad_number'
-         WHEN b.csid IS NULL AND b.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_rates'
-         WHEN b.csid IS NULL THEN 'no_customer_rate'
-         WHEN b.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_vendor_rate'
-         ELSE 'ok' END AS status,
-    pc.table_name AS customer_table, pc.kind AS customer_kind, sc.prefix AS customer_prefix,
-    coalesce(sc.destination, sv.destination) AS destination,
-    CAST(CAST(b.c_rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS customer_rate,
+    CAST(CASE WHEN b.callee_key IS NULL THEN 4
+              WHEN b.csid IS NULL AND b.vendor IS NOT NULL AND b.vsid IS NULL THEN 3
+              WHEN b.csid IS NULL THEN 1
+              WHEN b.vendor IS NOT NULL AND b.vsid IS NULL THEN 2
+              ELSE 0 END AS UTINYINT) AS status,
+    CASE WHEN b.csid IS NOT NULL THEN CAST(b.kind_rank AS UTINYINT) END AS customer_kind,
+    b.c_rate_id AS customer_rate_id,
     CASE WHEN b.csid IS NOT NULL THEN b.c_billed END AS billed_s_customer,
     CASE WHEN b.csid IS NOT NULL
          THEN CAST(CAST(b.c_charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) END
         AS revenue,
-    pv.table_name AS vendor_table, sv.prefix AS vendor_prefix,
-    CAST(CAST(b.v_rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS vendor_rate,
+    b.v_rate_id AS vendor_rate_id,
     -- no vendor was tried (rejected, no route): nothing was bought
     CASE WHEN b.vendor IS NULL THEN 0 WHEN b.vsid IS NOT NULL THEN b.v_billed END
         AS billed_s_vendor,
@@ -147,7 +148,3 @@ SELECT
         AS cost,
     $rated_at AS rated_at
 FROM best b
-LEFT JOIN plan pc ON pc.pid = b.cpid AND b.csid IS NOT NULL
-LEFT JOIN plan pv ON pv.pid = b.vpid AND b.vsid IS NOT NULL
-LEFT JOIN rate_segments sc ON sc.sid = b.csid
-LEFT JOIN rate_segments sv ON sv.sid = b.vsid
