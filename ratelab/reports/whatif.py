@@ -12,10 +12,11 @@ Two kinds of candidate:
 
 How: an in-memory scratch DuckDB attaches the warehouse file READ_ONLY, the rows rating
 needs are copied from it into the scratch database, the candidate is
-applied with ratelab's own deck import and index code (``ratelab.rates.import_rows`` /
-``rebuild_index``) and the period is re-rated with ratelab's rating query
-(``ratelab.rating.rate_cdrs``), all on the scratch copy. The stored results cannot change:
-the file is never opened for writing. The period must be rated first.
+applied with ratelab's own deck import and index code (``ratelab.rates.import_rows``; a
+percentage change re-prices the rows and the index segments that name them) and the period
+is re-rated with ratelab's rating query (``ratelab.rating.rate_cdrs``), all on the scratch
+copy. The stored results cannot change: the file is never opened for writing. The period
+must be rated first.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import polars as pl
 from ratelab.db import scalar
 from ratelab.decks import DeckError, DeckRow, read_deck
 from ratelab.money import MoneyLike, money_context, to_decimal
-from ratelab.rates import import_rows, rebuild_index
+from ratelab.rates import import_rows
 from ratelab.rating import rate_cdrs
 from ratelab.reports.common import (
     ReportError,
@@ -176,6 +177,15 @@ def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal, tables: list[str])
                                      rate = {repriced_sql("rate")}
                     WHERE list_contains($tables::VARCHAR[], table_name)""",
                 {"factor": str(factor), "tables": tables})
+    # Prices change, prefixes and dates do not: the index keeps its segments and takes the new
+    # terms from the rate row each segment names (as rebuild_index would, without the rebuild).
+    con.execute("""UPDATE rate_segments s
+                   SET first_rate_u = CAST(r.first_rate * 1000000 AS BIGINT),
+                       rate_u = CAST(r.rate * 1000000 AS BIGINT)
+                   FROM rates r
+                   WHERE r.rate_id = s.rate_id
+                     AND list_contains($tables::VARCHAR[], r.table_name)""",
+                {"tables": tables})
 
 
 def what_if(
@@ -265,8 +275,6 @@ def what_if(
             con.execute(view)
         if factor is not None:
             _reprice(con, factor, changed)
-            for name in changed:
-                rebuild_index(con, name)
         else:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM rates WHERE table_name = ? AND effective_from >= ?",
