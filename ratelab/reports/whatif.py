@@ -170,15 +170,24 @@ def repriced_sql(rate: str) -> str:
     return f"CAST(round({rate} * CAST($factor AS DECIMAL(20, 8)), 6) AS DECIMAL(18, 6))"
 
 
-def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal, tables: list[str]) -> None:
-    """Multiply first and next rates of ``tables`` in the scratch ``rates`` by ``factor`` with
-    :func:`repriced_sql` (half up, 6 places)."""
+def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal,
+             tables: list[str] | None = None) -> None:
+    """Multiply first and next rates of the scratch ``rates`` (of ``tables``; all when None) by
+    ``factor`` with :func:`repriced_sql` (half up, 6 places)."""
+    where = "" if tables is None else "WHERE list_contains($tables::VARCHAR[], table_name)"
+    params: dict[str, Any] = {"factor": str(factor)}
+    if tables is not None:
+        params["tables"] = tables
     con.execute(f"""UPDATE rates SET first_rate = {repriced_sql("first_rate")},
-                                     rate = {repriced_sql("rate")}
-                    WHERE list_contains($tables::VARCHAR[], table_name)""",
-                {"factor": str(factor), "tables": tables})
-    # Prices change, prefixes and dates do not: the index keeps its segments and takes the new
-    # terms from the rate row each segment names (as rebuild_index would, without the rebuild).
+                                     rate = {repriced_sql("rate")} {where}""", params)
+
+
+def _reprice_index(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    """Give the scratch index segments of ``tables`` the terms of the rate rows they name.
+
+    Prices changed, prefixes and dates did not: the segments stay as they are and take the new
+    terms by ``rate_id``, as ``rebuild_index`` would set them, without rebuilding the index.
+    """
     con.execute("""UPDATE rate_segments s
                    SET first_rate_u = CAST(r.first_rate * 1000000 AS BIGINT),
                        rate_u = CAST(r.rate * 1000000 AS BIGINT)
@@ -275,6 +284,7 @@ def what_if(
             con.execute(view)
         if factor is not None:
             _reprice(con, factor, changed)
+            _reprice_index(con, changed)
         else:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM rates WHERE table_name = ? AND effective_from >= ?",
