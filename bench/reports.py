@@ -101,6 +101,8 @@ def main() -> None:
         ("reconcile vend00 (day)", lambda: reports.reconcile(wh, "vend00", theirs, *DAY)),
         ("what_if vend00 +5% (day)",
          lambda: reports.what_if(wh, *DAY, vendor="vend00", change_pct="5")),
+        ("what_if vend00 +5% (month)",
+         lambda: reports.what_if(wh, *MONTH, vendor="vend00", change_pct="5")),
     ]
     slowest = 0.0
     for label, fn in cases:

@@ -243,6 +243,13 @@ def import_rows(
     )
     con.register("deck_new", frame)
     try:
+        # A corrected row is archived, never deleted: rated calls refer to it by rate_id.
+        con.execute(
+            """INSERT INTO rates_superseded BY NAME
+               SELECT r.*, $now AS superseded_at FROM rates r JOIN deck_new n
+                 ON r.prefix = n.prefix AND r.band = n.band
+                AND r.effective_from = n.effective_from
+               WHERE r.table_name = $t""", {"t": table, "now": _now()})
         replaced = _count(con, """
             DELETE FROM rates r USING deck_new n
             WHERE r.table_name = $t AND r.prefix = n.prefix AND r.band = n.band
@@ -259,9 +266,10 @@ def import_rows(
                   AND NOT EXISTS (SELECT 1 FROM deck_new n
                                   WHERE n.prefix = r.prefix AND n.band = r.band)""", table)
         con.execute(
-            """INSERT INTO rates
+            f"""INSERT INTO rates
                SELECT $t, prefix, destination, band, first_rate, first_period, rate, cycle,
-                      connect_fee, effective_from, effective_to, $id FROM deck_new""",
+                      connect_fee, effective_from, effective_to, $id,
+                      ({_NEXT_RATE_ID}) + row_number() OVER () FROM deck_new""",
             {"t": table, "id": import_id},
         )
         # Each version stays in force until the next version of its prefix and band, in
@@ -283,6 +291,11 @@ def import_rows(
         on_stored()
     count = rebuild_index(con, table)
     return ImportSummary(table, import_id, len(new), replaced, superseded, closed, count)
+
+
+# Rate ids are never reused: rated rows refer to them, also after a correction archived the row.
+_NEXT_RATE_ID = """SELECT greatest((SELECT coalesce(max(rate_id), 0) FROM rates),
+                                  (SELECT coalesce(max(rate_id), 0) FROM rates_superseded))"""
 
 
 def _to_utc_rows(rows: Sequence[DeckRow], time_zone: str) -> list[tuple[Any, ...]]:
@@ -362,7 +375,7 @@ def rebuild_index(con: duckdb.DuckDBPyConnection, table: str) -> int:
                       s.grp, s.lo, s.hi, r.prefix, r.destination,
                       CAST(r.first_rate * 1000000 AS BIGINT), r.first_period,
                       CAST(r.rate * 1000000 AS BIGINT), r.cycle,
-                      CAST(r.connect_fee * 1000000 AS BIGINT)
+                      CAST(r.connect_fee * 1000000 AS BIGINT), r.rate_id
                FROM seg_new s JOIN rates r ON r.rowid = s.rid
                ORDER BY s.grp, s.lo"""
         )

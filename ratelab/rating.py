@@ -19,11 +19,15 @@ import duckdb
 from ratelab.db import one, scalar
 from ratelab.fx import base_currency
 
-__all__ = ["RATE_SQL", "RATE_SQL_SINGLE", "RateSummary", "cdr_filter", "rate_cdrs"]
+__all__ = ["RATE_SQL", "RATE_SQL_SINGLE", "STATUSES", "RateSummary", "cdr_filter", "rate_cdrs"]
 
 RATE_SQL = files("ratelab").joinpath("sql/rate.sql").read_text()
 #: The same query without the cheapest-of branch, for runs where no party has several tables.
 RATE_SQL_SINGLE = re.sub(r"\n *-- multi: begin.*?-- multi: end\n", "\n", RATE_SQL, flags=re.S)
+
+#: The names of the status codes stored in ``rated_rows.status`` (the view ``rated`` shows the
+#: names; migration 005).
+STATUSES = ("ok", "no_customer_rate", "no_vendor_rate", "no_rates", "bad_number")
 
 #: CDRs per chunk: big enough that per-query overhead vanishes, small enough to bound memory.
 CHUNK_ROWS = 4_000_000
@@ -199,30 +203,35 @@ def rate_cdrs(
                     FROM cdrs WHERE {chunk_where}""",
                 chunk_params,
             )
-            con.execute(f"DELETE FROM rated WHERE {chunk_where}", chunk_params)
-            con.execute(f"INSERT INTO rated BY NAME {query}", {"rated_at": rated_at})
+            con.execute(f"DELETE FROM rated_rows WHERE {chunk_where}", chunk_params)
+            con.execute(f"INSERT INTO rated_rows BY NAME {query}", {"rated_at": rated_at})
             done += n
             if on_chunk is not None:
                 on_chunk(done, total)
         if chunks:
             rows = con.execute(
                 f"""SELECT status, count(*)
-                    FROM rated WHERE {where} AND rated_at = $rated_at GROUP BY status""",
+                    FROM rated_rows WHERE {where} AND rated_at = $rated_at GROUP BY status""",
                 {**params, "rated_at": rated_at},
             ).fetchall()
             for status, n in rows:
-                summary.status[status] = n
+                summary.status[STATUSES[status]] = n
                 summary.cdrs += n
+            # summed per rate row first, so only a few thousand sums meet the joins
             money = con.execute(
-                f"""SELECT currency, coalesce(sum(revenue), 0), coalesce(sum(cost), 0) FROM (
-                        SELECT t.currency, r.revenue, CAST(NULL AS DECIMAL(18, 6)) AS cost
-                        FROM rated r JOIN rate_tables t ON t.name = r.customer_table
-                        WHERE {where} AND r.rated_at = $rated_at
+                f"""WITH run AS (SELECT * FROM rated_rows
+                                 WHERE {where} AND rated_at = $rated_at),
+                    sides AS (
+                        SELECT customer_rate_id AS rate_id, sum(revenue) AS revenue,
+                               CAST(NULL AS DECIMAL(38, 6)) AS cost
+                        FROM run WHERE customer_rate_id IS NOT NULL GROUP BY ALL
                         UNION ALL
-                        SELECT t.currency, NULL, r.cost
-                        FROM rated r JOIN rate_tables t ON t.name = r.vendor_table
-                        WHERE {where} AND r.rated_at = $rated_at)
-                    GROUP BY currency ORDER BY currency""",
+                        SELECT vendor_rate_id, NULL, sum(cost)
+                        FROM run WHERE vendor_rate_id IS NOT NULL GROUP BY ALL)
+                    SELECT t.currency, coalesce(sum(s.revenue), 0), coalesce(sum(s.cost), 0)
+                    FROM sides s JOIN rate_rows k ON k.rate_id = s.rate_id
+                    JOIN rate_tables t ON t.name = k.table_name
+                    GROUP BY t.currency ORDER BY t.currency""",
                 {**params, "rated_at": rated_at},
             ).fetchall()
             summary.by_currency = {c: (r, k) for c, r, k in money}

@@ -55,7 +55,10 @@ def test_connect_creates_the_file_at_the_newest_schema(tmp_path: Path) -> None:
     assert [(v, n) for v, n, _ in rows] == [(m.version, m.name) for m in shipped]
     tables = set(wh.sql("SELECT table_name FROM duckdb_tables()")["table_name"])
     assert {"rate_tables", "rates", "rate_groups", "rate_segments", "assignments", "cdrs",
-            "cdr_quarantine", "spool_files", "rated", "schema_migrations"} <= tables
+            "cdr_quarantine", "spool_files", "rated_rows", "rates_superseded",
+            "schema_migrations"} <= tables
+    views = set(wh.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal")["view_name"])
+    assert {"rated", "rated_base", "rate_rows"} <= views   # rated: narrow rows, named (005)
     assert "read-write" in repr(wh)
 
 

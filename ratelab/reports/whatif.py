@@ -12,10 +12,11 @@ Two kinds of candidate:
 
 How: an in-memory scratch DuckDB attaches the warehouse file READ_ONLY, the rows rating
 needs are copied from it into the scratch database, the candidate is
-applied with ratelab's own deck import and index code (``ratelab.rates.import_rows`` /
-``rebuild_index``) and the period is re-rated with ratelab's rating query
-(``ratelab.rating.rate_cdrs``), all on the scratch copy. The stored results cannot change:
-the file is never opened for writing. The period must be rated first.
+applied with ratelab's own deck import and index code (``ratelab.rates.import_rows``; a
+percentage change re-prices the rows and the index segments that name them) and the period
+is re-rated with ratelab's rating query (``ratelab.rating.rate_cdrs``), all on the scratch
+copy. The stored results cannot change: the file is never opened for writing. The period
+must be rated first.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import polars as pl
 from ratelab.db import scalar
 from ratelab.decks import DeckError, DeckRow, read_deck
 from ratelab.money import MoneyLike, money_context, to_decimal
-from ratelab.rates import import_rows, rebuild_index
+from ratelab.rates import import_rows
 from ratelab.rating import rate_cdrs
 from ratelab.reports.common import (
     ReportError,
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 
 __all__ = ["change_factor", "repriced_sql", "what_if"]
 
+
+#: The stored views the scratch database recreates over its own tables, in dependency order.
+_VIEWS = ("rate_rows", "rated", "rated_base")
 
 #: The stored warehouse's catalog name in the scratch connection (attached READ_ONLY).
 STORED = "ratelab_stored"
@@ -166,11 +170,31 @@ def repriced_sql(rate: str) -> str:
     return f"CAST(round({rate} * CAST($factor AS DECIMAL(20, 8)), 6) AS DECIMAL(18, 6))"
 
 
-def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal) -> None:
-    """Multiply first and next rates of the scratch ``rates`` by ``factor`` with
-    :func:`repriced_sql` (half up, 6 places)."""
+def _reprice(con: duckdb.DuckDBPyConnection, factor: Decimal,
+             tables: list[str] | None = None) -> None:
+    """Multiply first and next rates of the scratch ``rates`` (of ``tables``; all when None) by
+    ``factor`` with :func:`repriced_sql` (half up, 6 places)."""
+    where = "" if tables is None else "WHERE list_contains($tables::VARCHAR[], table_name)"
+    params: dict[str, Any] = {"factor": str(factor)}
+    if tables is not None:
+        params["tables"] = tables
     con.execute(f"""UPDATE rates SET first_rate = {repriced_sql("first_rate")},
-                                     rate = {repriced_sql("rate")}""", {"factor": str(factor)})
+                                     rate = {repriced_sql("rate")} {where}""", params)
+
+
+def _reprice_index(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    """Give the scratch index segments of ``tables`` the terms of the rate rows they name.
+
+    Prices changed, prefixes and dates did not: the segments stay as they are and take the new
+    terms by ``rate_id``, as ``rebuild_index`` would set them, without rebuilding the index.
+    """
+    con.execute("""UPDATE rate_segments s
+                   SET first_rate_u = CAST(r.first_rate * 1000000 AS BIGINT),
+                       rate_u = CAST(r.rate * 1000000 AS BIGINT)
+                   FROM rates r
+                   WHERE r.rate_id = s.rate_id
+                     AND list_contains($tables::VARCHAR[], r.table_name)""",
+                {"tables": tables})
 
 
 def what_if(
@@ -220,7 +244,7 @@ def what_if(
         con.execute(f"USE {STORED}")       # the checks read the stored warehouse
         unrated = scalar(con, """SELECT count(*) FROM cdrs c WHERE start_ts >= $s
                                  AND start_ts < $e AND NOT EXISTS
-                                 (SELECT 1 FROM rated r WHERE r.cdr_seq = c.cdr_seq)""",
+                                 (SELECT 1 FROM rated_rows r WHERE r.cdr_seq = c.cdr_seq)""",
                          {"s": begin, "e": finish})
         if unrated:
             raise ReportError(f"{unrated} call(s) in the period are not rated yet: rate them "
@@ -248,19 +272,19 @@ def what_if(
                      AND (valid_to IS NULL OR valid_to > $s) ORDER BY table_name""",
                 {"v": vendor, "s": begin, "e": finish}).fetchall()]
             parties, side = [vendor], "vendor"
-        view = scalar(con, """SELECT sql FROM duckdb_views()
-                              WHERE database_name = $db AND view_name = 'rated_base'""",
-                      {"db": STORED})
+        views = [scalar(con, """SELECT sql FROM duckdb_views()
+                                WHERE database_name = $db AND view_name = $v""",
+                        {"db": STORED, "v": name}) for name in _VIEWS]
         con.execute("USE memory")         # from here on, unqualified names are scratch tables
         parts = _parts()
         _run(con, parts["copy"].replace("{db}", STORED),
              {"tables": changed, "parties": parties, "side": side, "start": begin,
               "end": finish})
-        con.execute(view)                 # rated_base over the scratch tables: one conversion
+        for view in views:                # the stored views over the scratch tables
+            con.execute(view)
         if factor is not None:
-            _reprice(con, factor)
-            for name in changed:
-                rebuild_index(con, name)
+            _reprice(con, factor, changed)
+            _reprice_index(con, changed)
         else:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM rates WHERE table_name = ? AND effective_from >= ?",

@@ -9,12 +9,14 @@
 -- VOS billing principle) and the vendor's -> the call's time band where a table has bands ->
 -- each table's index group in force at start_ts -> the longest prefix on each side by an ASOF
 -- join on the number key -> X/Y increments and charges in integer millionths, rounded half-up
--- once -> the cheapest customer charge where there was a choice.
+-- once -> the cheapest customer charge where there was a choice -> one narrow row for
+-- `rated_rows` (rate-row ids, codes and amounts; the view `rated` names them, migration 005).
 --
--- Speed notes (docs/performance.md): the ASOF joins return only segment ids (prices are
--- joined by id afterwards); the CDR's own columns ride along rather than being joined back
--- at the end (measured: that join cost more than the wider ASOF input); tables without bands
--- never touch the clock; and the cheapest-of branch is dropped when nobody needs it.
+-- Speed notes (docs/performance.md): the ASOF joins sort their left input, so it carries only
+-- what the charge needs; the segment's price terms and rate_id ride on the ASOF's right side
+-- (no join by segment id afterwards); the CDR's own columns (start_ts, customer, vendor,
+-- synthetic) are joined back from `todo` at the end; tables without bands never touch the
+-- clock; and the cheapest-of branch is dropped when nobody needs it.
 WITH tables AS (
     SELECT t.rid, t.callee_key, t.billable_s, t.start_ts, t.customer, t.vendor, t.synthetic,
            c.pid AS cpid, c.multi, c.kind_rank, c.table_name AS ctable, c.calendar AS ccal,
@@ -46,8 +48,8 @@ bands AS (   -- a calendar day (a holiday) overrides the weekly hours; no clock,
      AND vh.start_time <= CAST(x.vlocal AS TIME) AND CAST(x.vlocal AS TIME) < vh.end_time
 ),
 groups AS (   -- each table's index group in force at the call's start
-    SELECT b.rid, b.callee_key, b.billable_s, b.cpid, b.multi, b.kind_rank, b.vpid,
-           b.start_ts, b.customer, b.vendor, b.synthetic, gc.grp AS cgrp, gv.grp AS vgrp
+    SELECT b.rid, b.callee_key, b.billable_s, b.multi, b.kind_rank,
+           gc.grp AS cgrp, gv.grp AS vgrp
     FROM bands b
     LEFT JOIN rate_groups gc
       ON gc.table_name = b.ctable AND gc.band = b.cband
@@ -56,98 +58,93 @@ groups AS (   -- each table's index group in force at the call's start
       ON gv.table_name = b.vtable AND gv.band = b.vband
      AND gv.epoch_from <= b.start_ts AND (gv.epoch_to IS NULL OR b.start_ts < gv.epoch_to)
 ),
-customer_match AS (
-    SELECT g.*, CASE WHEN g.callee_key < s.hi THEN s.sid END AS csid
+customer_match AS (   -- the segment's price terms ride along: no join by id afterwards
+    SELECT g.*, g.callee_key < s.hi AS c_hit, s.rate_id AS c_rate_id0,
+           s.first_rate_u AS c_first_u, s.first_period AS c_first, s.rate_u AS c_rate_u,
+           s.cycle AS c_cycle, s.connect_fee_u AS c_fee_u
     FROM groups g
-    ASOF LEFT JOIN (SELECT sid, grp, lo, hi FROM rate_segments) s
+    ASOF LEFT JOIN (SELECT grp, lo, hi, rate_id, first_rate_u, first_period, rate_u, cycle,
+                           connect_fee_u FROM rate_segments) s
       ON g.cgrp = s.grp AND g.callee_key >= s.lo
 ),
 matched AS (
-    SELECT m.*, CASE WHEN m.callee_key < s.hi THEN s.sid END AS vsid
+    SELECT m.*, m.callee_key < s.hi AS v_hit, s.rate_id AS v_rate_id0,
+           s.first_rate_u AS v_first_u, s.first_period AS v_first, s.rate_u AS v_rate_u,
+           s.cycle AS v_cycle, s.connect_fee_u AS v_fee_u
     FROM customer_match m
-    ASOF LEFT JOIN (SELECT sid, grp, lo, hi FROM rate_segments) s
+    ASOF LEFT JOIN (SELECT grp, lo, hi, rate_id, first_rate_u, first_period, rate_u, cycle,
+                           connect_fee_u FROM rate_segments) s
       ON m.vgrp = s.grp AND m.callee_key >= s.lo
 ),
 billed AS (
-    SELECT m.rid, m.cpid, m.multi, m.kind_rank, m.csid, m.vpid, m.vsid,
-           m.start_ts, m.customer, m.vendor, m.synthetic, m.callee_key,
-           m.billable_s > 0 AS answered,
-           c.first_rate_u AS c_first_u, c.first_period AS c_first, c.rate_u AS c_rate_u,
-           c.cycle AS c_cycle, c.connect_fee_u AS c_fee_u,
-           v.first_rate_u AS v_first_u, v.first_period AS v_first, v.rate_u AS v_rate_u,
-           v.cycle AS v_cycle, v.connect_fee_u AS v_fee_u,
+    SELECT m.rid, m.multi, m.kind_rank,
+           CASE WHEN m.c_hit THEN m.c_rate_id0 END AS c_rate_id,
+           CASE WHEN m.v_hit THEN m.v_rate_id0 END AS v_rate_id,
+           m.callee_key, m.billable_s > 0 AS answered,
+           c_first_u, c_first, c_rate_u, c_fee_u, v_first_u, v_first, v_rate_u, v_fee_u,
            CASE WHEN m.billable_s = 0 THEN 0
-                WHEN m.billable_s <= c.first_period THEN c.first_period
-                ELSE c.first_period + (m.billable_s - c.first_period + c.cycle - 1)
-                                      // c.cycle * c.cycle
+                WHEN m.billable_s <= c_first THEN c_first
+                ELSE c_first + (m.billable_s - c_first + c_cycle - 1) // c_cycle * c_cycle
            END AS c_billed,
            CASE WHEN m.billable_s = 0 THEN 0
-                WHEN m.billable_s <= v.first_period THEN v.first_period
-                ELSE v.first_period + (m.billable_s - v.first_period + v.cycle - 1)
-                                      // v.cycle * v.cycle
+                WHEN m.billable_s <= v_first THEN v_first
+                ELSE v_first + (m.billable_s - v_first + v_cycle - 1) // v_cycle * v_cycle
            END AS v_billed
     FROM matched m
-    LEFT JOIN rate_segments c ON c.sid = m.csid
-    LEFT JOIN rate_segments v ON v.sid = m.vsid
 ),
 charged AS (   -- 60 x the charge in millionths, then / 60 rounded half-up: exact integers
-    SELECT rid, cpid, multi, kind_rank, csid, vpid, vsid, c_billed, v_billed,
-           c_rate_u, v_rate_u, start_ts, customer, vendor, synthetic, callee_key, answered,
-           CASE WHEN c_billed = 0 THEN 0
+    SELECT rid, multi, kind_rank, c_rate_id, v_rate_id, c_billed, v_billed,
+           callee_key, answered,
+           CASE WHEN c_billed = 0 OR c_rate_id IS NULL THEN 0
                 ELSE (c_fee_u * 60 + c_first_u * c_first + c_rate_u * (c_billed - c_first) + 30)
                      // 60 END AS c_charge_u,
-           CASE WHEN v_billed = 0 THEN 0
+           CASE WHEN v_billed = 0 OR v_rate_id IS NULL THEN 0
                 ELSE (v_fee_u * 60 + v_first_u * v_first + v_rate_u * (v_billed - v_first) + 30)
                      // 60 END AS v_charge_u
     FROM billed
 ),
 best AS (   -- the VOS billing principle: the cheapest applicable customer charge wins
-    SELECT * EXCLUDE (multi, kind_rank) FROM charged WHERE NOT coalesce(multi, false)
+    SELECT * EXCLUDE (multi) FROM charged WHERE NOT coalesce(multi, false)
     -- multi: begin (rating.py drops this part when no party has several tables: a second
     -- reader of `charged` makes DuckDB materialize it, a third of the query's time)
     UNION ALL BY NAME
-    SELECT rid, c.cpid, c.csid, c.c_billed, c.c_rate_u, c.c_charge_u,
-           vpid, vsid, v_billed, v_rate_u, v_charge_u,
-           start_ts, customer, vendor, synthetic, callee_key, answered
+    SELECT rid, c.kind_rank, c.c_rate_id, c.c_billed, c.c_charge_u,
+           v_rate_id, v_billed, v_charge_u,
+           callee_key, answered
     FROM (SELECT rid,
-                 arg_min(struct_pack(cpid, csid, c_billed, c_rate_u, c_charge_u),
-                         CASE WHEN csid IS NOT NULL THEN c_charge_u * 4 + kind_rank END) AS c,
+                 arg_min(struct_pack(kind_rank, c_rate_id, c_billed, c_charge_u),
+                         CASE WHEN c_rate_id IS NOT NULL THEN c_charge_u * 4 + kind_rank END) AS c,
                  -- the vendor side is the same on every candidate row of a call
-                 any_value(vpid) AS vpid, any_value(vsid) AS vsid,
-                 any_value(v_billed) AS v_billed, any_value(v_rate_u) AS v_rate_u,
-                 any_value(v_charge_u) AS v_charge_u,
-                 any_value(start_ts) AS start_ts, any_value(customer) AS customer,
-                 any_value(vendor) AS vendor, any_value(synthetic) AS synthetic,
+                 any_value(v_rate_id) AS v_rate_id,
+                 any_value(v_billed) AS v_billed, any_value(v_charge_u) AS v_charge_u,
                  any_value(callee_key) AS callee_key, any_value(answered) AS answered
           FROM charged WHERE multi GROUP BY rid)
     -- multi: end
 )
+-- One narrow row per CDR (the table rated_rows; the view `rated` names the codes and joins
+-- the strings back). status: 0 ok, 1 no_customer_rate, 2 no_vendor_rate, 3 no_rates,
+-- 4 bad_number; customer_kind is kind_rank (0 phone_private .. 3 period).
 SELECT
-    b.rid AS cdr_seq, b.start_ts, b.customer, b.vendor, b.synthetic, b.answered,
-    CASE WHEN b.callee_key IS NULL THEN 'bad_number'
-         WHEN b.csid IS NULL AND b.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_rates'
-         WHEN b.csid IS NULL THEN 'no_customer_rate'
-         WHEN b.vendor IS NOT NULL AND b.vsid IS NULL THEN 'no_vendor_rate'
-         ELSE 'ok' END AS status,
-    pc.table_name AS customer_table, pc.kind AS customer_kind, sc.prefix AS customer_prefix,
-    coalesce(sc.destination, sv.destination) AS destination,
-    CAST(CAST(b.c_rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS customer_rate,
-    CASE WHEN b.csid IS NOT NULL THEN b.c_billed END AS billed_s_customer,
-    CASE WHEN b.csid IS NOT NULL
+    b.rid AS cdr_seq, t.start_ts, t.customer, t.vendor, t.synthetic, b.answered,
+    CAST(CASE WHEN b.callee_key IS NULL THEN 4
+              WHEN b.c_rate_id IS NULL AND t.vendor IS NOT NULL AND b.v_rate_id IS NULL THEN 3
+              WHEN b.c_rate_id IS NULL THEN 1
+              WHEN t.vendor IS NOT NULL AND b.v_rate_id IS NULL THEN 2
+              ELSE 0 END AS UTINYINT) AS status,
+    CASE WHEN b.c_rate_id IS NOT NULL THEN CAST(b.kind_rank AS UTINYINT) END AS customer_kind,
+    b.c_rate_id AS customer_rate_id,
+    CASE WHEN b.c_rate_id IS NOT NULL THEN b.c_billed END AS billed_s_customer,
+    CASE WHEN b.c_rate_id IS NOT NULL
          THEN CAST(CAST(b.c_charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) END
         AS revenue,
-    pv.table_name AS vendor_table, sv.prefix AS vendor_prefix,
-    CAST(CAST(b.v_rate_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) AS vendor_rate,
+    b.v_rate_id AS vendor_rate_id,
     -- no vendor was tried (rejected, no route): nothing was bought
-    CASE WHEN b.vendor IS NULL THEN 0 WHEN b.vsid IS NOT NULL THEN b.v_billed END
+    CASE WHEN t.vendor IS NULL THEN 0 WHEN b.v_rate_id IS NOT NULL THEN b.v_billed END
         AS billed_s_vendor,
-    CASE WHEN b.vendor IS NULL THEN CAST(0 AS DECIMAL(18, 6))
-         WHEN b.vsid IS NOT NULL
+    CASE WHEN t.vendor IS NULL THEN CAST(0 AS DECIMAL(18, 6))
+         WHEN b.v_rate_id IS NOT NULL
          THEN CAST(CAST(b.v_charge_u AS DECIMAL(18, 0)) * 0.000001 AS DECIMAL(18, 6)) END
         AS cost,
     $rated_at AS rated_at
 FROM best b
-LEFT JOIN plan pc ON pc.pid = b.cpid AND b.csid IS NOT NULL
-LEFT JOIN plan pv ON pv.pid = b.vpid AND b.vsid IS NOT NULL
-LEFT JOIN rate_segments sc ON sc.sid = b.csid
-LEFT JOIN rate_segments sv ON sv.sid = b.vsid
+JOIN todo t ON t.rid = b.rid   -- the CDR's own columns, joined back: the ASOFs sort less

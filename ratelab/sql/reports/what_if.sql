@@ -4,16 +4,18 @@
 
 -- name: copy
 -- What rating needs, copied into the scratch database: every rate table, assignment and
--- calendar; the rows of the rate tables to change ($tables) and no import history (so a
--- candidate deck identical to the last import is still applied); the index segments in force
--- during the period; the period's CDRs of the parties to re-rate ($parties on side $side); an
--- empty `rated` for the new results; and the stored results of the period as `rated_before`,
--- converted to the base currency by the stored view rated_base (migration 003). whatif.py then
--- creates the same view over the scratch `rated`, so both sides convert by one rule.
+-- calendar; every rate row (the re-rated rows name theirs; only the tables to change,
+-- $tables, are re-priced or replaced) and no import history (so a candidate deck identical to
+-- the last import is still applied); the index segments in force during the period; the
+-- period's CDRs of the parties to re-rate ($parties on side $side); an empty `rated_rows` for
+-- the new results; and the stored results of the period as `rated_before`, converted to the
+-- base currency by the stored view rated_base (migrations 003, 005). whatif.py then creates
+-- the stored views rate_rows, rated and rated_base over the scratch tables, so both sides
+-- read and convert by one rule.
 CREATE TABLE rate_tables AS SELECT * FROM {db}.main.rate_tables;
 CREATE TABLE deck_imports AS SELECT * FROM {db}.main.deck_imports WHERE false;
-CREATE TABLE rates AS
-SELECT * FROM {db}.main.rates WHERE list_contains($tables::VARCHAR[], table_name);
+CREATE TABLE rates AS SELECT * FROM {db}.main.rates;
+CREATE TABLE rates_superseded AS SELECT * FROM {db}.main.rates_superseded WHERE false;
 CREATE TABLE rate_groups AS SELECT * FROM {db}.main.rate_groups;
 CREATE TABLE rate_segments AS
 SELECT * FROM {db}.main.rate_segments
@@ -28,7 +30,7 @@ SELECT cdr_id, cdr_seq, start_ts, customer, vendor, caller, callee_key, duration
 FROM {db}.main.cdrs
 WHERE start_ts >= $start AND start_ts < $end
   AND list_contains($parties::VARCHAR[], CASE $side WHEN 'vendor' THEN vendor ELSE customer END);
-CREATE TABLE rated AS SELECT * FROM {db}.main.rated WHERE false;
+CREATE TABLE rated_rows AS SELECT * FROM {db}.main.rated_rows WHERE false;
 CREATE TABLE rated_before AS
 SELECT * FROM {db}.main.rated_base WHERE start_ts >= $start AND start_ts < $end;
 CREATE TABLE settings AS SELECT * FROM {db}.main.settings;
