@@ -370,13 +370,41 @@ def test_refresh_hourly_replaces_exactly_the_hours_it_is_given(
 
 def test_migration_back_fills_a_warehouse_rated_before_004(
         tmp_path: Path, deck) -> None:  # type: ignore[no-untyped-def]
-    wh = make_warehouse(tmp_path, deck, planted_calls())
+    """A warehouse an older ratelab left (schema 3: no aggregates, `rated` a table) gets its
+    aggregates from the back-fill when it is opened, equal to a fresh GROUP BY."""
+    import shutil
+
+    import duckdb
+
+    from ratelab.migrations import MIGRATIONS_DIR, available, current_version, migrate
+
+    wh = make_warehouse(tmp_path / "new", deck, planted_calls())
     expected = fresh_group_by(wh)
-    with wh.connection() as con:   # make it the warehouse an older ratelab left behind
-        con.execute("DROP TABLE watch_hourly; DROP TABLE watch_findings; DROP TABLE watch_runs")
-        con.execute("DELETE FROM schema_migrations WHERE version = 4")
-    reopened = ratelab.connect(wh.path)
-    assert reopened.schema_version() == 4
+    older = tmp_path / "migrations_1_to_3"
+    older.mkdir()
+    for migration in available()[:3]:
+        shutil.copy(MIGRATIONS_DIR / migration.path.name, older)
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, older)
+    con.execute(f"ATTACH '{wh.path}' AS src (READ_ONLY)")
+    tables = [t for (t,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'old' "
+        "AND table_name <> 'schema_migrations'").fetchall()]
+    for table in tables:   # the same data, in the old shape
+        columns = ", ".join(c for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = 'old' "
+            "AND table_name = ? ORDER BY column_index", [table]).fetchall())
+        con.execute(f"DELETE FROM old.main.{table}")   # rows a migration seeded (settings)
+        con.execute(f"INSERT INTO old.main.{table} ({columns}) "
+                    f"SELECT {columns} FROM src.main.{table}")
+    assert con.execute("SELECT count(*) FROM old.main.rated").fetchall() == [
+        (len(planted_calls()),)]
+    con.execute("DETACH src")
+    assert current_version(con) == 3
+    con.close()
+    reopened = ratelab.connect(path)               # migrations 004 and later run here
+    assert reopened.schema_version() == available()[-1].version
     assert same_rows(stored_aggregates(reopened), expected)
     assert stored_aggregates(reopened)["calls"].sum() == len(planted_calls())
 
