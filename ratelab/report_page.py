@@ -316,16 +316,17 @@ class ReportPage:
         self.markdown("#" * level + f" {title}" + (f"\n\n{prose}" if prose else ""))
 
     @staticmethod
-    def table(frame: Any, rows: int = 50) -> None:
-        """Display a polars frame as a table for people, up to ``rows`` rows
-        (:func:`ratelab.charts.table_html`: thousands separators, money with 2-4 decimals,
-        ratios as percentages; the frame keeps the exact values)."""
+    def table(frame: Any, rows: int = 50, empty: str = "no rows") -> None:
+        """Display a polars frame as a table for people, up to ``rows`` rows and a line saying
+        how many more there are (:func:`ratelab.charts.table_html`: thousands separators,
+        money with 2-4 decimals, ratios as percentages; the frame keeps the exact values), or
+        the sentence ``empty`` when it has no rows."""
         from IPython.display import HTML, display
 
         from ratelab.chart_labels import table_html
 
         if frame.is_empty():
-            ReportPage.markdown("_no rows_")
+            ReportPage.markdown(empty)
             return
         display(HTML(table_html(frame, rows=rows)))
 
