@@ -50,6 +50,7 @@ from ratelab.cli.output import warehouse_currency as warehouse_currency
 from ratelab.cli.reports import report
 from ratelab.cli.routing import routing
 from ratelab.cli.tables import table
+from ratelab.cli.watch import watch
 from ratelab.decks import DeckError
 from ratelab.migrations import SchemaError, current_version
 from ratelab.reports.common import MissingRateError
@@ -172,7 +173,7 @@ def init(state: _State, path: Path | None) -> None:
 
 
 for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, routing, generate,
-                 demo, report, table, fx):
+                 demo, report, table, fx, watch):
     cli.add_command(_command)
 
 
