@@ -31,6 +31,7 @@ from ratelab.ingest import IngestSummary, ingest_spool, resolve_quarantine
 from ratelab.migrations import SchemaError, available, current_version, migrate, verify
 from ratelab.rating import RateSummary, cdr_filter, rate_cdrs
 from ratelab.routing import routing_snapshot, write_snapshot
+from ratelab.watch.aggregates import refresh_hourly
 
 __all__ = ["DEFAULT_PATH", "Warehouse", "WarehouseBusy", "WarehouseError", "WarehouseNotFound",
            "connect"]
@@ -548,8 +549,10 @@ class Warehouse:
         """
         self._write()
         with self.connection() as con:
-            return rate_cdrs(con, since=since, until=until, customer=customer, vendor=vendor,
-                             on_chunk=on_chunk)
+            summary = rate_cdrs(con, since=since, until=until, customer=customer,
+                                vendor=vendor, on_chunk=on_chunk)
+            refresh_hourly(con, since, until)  # the watch's hourly aggregates (docs/watch.md)
+            return summary
 
     def rated(
         self,

@@ -1,0 +1,31 @@
+"""The loss and fraud watch (docs/watch.md): hourly aggregates kept at rating time, detectors
+comparing each customer and destination with its own history, findings stored in the warehouse.
+
+>>> from ratelab.examples import sample_warehouse
+>>> from datetime import datetime
+>>> result = run_watch(sample_warehouse(cdrs=20, rated=True), now=datetime(2026, 11, 2, 12))
+>>> [f.kind for f in result.findings if f.kind == FindingKind.TRAFFIC_SPIKE]
+[]
+"""
+
+from ratelab.watch.aggregates import SHORT_CALL_MS, refresh_hourly
+from ratelab.watch.config import WatchConfig
+from ratelab.watch.detect import run_watch
+from ratelab.watch.model import Finding, FindingKind, Severity, WatchResult
+from ratelab.watch.ranges import HIGH_RISK_DEFAULT, HighRiskRange, read_ranges
+from ratelab.watch.store import findings
+
+__all__ = [
+    "HIGH_RISK_DEFAULT",
+    "SHORT_CALL_MS",
+    "Finding",
+    "FindingKind",
+    "HighRiskRange",
+    "Severity",
+    "WatchConfig",
+    "WatchResult",
+    "findings",
+    "read_ranges",
+    "refresh_hourly",
+    "run_watch",
+]
