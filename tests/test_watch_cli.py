@@ -20,7 +20,8 @@ from aiosmtpd.controller import Controller
 
 import ratelab
 from ratelab.examples import CUSTOMER_DECK, VENDOR_DECK
-from tests.helpers import contract_cdr, count, ok, ratelab as run_cli, write_jsonl
+from tests.helpers import contract_cdr, count, ok, write_jsonl
+from tests.helpers import ratelab as run_cli
 
 NOW = "2026-11-02T04:05"
 #: The planted hour: acme's calls to the Iridium range and to the USA, never called before.
@@ -142,7 +143,8 @@ def test_found_mails_once_writes_json_lines_and_exits_1_then_nothing_new(
     # one e-mail, to both recipients, with every finding and its numbers in both parts
     [message] = inbox.messages
     assert inbox.envelopes == [("ratelab@example.com", ["noc@example.com", "fraud@example.com"])]
-    assert message["Subject"].startswith(f"[ratelab watch] {len(found)} new findings (")
+    assert str(message["Subject"]).strip().startswith(
+        f"[ratelab watch] {len(found)} new findings: ")
     text, html = body(message, "plain"), body(message, "html")
     for finding in found:
         assert finding["id"] in text and finding["id"] in html

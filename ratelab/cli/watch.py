@@ -31,11 +31,11 @@ SEVERITIES = ("info", "warning", "critical")
 #: ``--format`` of the watch: xlsx is left out (findings go to scripts and logs, not sheets).
 WATCH_FORMATS = ("table", "csv", "json")
 
-_FINDING_SCHEMA = {
-    "id": pl.String, "severity": pl.String, "kind": pl.String, "customer": pl.String,
-    "destination": pl.String, "window_start": pl.Datetime("us"), "window_end": pl.Datetime("us"),
-    "summary": pl.String, "numbers": pl.String, "first_seen": pl.Datetime("us"),
-    "new": pl.Boolean,
+_FINDING_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(), "severity": pl.String(), "kind": pl.String(), "customer": pl.String(),
+    "destination": pl.String(), "window_start": pl.Datetime("us"),
+    "window_end": pl.Datetime("us"), "summary": pl.String(), "numbers": pl.String(),
+    "first_seen": pl.Datetime("us"), "new": pl.Boolean(),
 }
 
 
@@ -240,7 +240,8 @@ def watch_findings(state: _State, since: datetime | None, severity: str,
     Examples:
       ratelab watch findings
       ratelab watch findings --since 2026-11-01 --severity critical --format csv
-      ratelab watch findings --since 2026-11-02T04:00 --notify smtp://localhost --mail-to noc@example.com
+      ratelab watch findings --since 2026-11-02T04:00 --notify smtp://localhost \\
+          --mail-to noc@example.com
     """
     from ratelab.watch import Severity, findings
     from ratelab.watch.notify import check_targets

@@ -1,37 +1,71 @@
 """The watch's findings for people: counts by severity and kind, a table, and per kind a chart
-of the numbers behind each finding (observed against baseline and threshold). Used by the
-``watch`` report notebook; the frames are those of :func:`ratelab.watch.findings`.
+of the numbers behind each finding (observed against its baseline and the level that
+flags). Used by the ``watch`` report notebook; the frames are those of
+:func:`ratelab.watch.findings`.
 
 >>> frame = pl.DataFrame({
 ...     "id": ["traffic_spike/acme/Nigeria/2026-11-02T03"], "kind": ["traffic_spike"],
 ...     "severity": ["critical"], "customer": ["acme"], "destination": ["Nigeria"],
 ...     "window_start": [datetime(2026, 11, 2, 3)], "window_end": [datetime(2026, 11, 2, 4)],
 ...     "summary": ["acme called Nigeria 120 times"],
-...     "numbers": ['{"observed": "120", "baseline": "4.0", "threshold": "20"}'],
+...     "numbers": ['{"calls": "120", "baseline": "4.00", "threshold": "20"}'],
 ...     "first_seen": [datetime(2026, 11, 2, 4, 2)], "last_seen": [datetime(2026, 11, 2, 4, 2)]})
 >>> by_severity_and_kind(frame).rows()
 [('critical', 'traffic_spike', 1)]
 >>> [trace.name for trace in findings_chart(frame, "traffic_spike").data]
-['observed', 'baseline', 'threshold']
+['calls', 'baseline', 'flagged from']
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import plotly.graph_objects as go
 import polars as pl
 
-__all__ = ["CHART_KEYS", "by_severity_and_kind", "findings_chart", "findings_table",
+__all__ = ["CHART_SPECS", "by_severity_and_kind", "findings_chart", "findings_table",
            "numbers_of"]
 
-#: The numbers a chart compares, when a finding has them: what was seen, what is usual, and
-#: where the detector starts to flag.
-CHART_KEYS = ("observed", "baseline", "threshold")
+def _key(name: str) -> Callable[[dict[str, str]], float | None]:
+    return lambda numbers: _number(numbers.get(name))
+
+
+def _level(base: str, step: str, how: Callable[[Decimal, Decimal], Decimal]
+           ) -> Callable[[dict[str, str]], float | None]:
+    def level(numbers: dict[str, str]) -> float | None:
+        try:
+            return float(how(Decimal(numbers[base]), Decimal(numbers[step])))
+        except (KeyError, InvalidOperation):
+            return None
+    return level
+
+
+_Get = Callable[[dict[str, str]], float | None]
+#: Per kind, the bars a chart draws (name, value) and where the detector starts to flag (the
+#: threshold marker): observed against the finding's own baseline (docs/watch.md).
+CHART_SPECS: dict[str, tuple[list[tuple[str, _Get]], _Get | None]] = {
+    "traffic_spike": ([("calls", _key("calls")), ("baseline", _key("baseline"))],
+                      _key("threshold")),
+    "night_burst": ([("calls", _key("calls")), ("baseline", _key("baseline"))],
+                    _key("threshold")),
+    "asr_drop": ([("ASR", _key("asr")), ("baseline ASR", _key("baseline_asr"))],
+                 _level("baseline_asr", "threshold", lambda b, t: b - t)),
+    "acd_drop": ([("ACD s", _key("acd_s")), ("baseline ACD s", _key("baseline_acd_s"))],
+                 _level("baseline_acd_s", "threshold", lambda b, t: b * (1 - t))),
+    "short_calls": ([("short share", _key("short_share")),
+                     ("baseline short share", _key("baseline_short_share"))],
+                    _level("baseline_short_share", "threshold", lambda b, t: b + t)),
+    "high_risk": ([("calls", _key("calls")), ("answered", _key("answered")),
+                   ("minutes", _key("minutes"))], _key("critical_calls")),
+    "new_destination": ([("calls", _key("calls")), ("answered", _key("answered")),
+                         ("calls before", _key("history_calls"))], None),
+    "loss_maker": ([("revenue", _key("revenue")), ("cost", _key("cost")),
+                    ("profit", _key("profit"))], None),
+}
 _ORDER = {"critical": 0, "warning": 1, "info": 2}
-_COLOURS = {"observed": "#c0392b", "baseline": "#7f8c8d", "threshold": "#e67e22"}
 
 
 def _rank(frame: pl.DataFrame) -> pl.Expr:
@@ -70,8 +104,10 @@ def numbers_of(text: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()}
 
 
-def _number(text: str) -> float | None:
+def _number(text: str | None) -> float | None:
     # for drawing only: the findings keep the exact text
+    if text is None:
+        return None
     try:
         return float(Decimal(text))
     except (InvalidOperation, ValueError):
@@ -86,25 +122,28 @@ def _label(row: dict[str, object]) -> str:
 
 
 def findings_chart(frame: pl.DataFrame, kind: str) -> go.Figure:
-    """One bar group per finding of ``kind``: what was observed beside the baseline, the
-    threshold as a marker. Findings whose numbers lack these show every number they have."""
+    """One bar group per finding of ``kind``: what was observed beside its baseline
+    (:data:`CHART_SPECS`), the level where the detector flags as a marker. A kind without a
+    spec shows every number its findings carry."""
     rows = [r for r in frame.iter_rows(named=True) if r["kind"] == kind]
     numbers = [numbers_of(r["numbers"]) for r in rows]
-    keys = [k for k in CHART_KEYS if any(k in n for n in numbers)]
-    if not keys:  # no observed / baseline: every numeric value the findings carry
+    bars, threshold = CHART_SPECS.get(kind, ([], None))
+    if not bars:
         keys = sorted({k for n in numbers for k, v in n.items() if _number(v) is not None})
+        bars = [(k, _key(k)) for k in keys]
     labels = [_label(r) for r in rows]
+    colours = ["#c0392b", "#7f8c8d", "#2471a3"]
     fig = go.Figure()
-    for key in keys:
-        values = [_number(n[key]) if key in n else None for n in numbers]
-        if key == "threshold":
-            fig.add_scatter(name=key, x=labels, y=values, mode="markers",
-                            marker={"symbol": "line-ew-open", "size": 28, "line": {"width": 3},
-                                    "color": _COLOURS[key]})
-        else:
-            fig.add_bar(name=key, x=labels, y=values, marker_color=_COLOURS.get(key),
-                        text=[n.get(key, "") for n in numbers], textposition="outside")
-    fig.update_layout(title=f"{kind.replace('_', ' ')}: the numbers behind each finding",
-                      barmode="group", legend={"orientation": "h"},
-                      yaxis={"rangemode": "nonnegative"})
+    for n, (name, get) in enumerate(bars):
+        fig.add_bar(name=name, x=labels, y=[get(found) for found in numbers],
+                    marker_color=colours[n % len(colours)])
+    if threshold is not None:
+        fig.add_scatter(name="flagged from", x=labels, y=[threshold(f) for f in numbers],
+                        mode="markers", marker={"symbol": "line-ew-open", "size": 28,
+                                                "line": {"width": 3}, "color": "#e67e22"})
+    money = " (" + numbers[0]["currency"] + ")" if kind == "loss_maker" and numbers and \
+        "currency" in numbers[0] else ""
+    fig.update_layout(title=f"{kind.replace('_', ' ').capitalize()}: the numbers behind each "
+                            f"finding{money}",
+                      barmode="group", legend={"orientation": "h"})
     return fig

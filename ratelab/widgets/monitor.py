@@ -256,8 +256,9 @@ _RANK = {"critical": 0, "warning": 1, "info": 2}
 
 def findings_view(wh: Any, now: datetime | None = None, *, hours: float = 24.0,
                   rows: int = 10) -> pl.DataFrame:
-    """The watch's findings seen in the ``hours`` before ``now`` (default: the warehouse's
-    clock), most severe first, then newest: the monitor's small table (at most ``rows``).
+    """The watch's findings seen by a run in the ``hours`` before ``now`` (default: the
+    warehouse's clock), most severe first, then newest: the monitor's small table (at most
+    ``rows``).
 
     >>> from ratelab.examples import sample_warehouse
     >>> findings_view(sample_warehouse(cdrs=5)).columns[:3]
@@ -362,11 +363,11 @@ class SwitchMonitor:
             self.table.value = html_table(self.stats.summary())
         show_figure(self.chart, self.figure)
         if self.warehouse is not None:
-            self._refresh_findings(now)
+            self._refresh_findings()
         self.refreshes += 1
         return self.stats
 
-    def _refresh_findings(self, now: datetime | None) -> None:
+    def _refresh_findings(self) -> None:
         from ratelab.migrations import SchemaError
         from ratelab.warehouse import Warehouse, WarehouseError
 
@@ -376,7 +377,9 @@ class SwitchMonitor:
                 # short waits: the ingest cycle holding the file must not stall the switch's
                 # figures; the next refresh tries again
                 wh = Warehouse(wh, read_only=True, lock_timeout=max(0.5, self.interval))
-            self.findings = findings_view(wh, now, hours=self.findings_hours)
+            # "current" is by the warehouse's clock (seen by a recent run), whatever moment
+            # the spool figures are computed for
+            self.findings = findings_view(wh, hours=self.findings_hours)
             self.findings_error = None
         except (WarehouseError, SchemaError, OSError) as err:
             self.findings_error = str(err)
