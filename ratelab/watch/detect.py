@@ -132,7 +132,7 @@ def detect(con: duckdb.DuckDBPyConnection, now: datetime, window: tuple[datetime
         ("traffic_spike", {"min_calls": c.spike_min_calls, "factor": c.spike_factor},
          _spike),
         ("new_destination", {"min_calls": c.new_destination_min_calls,
-                             "days": c.new_destination_days}, _new_destination),
+                             "days": c.new_destination_days, "win_lo": lo}, _new_destination),
         ("asr_drop", {"min_calls": c.ratio_min_calls, "drop": c.asr_drop}, _asr),
         ("acd_drop", {"min_answered": c.ratio_min_answered, "drop": c.acd_drop}, _acd),
         ("short_calls", {"min_answered": c.ratio_min_answered, "rise": c.short_call_rise},
@@ -291,13 +291,15 @@ def _short(row: dict[str, Any], c: WatchConfig) -> Draft:
 
 def _high_risk(row: dict[str, Any], c: WatchConfig) -> Draft:
     calls = int(row["calls"])
-    severity = Severity.CRITICAL if calls >= c.high_risk_critical_calls else Severity.WARNING
+    # Attempts that nobody answered have cost nothing yet; answered ones are the revenue share.
+    severity = (Severity.CRITICAL if calls >= c.high_risk_critical_calls
+                else Severity.WARNING if row["answered"] else Severity.INFO)
     minutes = (Decimal(int(row["duration_ms"] or 0)) / 60000).quantize(
         Decimal("0.1"), rounding=ROUND_HALF_UP)
     summary = (f"high-risk range: {_who(row['customer'])} -> {row['prefix']} ({row['label']}): "
                f"{calls} calls, {int(row['answered'])} answered, {minutes} min in "
                f"{_span(row['hour'])} (listed range; critical from "
-               f"{c.high_risk_critical_calls} calls)")
+               f"{c.high_risk_critical_calls} calls, info while none is answered)")
     return _hour_draft(FindingKind.HIGH_RISK, severity, row, summary, {
         "calls": str(calls), "answered": str(int(row["answered"])), "minutes": str(minutes),
         "prefix": row["prefix"], "label": row["label"],

@@ -35,15 +35,17 @@ def store_findings(con: duckdb.DuckDBPyConnection, drafts: list[Draft], *,
     ``first_seen = seen_at``; a known one keeps its ``first_seen`` and gets ``last_seen``, the
     latest severity, summary and numbers. Returns the findings, most severe first."""
     unique = {d.id: d for d in drafts}   # one subject per id, whatever the detectors returned
-    con.execute("""CREATE OR REPLACE TEMP TABLE watch_batch (
-                       id VARCHAR, kind VARCHAR, severity VARCHAR, customer VARCHAR,
-                       destination VARCHAR, window_start TIMESTAMP, window_end TIMESTAMP,
-                       summary VARCHAR, numbers JSON)""")
-    if unique:
-        con.executemany(
-            "INSERT INTO watch_batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(d.id, str(d.kind), str(d.severity), d.customer, d.destination, d.window_start,
-              d.window_end, d.summary, json.dumps(d.numbers)) for d in unique.values()])
+    batch = pl.DataFrame(
+        [(d.id, str(d.kind), str(d.severity), d.customer, d.destination, d.window_start,
+          d.window_end, d.summary, json.dumps(d.numbers)) for d in unique.values()],
+        schema={"id": pl.String, "kind": pl.String, "severity": pl.String,
+                "customer": pl.String, "destination": pl.String,
+                "window_start": pl.Datetime("us"), "window_end": pl.Datetime("us"),
+                "summary": pl.String, "numbers": pl.String},
+        orient="row")
+    con.register("watch_batch_frame", batch)
+    con.execute("CREATE OR REPLACE TEMP TABLE watch_batch AS SELECT * FROM watch_batch_frame")
+    con.unregister("watch_batch_frame")
     known = {row[0]: row[1] for row in con.execute(
         "SELECT f.id, f.first_seen FROM watch_findings f JOIN watch_batch b USING (id)"
     ).fetchall()}
