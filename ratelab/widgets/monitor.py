@@ -31,6 +31,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import polars as pl
@@ -381,7 +382,7 @@ class SwitchMonitor:
             # the spool figures are computed for
             self.findings = findings_view(wh, hours=self.findings_hours)
             self.findings_error = None
-        except (WarehouseError, SchemaError, OSError) as err:
+        except (WarehouseError, SchemaError, OSError, duckdb.Error) as err:
             self.findings_error = str(err)
         hours = f"{self.findings_hours:g} h"
         title = f"<b>Watch findings, last {hours}</b>"
