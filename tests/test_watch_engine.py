@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 import ratelab
+from ratelab import fx
 from ratelab.watch import (
     HIGH_RISK_DEFAULT,
     FindingKind,
@@ -128,13 +129,15 @@ def planted(tmp_path: Path, deck) -> ratelab.Warehouse:  # type: ignore[no-untyp
 def fresh_group_by(wh: ratelab.Warehouse) -> pl.DataFrame:
     """The hourly aggregates computed independently from the rated calls, for comparison."""
     return wh.sql("""
-        SELECT date_trunc('hour', r.start_ts) AS hour, r.customer,
+        SELECT date_trunc('hour', r.start_ts) AS hour, coalesce(r.customer, '') AS customer,
                coalesce(r.destination, '') AS destination,
                count(*) AS calls, count(*) FILTER (WHERE r.answered) AS answered,
                sum(c.duration_ms) AS duration_ms,
                count(*) FILTER (WHERE r.answered AND c.duration_ms < 10000) AS short_calls,
-               sum(r.revenue) AS revenue, sum(r.cost) AS cost
-        FROM rated r JOIN cdrs c USING (cdr_seq)
+               sum(r.revenue) AS revenue, sum(r.cost) AS cost,
+               sum(r.revenue_base) AS revenue_base, sum(r.cost_base) AS cost_base,
+               count(*) FILTER (WHERE r.revenue_fx_missing OR r.cost_fx_missing) AS fx_missing
+        FROM rated_base r JOIN cdrs c USING (cdr_seq)
         GROUP BY ALL ORDER BY ALL""")
 
 
@@ -142,7 +145,8 @@ def stored_aggregates(wh: ratelab.Warehouse) -> pl.DataFrame:
     return wh.sql("""
         SELECT hour, customer, destination, sum(calls) AS calls, sum(answered) AS answered,
                sum(duration_ms) AS duration_ms, sum(short_calls) AS short_calls,
-               sum(revenue) AS revenue, sum(cost) AS cost
+               sum(revenue) AS revenue, sum(cost) AS cost, sum(revenue_base) AS revenue_base,
+               sum(cost_base) AS cost_base, sum(fx_missing) AS fx_missing
         FROM watch_hourly GROUP BY ALL ORDER BY ALL""")
 
 
@@ -277,18 +281,22 @@ def test_missing_exchange_rate_is_a_finding_and_a_later_rate_is_used(
     assert missing.id == "loss_maker/fx_missing/EUR/2026-11-02"
     assert missing.numbers == {"currency": "EUR", "base_currency": "USD",
                                "days": "2026-11-01", "pairs": "1"}
-    # revenue 10 x 0.02 EUR; cost 10 x 0.01 USD. At 0.4 USD per EUR that is a loss.
+    assert same_rows(stored_aggregates(wh), fresh_group_by(wh))
+    # revenue 10 x 0.02 EUR; cost 10 x 0.01 USD. At 0.4444444444 USD per EUR that is a loss,
+    # converted per call as rated_base does: 10 x round(0.008888888888, 6) = 0.088890, where
+    # converting the hour's sum would give 0.088889.
     with wh.connection() as con:
-        ratelab.fx.set_rate(con, "EUR", "0.4", datetime(2026, 11, 1).date())
+        fx.set_rate(con, "EUR", "0.4444444444", datetime(2026, 11, 1).date())
     second = run_watch(wh, now=NOW + timedelta(minutes=15))
     losses = {f.id: f for f in second.findings if f.kind == FindingKind.LOSS_MAKER}
     # 10:00 on Nov 1 is before the last day ([Nov 1 15:00, Nov 2 15:00)): 7 and 30 days only
     assert sorted(losses) == ["loss_maker/loss/United Kingdom/30d/2026-11-02",
                               "loss_maker/loss/United Kingdom/7d/2026-11-02"]
     assert losses["loss_maker/loss/United Kingdom/7d/2026-11-02"].numbers["profit"] == \
-        "-0.020000"   # 10 x round(0.02 x 0.4, 6) - 10 x 0.01
+        "-0.011110"   # 0.088890 - 0.1
     assert wh.sql("SELECT DISTINCT revenue_fx FROM watch_hourly")["revenue_fx"].to_list() == [
-        Decimal("0.4")]
+        Decimal("0.4444444444")]
+    assert same_rows(stored_aggregates(wh), fresh_group_by(wh))
 
 
 # -- the aggregates ------------------------------------------------------------------------------
@@ -354,7 +362,7 @@ def test_migration_back_fills_a_warehouse_rated_before_004(
 
 def test_the_back_fill_and_refresh_queries_agree(planted: ratelab.Warehouse) -> None:
     migration = (Path(ratelab.__file__).parent / "migrations" / "004_watch.sql").read_text()
-    back_fill = migration[migration.index("INSERT INTO watch_hourly"):]
+    back_fill = migration[migration.index("INSERT INTO watch_hourly BY NAME"):]
     with planted.connection() as con:
         by_refresh = con.execute("SELECT * FROM watch_hourly ORDER BY ALL").fetchall()
         con.execute("DELETE FROM watch_hourly")
