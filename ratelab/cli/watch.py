@@ -41,7 +41,12 @@ _FINDING_SCHEMA: dict[str, pl.DataType] = {
 
 def findings_frame(findings: Sequence[Finding]) -> pl.DataFrame:
     """The findings of a run as a frame (the exports): ``numbers`` as JSON text of exact
-    strings, times naive UTC."""
+    strings, times naive UTC.
+
+    >>> from ratelab.watch.notify import _sample
+    >>> findings_frame(_sample().findings).select("severity", "kind", "numbers").rows()[0]
+    ('critical', 'high_risk', '{"calls": "40", "prefix": "8816"}')
+    """
     return pl.DataFrame([{
         "id": f.id, "severity": str(f.severity), "kind": str(f.kind), "customer": f.customer,
         "destination": f.destination, "window_start": f.window_start,
@@ -96,7 +101,12 @@ def _show(frame: pl.DataFrame, fmt: str, output: Path | None, *, title: str,
 def summary_line(result: WatchResult, shown: Sequence[Finding]) -> str:
     """One line for the log: when, over which calls, how many new findings of each severity.
 
-    A run without findings says so (``no findings``), so every cron log line is complete.
+    A run without findings says so (``no new findings``), so every cron log line is complete.
+
+    >>> from ratelab.watch.notify import _sample
+    >>> print(summary_line(_sample(), _sample().findings))  # doctest: +NORMALIZE_WHITESPACE
+    watch at 2026-11-02 04:05 UTC over the calls of 2026-11-02 03:00-05:00 UTC:
+    2 new findings (1 critical, 1 info), 2 current
     """
     start, end = result.window
     new = result.new

@@ -142,9 +142,32 @@ def check_targets(targets: Sequence[str], mail_to: Sequence[str]) -> list[Target
     return parsed
 
 
+def _sample() -> WatchResult:
+    """A run with two new findings, for the examples."""
+    hour = datetime(2026, 11, 2, 3)
+    seen = datetime(2026, 11, 2, 4, 5)
+
+    def finding(kind: FindingKind, severity: Severity, destination: str | None, summary: str,
+                numbers: dict[str, str]) -> Finding:
+        return Finding(f"{kind}/acme/{destination or numbers.get('prefix')}/2026-11-02T03",
+                       kind, severity, "acme", destination, hour, hour.replace(hour=4),
+                       summary, numbers, seen, True)
+
+    return WatchResult(seen, (hour, hour.replace(hour=5)), [
+        finding(FindingKind.HIGH_RISK, Severity.CRITICAL, None,
+                "high-risk range: acme -> 8816 (Iridium satellite): 40 calls",
+                {"calls": "40", "prefix": "8816"}),
+        finding(FindingKind.NEW_DESTINATION, Severity.INFO, "USA",
+                "new destination: acme -> USA: 12 calls", {"calls": "12"})])
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """What one target got: ``findings`` sent (0: nothing new to send), or the ``error``."""
+    """What one target got: ``findings`` sent (0: nothing new to send), or the ``error``.
+
+    >>> Delivery("file:/tmp/x.jsonl", 2).ok, Delivery("smtp://mail", 0, "refused").ok
+    (True, False)
+    """
 
     target: str
     findings: int
@@ -158,7 +181,13 @@ class Delivery:
 
 def to_send(result: WatchResult, severity: Severity = Severity.WARNING) -> list[Finding]:
     """The findings a run notifies: raised for the first time by it, at or above
-    ``severity``, most severe first."""
+    ``severity``, most severe first.
+
+    >>> [str(f.kind) for f in to_send(_sample(), Severity.WARNING)]
+    ['high_risk']
+    >>> len(to_send(_sample(), Severity.INFO))
+    2
+    """
     return result.at_least(severity, new_only=True)
 
 
@@ -190,7 +219,13 @@ def _numbers(finding: Finding) -> str:
 
 def headline(result: WatchResult, findings: Sequence[Finding], severity: Severity) -> str:
     """The first line of a mail: when, over which data, how many new findings of each
-    severity (findings sent again from the store are "stored", not "new")."""
+    severity (findings sent again from the store are "stored", not "new").
+
+    >>> print(headline(_sample(), _sample().findings, Severity.INFO))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ratelab watch at 2026-11-02 04:05 UTC (calls 2026-11-02 03:00 to 2026-11-02 05:00 UTC):
+    2 new findings at or above info: 1 critical, 1 info
+    """
     start, end = result.window
     noun = "finding" if len(findings) == 1 else "findings"
     if not all(f.new for f in findings):
@@ -202,7 +237,12 @@ def headline(result: WatchResult, findings: Sequence[Finding], severity: Severit
 
 def finding_record(finding: Finding, run: datetime | None = None) -> dict[str, Any]:
     """A finding as a JSON object (the ``file:`` target's lines, ``--format json``): times
-    ISO 8601 naive UTC, the numbers as the exact text the engine wrote."""
+    ISO 8601 naive UTC, the numbers as the exact text the engine wrote.
+
+    >>> record = finding_record(_sample().findings[0], datetime(2026, 11, 2, 4, 5))
+    >>> record["run"], record["severity"], record["numbers"]
+    ('2026-11-02T04:05:00', 'critical', {'calls': '40', 'prefix': '8816'})
+    """
     record: dict[str, Any] = {} if run is None else {"run": run.isoformat()}
     record.update({
         "id": finding.id, "kind": str(finding.kind), "severity": str(finding.severity),
@@ -253,7 +293,14 @@ def build_message(result: WatchResult, findings: Sequence[Finding], *, mail_from
                   mail_to: Sequence[str], subject_prefix: str = "[ratelab watch]",
                   severity: Severity = Severity.WARNING) -> EmailMessage:
     """The e-mail of a run: plain text, and an HTML alternative with the same findings in a
-    table; the subject counts them by severity."""
+    table; the subject counts them by severity.
+
+    >>> run = _sample()
+    >>> mail = build_message(run, run.findings, mail_from="ratelab@example.com",
+    ...                      mail_to=["noc@example.com"])
+    >>> mail["Subject"], [part.get_content_type() for part in mail.iter_parts()]
+    ('[ratelab watch] 2 new findings: 1 critical, 1 info', ['text/plain', 'text/html'])
+    """
     message = EmailMessage()
     noun = "finding" if len(findings) == 1 else "findings"
     noun = f"new {noun}" if all(f.new for f in findings) else f"stored {noun}"
@@ -298,7 +345,13 @@ def _send(target: Target, message: EmailMessage, timeout: float) -> None:
 def stored_result(frame: pl.DataFrame, now: datetime | None = None) -> WatchResult:
     """The findings of a :func:`ratelab.watch.findings` frame as a result to send again:
     every finding with ``new`` False, the window spanning theirs, ``now`` their latest
-    ``last_seen`` unless given."""
+    ``last_seen`` unless given.
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> from ratelab.watch import findings
+    >>> stored_result(findings(sample_warehouse(cdrs=1))).findings
+    []
+    """
     found = [Finding(id=r["id"], kind=FindingKind(r["kind"]),
                      severity=Severity.parse(r["severity"]), customer=r["customer"],
                      destination=r["destination"], window_start=r["window_start"],
@@ -318,7 +371,11 @@ def stored_result(frame: pl.DataFrame, now: datetime | None = None) -> WatchResu
 
 def default_sender() -> str:
     """``ratelab@<this host's name>``: the From of the mails when ``--mail-from`` is not
-    given."""
+    given.
+
+    >>> default_sender().startswith("ratelab@")
+    True
+    """
     return f"ratelab@{socket.getfqdn() or 'localhost'}"
 
 
@@ -332,6 +389,13 @@ def notify(result: WatchResult, targets: Sequence[str], *, mail_from: str | None
     Nothing new: nothing is sent. Returns one :class:`Delivery` per target, in order; a target
     that fails (refused connection, rejected login or recipients, unwritable file) says why
     and does not stop the others. Bad targets raise ValueError before anything is sent.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "findings.jsonl"
+    >>> notify(_sample(), [f"file:{path}"], severity=Severity.INFO)[0].findings
+    2
+    >>> [json.loads(line)["kind"] for line in path.read_text().splitlines()]
+    ['high_risk', 'new_destination']
     """
     parsed = check_targets(targets, mail_to)
     if findings is None:
