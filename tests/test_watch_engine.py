@@ -23,6 +23,7 @@ from ratelab.watch import (
     refresh_hourly,
     run_watch,
 )
+from ratelab.watch.aggregates import load_watch_sql
 from tests.helpers import contract_cdr, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "watch"
@@ -418,3 +419,30 @@ def test_bad_high_risk_list_names_file_and_line(planted: ratelab.Warehouse,
     assert f"{bad}:4: prefix '88a' is not 1-17 digits" in str(err.value)
     assert f"{bad}:5: expected 2 columns" in str(err.value)
     assert findings(planted).height == 0   # nothing stored
+
+
+# -- each detector query on hand-made aggregates ----------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["traffic_spike", "new_destination", "asr_drop", "acd_drop",
+                                   "short_calls", "night_burst", "loss_maker"])
+def test_detector_query_golden(warehouse: ratelab.Warehouse, query: str) -> None:
+    golden = json.loads((GOLDEN / "detectors.json").read_text())
+    w = datetime(2026, 11, 2, 10)
+    with warehouse.connection() as con:
+        con.executemany(
+            "INSERT INTO watch_hourly (hour, customer, destination, revenue_currency, "
+            "cost_currency, calls, answered, duration_ms, short_calls, revenue_base, cost_base, "
+            "revenue_fx, cost_fx, fx_missing) VALUES (?, ?, ?, 'USD', 'USD', ?, ?, ?, ?, ?, ?, "
+            "1, 1, 0)",
+            [[w + timedelta(hours=r[0]), *r[1:]] for r in golden["rows"]])
+        con.execute(load_watch_sql("window_stats"),
+                    {"win_lo": w, "win_hi": w + timedelta(hours=1), "weeks": 4})
+        spec = golden["queries"][query]
+        params = {**spec["params"], "win_lo": w, "night_hours": [w], "end": w + timedelta(hours=1)}
+        sql = load_watch_sql(query)
+        used = {k: v for k, v in params.items() if f"${k}" in sql}
+        got = con.execute(sql, used).fetchall()
+    expected = [[r[0] if query == "loss_maker" else w + timedelta(hours=r[0]), *r[1:]]
+                for r in spec["rows"]]
+    assert [[str(v) for v in row] for row in got] == [[str(v) for v in row] for row in expected]

@@ -55,23 +55,31 @@ def _hour_ceil(moment: datetime) -> datetime:
 
 def _bounds(con: duckdb.DuckDBPyConnection, since: datetime | None,
             until: datetime | None) -> tuple[datetime, datetime] | None:
-    """Whole hours covering [since, until); open ends reach the first / last rated call."""
-    if since is None:
-        since = scalar(con, "SELECT min(start_ts) FROM rated")
-    if until is None:
-        last = scalar(con, "SELECT max(start_ts) FROM rated")
-        until = None if last is None else last + timedelta(microseconds=1)
-    if since is None or until is None:
+    """Whole hours covering [since, until). An open end reaches the first / last rated call or
+    aggregated hour, whichever is further: aggregates of calls since deleted go too."""
+    if since is not None:
+        lo: datetime | None = hour_floor(since)
+    else:
+        found = [x for x in (scalar(con, "SELECT min(start_ts) FROM rated"),
+                             scalar(con, "SELECT min(hour) FROM watch_hourly")) if x is not None]
+        lo = hour_floor(min(found)) if found else None
+    if until is not None:
+        hi: datetime | None = _hour_ceil(until)
+    else:
+        found = [x for x in (scalar(con, "SELECT max(start_ts) FROM rated"),
+                             scalar(con, "SELECT max(hour) FROM watch_hourly")) if x is not None]
+        hi = hour_floor(max(found)) + HOUR if found else None
+    if lo is None or hi is None or lo >= hi:
         return None
-    lo, hi = hour_floor(since), _hour_ceil(until)
-    return (lo, hi) if lo < hi else None
+    return lo, hi
 
 
 def refresh_hourly(con: duckdb.DuckDBPyConnection, since: datetime | None,
                    until: datetime | None) -> None:
     """Keep the hourly aggregates of the rated calls in [since, until) up to date: every hour
-    that range touches is aggregated again from ``rated_base`` (whole hours, so re-rating part
-    of an hour is right too). ``None`` is open-ended on that side. Runs in its own transaction;
+    that range touches is aggregated again from ``rated`` (money converted by the rule of
+    ``rated_base``; whole hours, so re-rating part of an hour is right too). ``None`` is
+    open-ended on that side. Runs in its own transaction;
     ``Warehouse.rate`` calls it after rating, on the same connection.
 
     >>> from ratelab.examples import sample_warehouse
@@ -94,15 +102,10 @@ def refresh_hourly(con: duckdb.DuckDBPyConnection, since: datetime | None,
 def _refresh(con: duckdb.DuckDBPyConnection, since: datetime | None,
              until: datetime | None) -> None:
     """:func:`refresh_hourly` inside the caller's transaction."""
-    # An open end also drops aggregates beyond the rated calls (their calls were deleted).
-    lo_row = scalar(con, "SELECT min(hour) FROM watch_hourly") if since is None else None
-    hi_row = scalar(con, "SELECT max(hour) FROM watch_hourly") if until is None else None
     bounds = _bounds(con, since, until)
-    if bounds is None and lo_row is None and hi_row is None:
+    if bounds is None:
         return
-    lo = min(x for x in (bounds[0] if bounds else None, lo_row) if x is not None)
-    hi = max(x for x in (bounds[1] if bounds else None,
-                         hi_row + HOUR if hi_row is not None else None) if x is not None)
+    lo, hi = bounds
     con.execute("DELETE FROM watch_hourly WHERE hour >= $lo AND hour < $hi",
                 {"lo": lo, "hi": hi})
     con.execute(f"INSERT INTO watch_hourly BY NAME {load_watch_sql('refresh_hourly')}",

@@ -319,25 +319,26 @@ def _losses(con: duckdb.DuckDBPyConnection, now: datetime, end: datetime,
     base = con.execute("SELECT value FROM settings WHERE key = 'base_currency'").fetchall()[0][0]
     drafts = []
     day = f"{now:%Y-%m-%d}"
-    for days in sorted(c.loss_days):
+    periods = sorted(c.loss_days)
+    for row in _rows(con, load_watch_sql("loss_maker"), {"end": end, "periods": periods}):
+        days = int(row["days"])
         start = end - timedelta(days=days)
-        for row in _rows(con, load_watch_sql("loss_maker"), {"end": end, "days": days}):
-            loss = -row["profit"]
-            severity = (Severity.CRITICAL if loss >= c.loss_critical
-                        else Severity.WARNING if loss >= c.loss_warning else Severity.INFO)
-            who, dest = _who(row["customer"]), _dest(row["destination"])
-            drafts.append(Draft(
-                id=f"{FindingKind.LOSS_MAKER}/{who}/{dest}/{days}d/{day}",
-                kind=FindingKind.LOSS_MAKER, severity=severity,
-                customer=row["customer"] or None, destination=row["destination"] or None,
-                window_start=start, window_end=end,
-                summary=(f"loss maker: {who} -> {dest}: profit {row['profit']} {base} over the "
-                         f"last {days} day{'s' if days > 1 else ''} (revenue {row['revenue']}, "
-                         f"cost {row['cost']}, {int(row['calls'])} calls)"),
-                numbers={"profit": str(row["profit"]), "revenue": str(row["revenue"]),
-                         "cost": str(row["cost"]), "currency": base, "days": str(days),
-                         "calls": str(int(row["calls"])),
-                         "answered": str(int(row["answered"]))}))
+        loss = -row["profit"]
+        severity = (Severity.CRITICAL if loss >= c.loss_critical
+                    else Severity.WARNING if loss >= c.loss_warning else Severity.INFO)
+        who, dest = _who(row["customer"]), _dest(row["destination"])
+        drafts.append(Draft(
+            id=f"{FindingKind.LOSS_MAKER}/{who}/{dest}/{days}d/{day}",
+            kind=FindingKind.LOSS_MAKER, severity=severity,
+            customer=row["customer"] or None, destination=row["destination"] or None,
+            window_start=start, window_end=end,
+            summary=(f"loss maker: {who} -> {dest}: profit {row['profit']} {base} over the "
+                     f"last {days} day{'s' if days > 1 else ''} (revenue {row['revenue']}, "
+                     f"cost {row['cost']}, {int(row['calls'])} calls)"),
+            numbers={"profit": str(row["profit"]), "revenue": str(row["revenue"]),
+                     "cost": str(row["cost"]), "currency": base, "days": str(days),
+                     "calls": str(int(row["calls"])),
+                     "answered": str(int(row["answered"]))}))
     for row in _rows(con, load_watch_sql("loss_fx_missing"), {"end": end, "days": longest}):
         missing_days = [f"{d:%Y-%m-%d}" for d in row["days"]]
         shown = ", ".join(missing_days[:5]) + (" ..." if len(missing_days) > 5 else "")
