@@ -282,3 +282,47 @@ def test_watch_findings_lists_the_stored_findings(planted: Path) -> None:
     critical = [f for f in found if f["severity"] == "critical"]
     assert none.returncode == 0
     assert len(json.loads(none.stdout)) == len(critical)
+
+
+def test_a_finding_that_gets_worse_in_its_hour_is_sent_when_it_reaches_the_severity(
+        tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    warehouse = build_warehouse(tmp_path, planted=False)
+    lines = tmp_path / "findings.jsonl"
+    args = ("--severity", "warning", "--notify", f"smtp://127.0.0.1:{port}",
+            "--mail-to", "noc@example.com", "--notify", f"file:{lines}", "--format", "json")
+    wh = ratelab.connect(warehouse)
+    # 03:01: one attempt to the Iridium range, nobody answered: an info finding, no alert
+    write_jsonl(tmp_path / "spool" / "cdr-0301.jsonl",
+                [contract_cdr("probe", "881630000000", _iso(HOUR + timedelta(minutes=1)), 0)])
+    wh.ingest(tmp_path / "spool")
+    wh.rate()
+    early = run_cli("watch", "--now", "2026-11-02T03:10", *args, warehouse=warehouse)
+    assert early.returncode == 0, early.stderr
+    [probe] = json.loads(early.stdout)
+    assert (probe["kind"], probe["severity"], probe["new"]) == ("high_risk", "info", True)
+    assert inbox.messages == [] and not lines.exists()
+    # the same hour fills up with answered calls: the same id, now critical -> sent, exit 1
+    write_jsonl(tmp_path / "spool" / "cdr-0315.jsonl",
+                [contract_cdr(f"irsf-{n}", f"88163{n:07d}",
+                              _iso(HOUR + timedelta(minutes=15, seconds=30 * n)), 5_000)
+                 for n in range(40)])
+    wh.ingest(tmp_path / "spool")
+    wh.rate()
+    late = run_cli("watch", "--now", "2026-11-02T03:55", *args, warehouse=warehouse)
+    assert late.returncode == 1, late.stderr
+    worse = [f for f in json.loads(late.stdout) if f["id"] == probe["id"]]
+    assert len(worse) == 1 and worse[0]["severity"] == "critical"
+    assert (worse[0]["new"], worse[0]["escalated_from"]) == (False, "info")
+    assert "1 more severe than before" in late.stderr
+    [message] = inbox.messages
+    fresh = [f for f in json.loads(late.stdout) if f["new"]]   # the night burst, the spike
+    assert str(message["Subject"]).strip() == \
+        f"[ratelab watch] {len(fresh)} new and 1 more severe findings: {len(fresh) + 1} critical"
+    assert "[CRITICAL] (was info) high_risk" in body(message, "plain")
+    [record] = [json.loads(line) for line in lines.read_text().splitlines()
+                if json.loads(line)["id"] == probe["id"]]
+    assert record["escalated_from"] == "info" and record["numbers"]["calls"] == "41"
+    # and it is not sent again by the next run
+    again = run_cli("watch", "--now", "2026-11-02T03:58", *args, warehouse=warehouse)
+    assert again.returncode == 0 and len(inbox.messages) == 1

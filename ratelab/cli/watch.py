@@ -24,6 +24,7 @@ from ratelab.cli.output import WHEN, _fail, echo_wrapped, print_table, render_ta
 if TYPE_CHECKING:
     from ratelab.cli import _State
     from ratelab.watch import Finding, WatchResult
+    from ratelab.watch.notify import Before
 
 __all__ = ["watch"]
 
@@ -35,13 +36,14 @@ _FINDING_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(), "severity": pl.String(), "kind": pl.String(), "customer": pl.String(),
     "destination": pl.String(), "window_start": pl.Datetime("us"),
     "window_end": pl.Datetime("us"), "summary": pl.String(), "numbers": pl.String(),
-    "first_seen": pl.Datetime("us"), "new": pl.Boolean(),
+    "first_seen": pl.Datetime("us"), "new": pl.Boolean(), "escalated_from": pl.String(),
 }
 
 
-def findings_frame(findings: Sequence[Finding]) -> pl.DataFrame:
+def findings_frame(findings: Sequence[Finding], before: Before | None = None) -> pl.DataFrame:
     """The findings of a run as a frame (the exports): ``numbers`` as JSON text of exact
-    strings, times naive UTC.
+    strings, times naive UTC; ``escalated_from`` the severity a finding had before the run
+    when it got worse (:func:`ratelab.watch.notify.escalated_from`).
 
     >>> from ratelab.watch.notify import _sample
     >>> findings_frame(_sample().findings).select("severity", "kind", "numbers").rows()[0]
@@ -52,7 +54,15 @@ def findings_frame(findings: Sequence[Finding]) -> pl.DataFrame:
         "destination": f.destination, "window_start": f.window_start,
         "window_end": f.window_end, "summary": f.summary,
         "numbers": json.dumps(dict(f.numbers)), "first_seen": f.first_seen, "new": f.new,
+        "escalated_from": _was(f, before),
     } for f in findings], schema=_FINDING_SCHEMA)
+
+
+def _was(finding: Finding, before: Before | None) -> str | None:
+    from ratelab.watch.notify import escalated_from
+
+    was = escalated_from(finding, before)
+    return None if was is None else str(was)
 
 
 def _window(start: datetime, end: datetime) -> str:
@@ -69,7 +79,10 @@ def _people(frame: pl.DataFrame, *, new_column: bool, seen: bool = False
         headers.insert(1, "New")
     rows = []
     for r in frame.iter_rows(named=True):
-        row = [r["severity"], r["kind"], r["customer"] or "-", r["destination"] or "-",
+        severity = r["severity"]
+        if r.get("escalated_from"):
+            severity += f" (was {r['escalated_from']})"
+        row = [severity, r["kind"], r["customer"] or "-", r["destination"] or "-",
                _window(r["window_start"], r["window_end"]), r["summary"]]
         if seen:
             row[5:5] = [f"{r['first_seen']:%Y-%m-%d %H:%M}", f"{r['last_seen']:%Y-%m-%d %H:%M}"]
@@ -98,10 +111,11 @@ def _show(frame: pl.DataFrame, fmt: str, output: Path | None, *, title: str,
         print_table(headers, rows, title=title)
 
 
-def summary_line(result: WatchResult, shown: Sequence[Finding]) -> str:
+def summary_line(result: WatchResult, shown: Sequence[Finding], worse: int = 0) -> str:
     """One line for the log: when, over which calls, how many new findings of each severity.
 
     A run without findings says so (``no new findings``), so every cron log line is complete.
+    ``worse``: findings seen before that became more severe in this run.
 
     >>> from ratelab.watch.notify import _sample
     >>> print(summary_line(_sample(), _sample().findings))  # doctest: +NORMALIZE_WHITESPACE
@@ -116,6 +130,8 @@ def summary_line(result: WatchResult, shown: Sequence[Finding]) -> str:
     text = (f"watch at {result.now:%Y-%m-%d %H:%M} UTC over the calls of "
             f"{_window(start, end)} UTC: ")
     text += f"{len(new)} new {noun} ({counts})" if new else "no new findings"
+    if worse:
+        text += f", {worse} more severe than before"
     text += f", {len(result.findings)} current"
     if len(shown) < len(result.findings):
         text += " (--all lists them)"
@@ -179,8 +195,8 @@ def watch(ctx: click.Context, now: datetime | None, severity: str, targets: tupl
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ratelab.watch import Severity, WatchConfig, run_watch
-    from ratelab.watch.notify import check_targets, notify
+    from ratelab.watch import Severity, WatchConfig, findings, run_watch
+    from ratelab.watch.notify import check_targets, notify, to_send
 
     state: _State = ctx.obj
     fmt = guess_format(fmt, output)
@@ -192,18 +208,25 @@ def watch(ctx: click.Context, now: datetime | None, severity: str, targets: tupl
     level = Severity.parse(severity)
     config = WatchConfig.from_toml(config_file) if config_file is not None else None
     wh = state.open()
+    # what was stored before: a finding found again at a higher severity (its hour filled up)
+    # is sent when it reaches --severity, though it is not new
+    stored = findings(wh).filter(pl.col("severity") != "critical").select("id", "severity")
+    before = {i: Severity.parse(s) for i, s in stored.iter_rows()}
     result = run_watch(wh, now=now, config=config, high_risk=high_risk)
+    alarming = to_send(result, level, before)
     shown = result.findings if show_all else result.new
-    _show(findings_frame(shown), fmt, output,
+    shown = shown + [f for f in alarming if f not in shown]
+    _show(findings_frame(shown, before), fmt, output,
           title="Findings" if show_all else "New findings", new_column=show_all)
     width = table_width()
+    line = summary_line(result, shown, worse=len([f for f in alarming if not f.new]))
     if fmt == "table" and output is None:
-        echo_wrapped(summary_line(result, shown), width)
+        echo_wrapped(line, width)
     else:
-        click.echo(summary_line(result, shown), err=True)
+        click.echo(line, err=True)
     failed = []
     for delivery in notify(result, targets, mail_from=mail_from, mail_to=mail_to,
-                           subject_prefix=subject_prefix, severity=level):
+                           subject_prefix=subject_prefix, severity=level, before=before):
         if delivery.ok and delivery.findings:
             click.echo(f"notified {delivery.target}: {delivery.findings} finding(s)", err=True)
         elif not delivery.ok:
@@ -214,7 +237,6 @@ def watch(ctx: click.Context, now: datetime | None, severity: str, targets: tupl
         _fail(f"could not notify {failed[-1].target}: {failed[-1].error}; the findings are "
               f"stored and will not be sent again: `ratelab watch findings --since "
               f"{result.now:%Y-%m-%dT%H:%M} --notify TARGET` sends them", 1)
-    alarming = result.at_least(level, new_only=True)
     if alarming:
         click.echo(f"found: {len(alarming)} new finding(s) at or above {level} "
                    "(exit status 1)", err=True)

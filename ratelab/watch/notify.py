@@ -9,8 +9,11 @@ A target is one of
 - ``file:PATH``: one JSON object per finding appended to PATH (created if missing; its folder
   must exist), written in one go and fsync'd.
 
-What goes out: the findings a run raised for the first time (``new``) at or above a severity
-(:func:`to_send`). A run with none sends no mail and writes no line. A target that cannot be
+What goes out: the findings of a run that are new at or above a severity (:func:`to_send`):
+raised for the first time, or found again in the same window at a higher severity that now
+reaches it (an hour that started with one unanswered call to a satellite range and then
+filled up with answered ones keeps its id; it is sent when it turns critical). A run with
+none sends no mail and writes no line. A target that cannot be
 reached does not stop the others; :func:`notify` returns one :class:`Delivery` per target,
 with the error, and ``ratelab watch`` exits 1 naming it. The findings are stored in the
 warehouse either way, and the next run does not send them again (they are no longer new):
@@ -34,7 +37,7 @@ import smtplib
 import socket
 import ssl
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -49,11 +52,13 @@ from ratelab.watch import Finding, FindingKind, Severity, WatchResult
 
 __all__ = [
     "ACCEPTED",
+    "Before",
     "Delivery",
     "Target",
     "build_message",
     "check_targets",
     "default_sender",
+    "escalated_from",
     "finding_record",
     "headline",
     "notify",
@@ -179,16 +184,42 @@ class Delivery:
         return self.error is None
 
 
-def to_send(result: WatchResult, severity: Severity = Severity.WARNING) -> list[Finding]:
-    """The findings a run notifies: raised for the first time by it, at or above
-    ``severity``, most severe first.
+#: The severity each stored finding had before a run (id -> severity): what tells a finding
+#: that became more severe from one that was already sent.
+Before = Mapping[str, Severity]
+
+
+def to_send(result: WatchResult, severity: Severity = Severity.WARNING,
+            before: Before | None = None) -> list[Finding]:
+    """The findings a run notifies, most severe first: those at or above ``severity`` that
+    are new, or whose severity ``before`` the run was below it (they got worse in the same
+    window, under the same id).
 
     >>> [str(f.kind) for f in to_send(_sample(), Severity.WARNING)]
     ['high_risk']
     >>> len(to_send(_sample(), Severity.INFO))
     2
+    >>> from dataclasses import replace
+    >>> seen = WatchResult(_sample().now, _sample().window,
+    ...                    [replace(f, new=False) for f in _sample().findings])
+    >>> to_send(seen, Severity.WARNING, {"high_risk/acme/8816/2026-11-02T03": Severity.WARNING})
+    []
+    >>> [f.id for f in to_send(seen, Severity.CRITICAL,
+    ...                        {"high_risk/acme/8816/2026-11-02T03": Severity.WARNING})]
+    ['high_risk/acme/8816/2026-11-02T03']
     """
-    return result.at_least(severity, new_only=True)
+    known = before or {}
+    return [f for f in result.at_least(severity, new_only=False)
+            if f.new or (f.id in known and known[f.id] < severity)]
+
+
+def escalated_from(finding: Finding, before: Before | None) -> Severity | None:
+    """The lower severity a finding had before this run, when it got worse (None when it is
+    new, or as severe as before)."""
+    if finding.new or not before or finding.id not in before:
+        return None
+    was = before[finding.id]
+    return was if was < finding.severity else None
 
 
 # -- what the alerts say --------------------------------------------------------------------
@@ -217,9 +248,21 @@ def _numbers(finding: Finding) -> str:
     return ", ".join(f"{key} {value}" for key, value in finding.numbers.items())
 
 
-def headline(result: WatchResult, findings: Sequence[Finding], severity: Severity) -> str:
-    """The first line of a mail: when, over which data, how many new findings of each
-    severity (findings sent again from the store are "stored", not "new").
+def _what(findings: Sequence[Finding], before: Before | None, stored: bool) -> str:
+    """"2 new findings", "1 new and 1 more severe findings", "3 stored findings"."""
+    noun = "finding" if len(findings) == 1 else "findings"
+    if stored:
+        return f"{len(findings)} stored {noun}"
+    worse = sum(1 for f in findings if escalated_from(f, before) is not None)
+    fresh = len(findings) - worse
+    parts = ([f"{fresh} new"] if fresh else []) + ([f"{worse} more severe"] if worse else [])
+    return f"{' and '.join(parts) or '0 new'} {noun}"
+
+
+def headline(result: WatchResult, findings: Sequence[Finding], severity: Severity, *,
+             before: Before | None = None, stored: bool = False) -> str:
+    """The first line of a mail: when, over which data, how many new (or more severe)
+    findings of each severity; ``stored``: findings sent again from the store.
 
     >>> print(headline(_sample(), _sample().findings, Severity.INFO))
     ... # doctest: +NORMALIZE_WHITESPACE
@@ -227,17 +270,19 @@ def headline(result: WatchResult, findings: Sequence[Finding], severity: Severit
     2 new findings at or above info: 1 critical, 1 info
     """
     start, end = result.window
-    noun = "finding" if len(findings) == 1 else "findings"
-    if not all(f.new for f in findings):
-        return (f"ratelab watch: {len(findings)} stored {noun} sent again, windows "
-                f"{_when(start)} to {_when(end)} UTC: {_counts(findings)}")
+    what = _what(findings, before, stored)
+    if stored:
+        return (f"ratelab watch: {what} sent again, windows {_when(start)} to {_when(end)} "
+                f"UTC: {_counts(findings)}")
     return (f"ratelab watch at {_when(result.now)} UTC (calls {_when(start)} to {_when(end)} "
-            f"UTC): {len(findings)} new {noun} at or above {severity}: {_counts(findings)}")
+            f"UTC): {what} at or above {severity}: {_counts(findings)}")
 
 
-def finding_record(finding: Finding, run: datetime | None = None) -> dict[str, Any]:
-    """A finding as a JSON object (the ``file:`` target's lines, ``--format json``): times
-    ISO 8601 naive UTC, the numbers as the exact text the engine wrote.
+def finding_record(finding: Finding, run: datetime | None = None,
+                   before: Before | None = None) -> dict[str, Any]:
+    """A finding as a JSON object (the ``file:`` target's lines): times ISO 8601 naive UTC,
+    the numbers as the exact text the engine wrote; ``escalated_from`` the severity it had
+    before the run when it got worse (else null).
 
     >>> record = finding_record(_sample().findings[0], datetime(2026, 11, 2, 4, 5))
     >>> record["run"], record["severity"], record["numbers"]
@@ -252,13 +297,22 @@ def finding_record(finding: Finding, run: datetime | None = None) -> dict[str, A
         "numbers": dict(finding.numbers), "first_seen": finding.first_seen.isoformat(),
         "new": finding.new,
     })
+    was = escalated_from(finding, before)
+    record["escalated_from"] = None if was is None else str(was)
     return record
 
 
-def _text_body(result: WatchResult, findings: Sequence[Finding], severity: Severity) -> str:
-    lines = [headline(result, findings, severity), ""]
+def _was(finding: Finding, before: Before | None) -> str:
+    was = escalated_from(finding, before)
+    return "" if was is None else f" (was {was})"
+
+
+def _text_body(result: WatchResult, findings: Sequence[Finding], severity: Severity,
+               before: Before | None, stored: bool) -> str:
+    lines = [headline(result, findings, severity, before=before, stored=stored), ""]
     for n, f in enumerate(findings, 1):
-        lines += [f"{n}. [{str(f.severity).upper()}] {f.kind}: {_subject_of(f)}, {_window(f)}",
+        lines += [f"{n}. [{str(f.severity).upper()}]{_was(f, before)} {f.kind}: "
+                  f"{_subject_of(f)}, {_window(f)}",
                   f"   {f.summary}",
                   f"   numbers: {_numbers(f)}",
                   f"   id: {f.id}", ""]
@@ -271,19 +325,22 @@ _CELL = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-a
 _COLOURS = {"critical": "#c0392b", "warning": "#e67e22", "info": "#2471a3"}
 
 
-def _html_body(result: WatchResult, findings: Sequence[Finding], severity: Severity) -> str:
+def _html_body(result: WatchResult, findings: Sequence[Finding], severity: Severity,
+               before: Before | None, stored: bool) -> str:
     head = "".join(f'<th style="{_CELL};background:#f4f6f7">{escape(h)}</th>' for h in (
         "Severity", "Kind", "Customer", "Destination", "Window", "Summary", "Numbers", "Id"))
     rows = []
     for f in findings:
         numbers = "<br>".join(f"{escape(k)}: <b>{escape(v)}</b>" for k, v in f.numbers.items())
         colour = _COLOURS.get(str(f.severity), "#000")
-        cells = [f'<b style="color:{colour}">{escape(str(f.severity))}</b>', escape(str(f.kind)),
+        cells = [f'<b style="color:{colour}">{escape(str(f.severity))}</b>'
+                 f"{escape(_was(f, before))}", escape(str(f.kind)),
                  escape(f.customer or "-"), escape(f.destination or "-"), escape(_window(f)),
                  escape(f.summary), numbers, f"<code>{escape(f.id)}</code>"]
         rows.append("<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>")
     return ("<html><body style=\"font-family:sans-serif;font-size:13px\">"
-            f"<p>{escape(headline(result, findings, severity))}</p>"
+            f"<p>{escape(headline(result, findings, severity, before=before, stored=stored))}"
+            "</p>"
             f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(rows)}</table>'
             "<p>List them again: <code>ratelab watch findings --since "
             f"{result.now:%Y-%m-%dT%H:%M}</code></p></body></html>\n")
@@ -291,9 +348,11 @@ def _html_body(result: WatchResult, findings: Sequence[Finding], severity: Sever
 
 def build_message(result: WatchResult, findings: Sequence[Finding], *, mail_from: str,
                   mail_to: Sequence[str], subject_prefix: str = "[ratelab watch]",
-                  severity: Severity = Severity.WARNING) -> EmailMessage:
+                  severity: Severity = Severity.WARNING, before: Before | None = None,
+                  stored: bool = False) -> EmailMessage:
     """The e-mail of a run: plain text, and an HTML alternative with the same findings in a
-    table; the subject counts them by severity.
+    table; the subject counts them by severity. A finding more severe than ``before`` the run
+    says what it was; ``stored``: findings sent again from the store.
 
     >>> run = _sample()
     >>> mail = build_message(run, run.findings, mail_from="ratelab@example.com",
@@ -302,14 +361,14 @@ def build_message(result: WatchResult, findings: Sequence[Finding], *, mail_from
     ('[ratelab watch] 2 new findings: 1 critical, 1 info', ['text/plain', 'text/html'])
     """
     message = EmailMessage()
-    noun = "finding" if len(findings) == 1 else "findings"
-    noun = f"new {noun}" if all(f.new for f in findings) else f"stored {noun}"
     # short enough not to be folded (the time is in the body)
-    message["Subject"] = f"{subject_prefix} {len(findings)} {noun}: {_counts(findings)}".strip()
+    message["Subject"] = (f"{subject_prefix} {_what(findings, before, stored)}: "
+                          f"{_counts(findings)}").strip()
     message["From"] = mail_from
     message["To"] = ", ".join(a.strip() for a in mail_to if a.strip())
-    message.set_content(_text_body(result, findings, severity))
-    message.add_alternative(_html_body(result, findings, severity), subtype="html")
+    message.set_content(_text_body(result, findings, severity, before, stored))
+    message.add_alternative(_html_body(result, findings, severity, before, stored),
+                            subtype="html")
     return message
 
 
@@ -382,9 +441,11 @@ def default_sender() -> str:
 def notify(result: WatchResult, targets: Sequence[str], *, mail_from: str | None = None,
            mail_to: Sequence[str] = (), subject_prefix: str = "[ratelab watch]",
            severity: Severity = Severity.WARNING, timeout: float = 30.0,
-           findings: Sequence[Finding] | None = None) -> list[Delivery]:
-    """Send the run's new findings at or above ``severity`` (:func:`to_send`), or the given
-    ``findings`` (sending stored ones again, :func:`stored_result`), to each target:
+           findings: Sequence[Finding] | None = None,
+           before: Before | None = None) -> list[Delivery]:
+    """Send the run's new findings at or above ``severity`` (:func:`to_send`, with the
+    severities stored ``before`` the run), or the given ``findings`` (sending stored ones
+    again, :func:`stored_result`), to each target:
     one e-mail per ``smtp``-like target, one JSON line per finding to each ``file:`` target.
     Nothing new: nothing is sent. Returns one :class:`Delivery` per target, in order; a target
     that fails (refused connection, rejected login or recipients, unwritable file) says why
@@ -398,8 +459,9 @@ def notify(result: WatchResult, targets: Sequence[str], *, mail_from: str | None
     ['high_risk', 'new_destination']
     """
     parsed = check_targets(targets, mail_to)
+    stored = findings is not None
     if findings is None:
-        findings = to_send(result, severity)
+        findings = to_send(result, severity, before)
     done: list[Delivery] = []
     for target in parsed:
         if not findings:
@@ -407,12 +469,13 @@ def notify(result: WatchResult, targets: Sequence[str], *, mail_from: str | None
             continue
         try:
             if target.path is not None:
-                _append_lines(target.path, [json.dumps(finding_record(f, result.now))
+                _append_lines(target.path, [json.dumps(finding_record(f, result.now, before))
                                             for f in findings])
             else:
                 _send(target, build_message(
                     result, findings, mail_from=mail_from or default_sender(),
-                    mail_to=mail_to, subject_prefix=subject_prefix, severity=severity),
+                    mail_to=mail_to, subject_prefix=subject_prefix, severity=severity,
+                    before=before, stored=stored),
                     timeout)
         except (OSError, smtplib.SMTPException) as err:
             reason = str(err) or type(err).__name__
