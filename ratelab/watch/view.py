@@ -26,8 +26,15 @@ from decimal import Decimal, InvalidOperation
 import plotly.graph_objects as go
 import polars as pl
 
-__all__ = ["CHART_SPECS", "by_severity_and_kind", "findings_chart", "findings_table",
-           "numbers_of"]
+__all__ = [
+    "CHART_NOTES",
+    "CHART_SPECS",
+    "by_severity_and_kind",
+    "chart_note",
+    "findings_chart",
+    "findings_table",
+    "numbers_of",
+]
 
 def _key(name: str) -> Callable[[dict[str, str]], float | None]:
     return lambda numbers: _number(numbers.get(name))
@@ -114,11 +121,34 @@ def _number(text: str | None) -> float | None:
         return None
 
 
-def _label(row: dict[str, object]) -> str:
-    who = " / ".join(str(v) for v in (row["customer"], row["destination"]) if v)
+def _label(row: dict[str, object], numbers: dict[str, str]) -> str:
+    # the subject as the id names it: the destination, or the listed range it called
+    where = row["destination"] or numbers.get("prefix")
+    who = " / ".join(str(v) for v in (row["customer"], where) if v)
     start = row["window_start"]
     when = f"{start:%m-%d %H:%M}" if isinstance(start, datetime) else str(start)
     return f"{who or '-'} {when}"
+
+
+#: What each kind's chart compares, said once above it.
+CHART_NOTES = {
+    "high_risk": "Calls, answered calls and minutes to each listed range in the hour; the "
+                 "marker is where the calls make it critical.",
+    "new_destination": "Calls in the hour to a destination the customer had not called "
+                       "before (none in the history).",
+    "loss_maker": "Revenue, cost and profit over each trailing period, in the base currency.",
+}
+DEFAULT_NOTE = ("Observed in the finding's window against its baseline (its own history at "
+                "the same hour of the week); the marker is where the detector flags.")
+
+
+def chart_note(kind: str) -> str:
+    """The sentence above a kind's chart.
+
+    >>> chart_note("loss_maker")
+    'Revenue, cost and profit over each trailing period, in the base currency.'
+    """
+    return CHART_NOTES.get(kind, DEFAULT_NOTE)
 
 
 def findings_chart(frame: pl.DataFrame, kind: str) -> go.Figure:
@@ -131,14 +161,15 @@ def findings_chart(frame: pl.DataFrame, kind: str) -> go.Figure:
     if not bars:
         keys = sorted({k for n in numbers for k, v in n.items() if _number(v) is not None})
         bars = [(k, _key(k)) for k in keys]
-    labels = [_label(r) for r in rows]
+    labels = [_label(r, n) for r, n in zip(rows, numbers, strict=True)]
     colours = ["#c0392b", "#7f8c8d", "#2471a3"]
     fig = go.Figure()
     for n, (name, get) in enumerate(bars):
         fig.add_bar(name=name, x=labels, y=[get(found) for found in numbers],
                     marker_color=colours[n % len(colours)])
     if threshold is not None:
-        fig.add_scatter(name="flagged from", x=labels, y=[threshold(f) for f in numbers],
+        marker = "critical from" if kind == "high_risk" else "flagged from"
+        fig.add_scatter(name=marker, x=labels, y=[threshold(f) for f in numbers],
                         mode="markers", marker={"symbol": "line-ew-open", "size": 28,
                                                 "line": {"width": 3}, "color": "#e67e22"})
     money = " (" + numbers[0]["currency"] + ")" if kind == "loss_maker" and numbers and \
