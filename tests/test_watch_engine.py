@@ -235,6 +235,26 @@ def test_traffic_seen_within_15_minutes(planted: ratelab.Warehouse, tmp_path: Pa
                                           "2026-11-02T14"]
 
 
+def test_traffic_late_in_an_hour_is_seen_by_the_next_hours_run(
+        planted: ratelab.Warehouse, tmp_path: Path) -> None:
+    run_watch(planted, now=datetime(2026, 11, 2, 16, 50))
+    # 16:55: nova calls the listed range; the next run is at 17:05, in the next hour
+    write_calls(tmp_path / "spool", calls("nova", "882", datetime(2026, 11, 2, 16, 55), 1),
+                "late")
+    planted.ingest(tmp_path / "spool")
+    planted.rate(since=datetime(2026, 11, 2, 16))
+    result = run_watch(planted, now=datetime(2026, 11, 2, 17, 5))
+    assert result.window == (datetime(2026, 11, 2, 16), datetime(2026, 11, 2, 18))
+    assert "high_risk/nova/882/2026-11-02T16" in [f.id for f in result.new]
+
+
+def test_a_read_only_warehouse_cannot_run_the_watch(planted: ratelab.Warehouse) -> None:
+    reader = ratelab.connect(planted.path, read_only=True)
+    with pytest.raises(PermissionError, match="read-only"):
+        run_watch(reader, now=NOW)
+    assert findings(reader).height == 0   # reading findings is fine
+
+
 def test_findings_filters(planted: ratelab.Warehouse) -> None:
     run_watch(planted, now=NOW)
     critical = findings(planted, severity=Severity.CRITICAL)
