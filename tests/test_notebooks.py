@@ -132,7 +132,7 @@ GOOD = {
     "auto_create_rates": ([], 0),
     "reconciliation": (['"calls per status"', '"deviation"', '"only_theirs"'], 1),
     "what_if": (['"profit before"', '"profit after"'], 1),
-    "watch": (['"revenue"', '"cost"', '"profit"', '"flagged from"', "loss_maker"], 2),
+    "watch": (['"revenue"', '"cost"', '"profit"', '"critical from"', "loss_maker"], 2),
 }
 
 
