@@ -326,3 +326,61 @@ def test_a_finding_that_gets_worse_in_its_hour_is_sent_when_it_reaches_the_sever
     # and it is not sent again by the next run
     again = run_cli("watch", "--now", "2026-11-02T03:58", *args, warehouse=warehouse)
     assert again.returncode == 0 and len(inbox.messages) == 1
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the client trusts it through SSL_CERT_FILE,
+    which Python's default context reads) and its key."""
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+def test_starttls_and_smtps_with_a_login_from_the_environment(
+        planted: Path, tls_files: tuple[Path, Path]) -> None:
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: object, session: object, envelope: object, mechanism: str,
+                      auth_data: object) -> AuthResult:
+        login, password = auth_data.login, auth_data.password  # type: ignore[attr-defined]
+        logins.append((login, password))
+        return AuthResult(success=(login, password) == (b"ratelab", b"s3cret"))
+
+    starttls, smtps = Inbox(), Inbox()
+    servers = [
+        Controller(starttls, hostname="127.0.0.1", port=free_port(), tls_context=context,
+                   require_starttls=True, auth_required=True, authenticator=authenticator,
+                   server_hostname="127.0.0.1"),
+        Controller(smtps, hostname="127.0.0.1", port=free_port(), ssl_context=context,
+                   server_hostname="127.0.0.1"),
+    ]
+    for server in servers:
+        server.start()
+    try:
+        env = {"SSL_CERT_FILE": str(cert), "RATELAB_SMTP_USER": "ratelab",
+               "RATELAB_SMTP_PASSWORD": "s3cret"}
+        targets = ("--notify", f"smtp+starttls://127.0.0.1:{servers[0].port}",
+                   "--notify", f"smtps://127.0.0.1:{servers[1].port}")
+        # (a wrong password is not tried: aiosmtpd answers a failed AUTH only after the
+        # client's timeout; a target that fails is the refused-connection test above)
+        right = run_cli("watch", "--now", NOW, *targets, "--mail-to", "noc@example.com",
+                        warehouse=planted, env=env)
+        assert right.returncode == 1 and "could not notify" not in right.stderr, right.stderr
+        assert len(starttls.messages) == 1 and len(smtps.messages) == 1
+        assert logins == [(b"ratelab", b"s3cret")]   # the login came from the environment
+        assert "high_risk" in body(starttls.messages[0], "plain")
+    finally:
+        for server in servers:
+            server.stop()

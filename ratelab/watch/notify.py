@@ -5,7 +5,8 @@ A target is one of
 - ``smtp://HOST[:PORT]`` (port 25), ``smtps://HOST[:PORT]`` (TLS from the start, port 465)
   or ``smtp+starttls://HOST[:PORT]`` (STARTTLS, port 587): one e-mail per run, plain text and
   HTML, both with every finding and its numbers. When ``RATELAB_SMTP_USER`` is set in the
-  environment, the connection logs in with it and ``RATELAB_SMTP_PASSWORD``;
+  environment, a TLS connection (smtps, smtp+starttls) to a server that offers AUTH logs in
+  with it and ``RATELAB_SMTP_PASSWORD``; plain ``smtp://`` never sends them;
 - ``file:PATH``: one JSON object per finding appended to PATH (created if missing; its folder
   must exist), written in one go and fsync'd.
 
@@ -394,8 +395,12 @@ def _send(target: Target, message: EmailMessage, timeout: float) -> None:
     with smtp:
         if target.scheme == "smtp+starttls":
             smtp.starttls(context=ssl.create_default_context())
-        if user:
-            smtp.login(user, password)
+        # the password only ever travels encrypted, and only to a server that asks for one
+        # (a local relay behind smtps:// may take mail without it)
+        if user and target.scheme != "smtp":
+            smtp.ehlo_or_helo_if_needed()
+            if smtp.has_extn("auth"):
+                smtp.login(user, password)
         refused = smtp.send_message(message)
     if refused:
         raise smtplib.SMTPRecipientsRefused(refused)
