@@ -218,12 +218,18 @@ def test_bad_options_exit_2_before_anything_is_stored(planted: Path, args: tuple
     assert stored(planted) == 0
 
 
-def test_a_bad_config_value_exits_2(planted: Path, tmp_path: Path) -> None:
+def test_a_bad_config_value_or_high_risk_list_exits_2(planted: Path, tmp_path: Path) -> None:
     config = tmp_path / "watch.toml"
     config.write_text("no_such_threshold = 3\n")
     result = watch(planted, "--config", config)
     assert result.returncode == 2
     assert "no_such_threshold" in result.stderr and str(config) in result.stderr
+    assert stored(planted) == 0
+    ranges = tmp_path / "ranges.csv"
+    ranges.write_text("prefix,label\n8816,Iridium\nabc,not a prefix\n")
+    result = watch(planted, "--high-risk", ranges)
+    assert result.returncode == 2
+    assert f"{ranges}:3: prefix 'abc'" in result.stderr
     assert stored(planted) == 0
 
 
