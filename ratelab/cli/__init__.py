@@ -10,7 +10,8 @@ Exit status, the same for every command (docs/operations.md, "Exit status"):
 - 0: the command did its job.
 - 1: it could not do its job, or found a problem: the warehouse is busy, has the wrong schema
   version, or is not a ratelab warehouse; an exchange rate is missing; a report had no calls;
-  a summary found nothing rated; a notebook broke.
+  a summary found nothing rated; a notebook broke; the watch raised a new finding at or above
+  its --severity, or could not reach a --notify target.
 - 2: the command must change: a bad option or parameter (name or value, also one a report
   page explains), a rejected deck, an unknown rate table, report or party, a missing file or
   warehouse (click's usage errors are 2).
@@ -21,7 +22,8 @@ column (see ``ratelab.cli.output.render_table``).
 
 The commands live by concept: ``output`` (values, tables, error lines), ``exports`` (csv,
 json, xlsx), ``decks`` (``deck`` and ``assign``), ``cdrs`` (``ingest`` to ``summary``,
-``generate`` and ``demo``), ``tables`` (``table``), ``reports`` (``report``), ``fx``; this
+``generate`` and ``demo``), ``tables`` (``table``), ``reports`` (``report``), ``fx``,
+``watch`` (``watch``, ``watch findings``); this
 module holds the top-level group, its options, ``init`` and ``main``.
 """
 
