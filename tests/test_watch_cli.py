@@ -251,7 +251,8 @@ def test_an_unreachable_mail_server_exits_1_and_findings_can_be_sent_again(
     assert result.returncode == 1
     assert f"error: could not notify smtp://127.0.0.1:{dead}: ConnectionRefusedError" \
         in result.stderr
-    assert "ratelab watch findings --since 2026-11-02T04:05 --notify TARGET" in result.stderr
+    assert "ratelab watch findings --since 2026-11-02T04:05 --severity critical --notify TARGET" \
+        in result.stderr
     found = json.loads(result.stdout)
     sent = [f for f in found if f["severity"] == "critical"]
     # the file target still got its lines; every finding is stored

@@ -236,7 +236,7 @@ def watch(ctx: click.Context, now: datetime | None, severity: str, targets: tupl
     if failed:
         _fail(f"could not notify {failed[-1].target}: {failed[-1].error}; the findings are "
               f"stored and will not be sent again: `ratelab watch findings --since "
-              f"{result.now:%Y-%m-%dT%H:%M} --notify TARGET` sends them", 1)
+              f"{result.now:%Y-%m-%dT%H:%M} --severity {level} --notify TARGET` sends them", 1)
     if alarming:
         click.echo(f"found: {len(alarming)} new finding(s) at or above {level} "
                    "(exit status 1)", err=True)
