@@ -229,13 +229,16 @@ def test_monitor_shows_the_watch_findings_of_a_warehouse(spool, tmp_path):
 
     (spool / "cdr-sw1-b1-000001.jsonl").write_text(line(cdr("A", 0, 5)))
     warehouse = build_warehouse(tmp_path / "wh")
-    monitor = SwitchMonitor(spool, interval=0.05, warehouse=warehouse)
+    monitor = SwitchMonitor(spool, interval=0.05, warehouse=warehouse, findings_every=3600)
     # no watch run yet: the table says so; the switch's figures are there as before
     assert monitor.findings is not None and monitor.findings.height == 0
     assert "no findings in the last 24 h" in monitor.findings_table.value
     assert monitor.findings_table in monitor.widget.children
     result = run_watch(ratelab.connect(warehouse), now=datetime(2026, 11, 2, 4, 5))
     assert result.findings
+    monitor.refresh(now=at(8))   # read an hour ago at most: not yet again
+    assert monitor.findings.height == 0
+    monitor.findings_every = 0
     monitor.refresh(now=at(8))
     shown = monitor.findings
     assert shown is not None and shown.height == len(result.findings)

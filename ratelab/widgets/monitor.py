@@ -22,6 +22,7 @@ read-only at each refresh; the watch itself runs from cron (``ratelab watch``).
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 import urllib.request
 from collections import deque
@@ -292,14 +293,17 @@ class SwitchMonitor:
     ``start()`` / ``stop()`` flip the toggle.
 
     ``warehouse`` (a path or a :class:`ratelab.Warehouse`) adds the watch's current findings
-    (:func:`findings_view`, ``.findings``) under the switch's numbers; a busy warehouse keeps
-    the last ones and says so (``.findings_error``), it never holds up the switch's figures.
+    (:func:`findings_view`, ``.findings``) under the switch's numbers, read again every
+    ``findings_every`` seconds (60: the watch runs every 15 minutes, and the file is left to
+    the ingest cycle in between); a busy warehouse keeps the last ones and says so
+    (``.findings_error``, tried again at the next refresh), it never holds up the switch's
+    figures.
     """
 
     def __init__(self, source: str | Path | SwitchProcess, *, interval: float = 1.0,
                  window_s: int = 60, admin_url: str | None = None,
                  token: str | None = None, warehouse: Any = None,
-                 findings_hours: float = 24.0) -> None:
+                 findings_hours: float = 24.0, findings_every: float = 60.0) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
         self.switch = source if isinstance(source, SwitchProcess) else None
@@ -323,6 +327,8 @@ class SwitchMonitor:
         self.chart = widgets.Output()
         self.warehouse = warehouse
         self.findings_hours = findings_hours
+        self.findings_every = findings_every
+        self._findings_at: float | None = None
         self.findings: pl.DataFrame | None = None
         self.findings_error: str | None = None
         self.findings_table = widgets.HTML()
@@ -363,7 +369,9 @@ class SwitchMonitor:
             self.figure = spool_figure(self.stats)
             self.table.value = html_table(self.stats.summary())
         show_figure(self.chart, self.figure)
-        if self.warehouse is not None:
+        if self.warehouse is not None and (
+                self._findings_at is None or self.findings_error is not None
+                or time.monotonic() - self._findings_at >= self.findings_every):
             self._refresh_findings()
         self.refreshes += 1
         return self.stats
@@ -382,6 +390,7 @@ class SwitchMonitor:
             # the spool figures are computed for
             self.findings = findings_view(wh, hours=self.findings_hours)
             self.findings_error = None
+            self._findings_at = time.monotonic()
         except (WarehouseError, SchemaError, OSError, duckdb.Error) as err:
             self.findings_error = str(err)
         hours = f"{self.findings_hours:g} h"
