@@ -391,3 +391,28 @@ def test_starttls_and_smtps_with_a_login_from_the_environment(
     finally:
         for server in servers:
             server.stop()
+
+
+def test_output_files_hold_the_findings_and_the_log_line_goes_to_stderr(
+        planted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "findings.csv"
+    result = watch(planted, "--severity", "critical", "--output", out)
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"wrote {out} (" in result.stderr and "watch at 2026-11-02 04:05 UTC" in result.stderr
+    header, *rows = out.read_text().splitlines()
+    assert header == ("id,severity,kind,customer,destination,window_start,window_end,summary,"
+                      "numbers,first_seen,new,escalated_from")
+    assert rows and all(row.split(",")[-2:] == ["true", ""] for row in rows)
+    assert stored(planted) == len(rows)
+    # a table to a file: the people table, every finding with --all (none is new any more)
+    text = tmp_path / "findings.txt"
+    again = watch(planted, "--all", "--output", text)
+    assert again.returncode == 0
+    lines = text.read_text().splitlines()
+    assert lines[0] == "Findings" and lines[1].split()[:3] == ["Severity", "New", "Kind"]
+    column = lines[1].index("New")
+    assert len(lines) == 3 + len(rows)
+    assert all(line[column:column + 3] == "   " for line in lines[3:])
+    # xlsx is not a watch format: a usage error before anything runs
+    bad = watch(planted, "--output", tmp_path / "findings.xlsx")
+    assert bad.returncode == 2 and "write findings as .csv, .json or a table" in bad.stderr
