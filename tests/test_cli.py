@@ -16,7 +16,7 @@ from tests.helpers import DECKS, count, ok, query, ratelab
 
 FIXTURES = Path(__file__).parent / "fixtures" / "decks"
 TOP_COMMANDS = ("init", "deck", "assign", "calendar", "ingest", "quarantine", "rate", "summary",
-                "routing", "generate", "demo", "report", "table", "fx", "check")
+                "routing", "generate", "demo", "report", "table", "fx", "check", "watch")
 
 
 # -- help -----------------------------------------------------------------------------------

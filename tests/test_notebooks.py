@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -19,6 +20,7 @@ import pytest
 
 import ratelab
 from ratelab.report_runner import list_reports, run_report
+from ratelab.watch import run_watch
 
 DAY = {"start": "2026-11-02", "end": "2026-11-03"}
 
@@ -67,6 +69,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     wh.import_deck(deck, "vend_x", "vendor")
     wh.rate()
     theirs = their_csv(wh, root / "theirs.csv")
+    # the watch page reads what `ratelab watch` stored
+    watched = run_watch(wh, now=datetime(2026, 11, 3, 0, 5))
     warehouse = str(wh.path)
     cases = {
         "daily_report": ("daily_report", DAY),
@@ -83,6 +87,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
                                 "period_b_start": "2026-11-02T12:00",
                                 "period_b_end": "2026-11-03", "by": "destination"}),
         "compare_defaults": ("compare", {}),
+        "watch": ("watch", {"now": "2026-11-03T00:05"}),
+        "watch_quiet": ("watch", {"now": "2026-10-01T00:00", "hours": "24"}),
+        "watch_bad": ("watch", {"severity": "urgent"}),
         # bad parameters: the report says what is wrong
         "bad_date": ("daily_report", {"start": "2026-11-31", "end": ""}),
         "unknown_vendor": ("vendor_scorecard", {**DAY, "vendor": "0044"}),
@@ -99,6 +106,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         done[key] = Run(nbformat.read(paths.notebook, as_version=4),
                         paths.html.read_text(encoding="utf-8"), paths.html)
     done["_root"] = root  # type: ignore[assignment]
+    done["_watched"] = watched  # type: ignore[assignment]
     return done
 
 
@@ -133,6 +141,7 @@ GOOD = {
     "reconciliation": (['"calls per status"', '"deviation"', '"only_theirs"'], 1),
     "what_if": (['"profit before"', '"profit after"'], 1),
     "compare": (['"waterfall"', '"volume"', '"mix"', '"price"', '"profit change"'], 2),
+    "watch": (['"revenue"', '"cost"', '"profit"', '"critical from"', "loss_maker"], 2),
 }
 
 
@@ -215,6 +224,35 @@ def test_bad_parameters_show_a_message_not_a_traceback(runs: dict[str, Run], cas
                      markdown_outputs(run.notebook).replace("\\", ""))
     assert "Traceback" not in run.html
     assert plot_count(run.html) == 0
+
+
+def test_watch_page_shows_the_stored_findings(runs: dict[str, Run]) -> None:
+    watched = runs["_watched"]
+    kinds = {str(f.kind) for f in watched.findings}  # type: ignore[attr-defined]
+    # the sample's trouble: the USA sold below cost, and one call to Jamaica (1876)
+    assert kinds == {"loss_maker", "high_risk"}, kinds
+    run = runs["watch"]
+    text = markdown_outputs(run.notebook)
+    assert "## By severity and kind" in text and "## Findings" in text
+    assert "### Loss maker" in text and "### High risk" in text
+    for finding in watched.findings:  # type: ignore[attr-defined]
+        assert finding.id in run.html
+        for key, value in finding.numbers.items():  # exact, as the engine wrote them
+            assert f"{key} {value}" in run.html, (key, value)
+    # the page only reads: nothing new was stored while it ran
+    assert ratelab.connect(runs["watch"].path.parent.parent / "wh" / "warehouse.duckdb",
+                           read_only=True).sql(
+        "SELECT count(*) AS n FROM watch_findings")["n"][0] == len(watched.findings)  # type: ignore[attr-defined]
+
+
+def test_watch_page_without_findings_says_so_and_exits_0(runs: dict[str, Run]) -> None:
+    run = runs["watch_quiet"]
+    assert errors(run.notebook) == []
+    assert "**No findings** in these hours" in markdown_outputs(run.notebook)
+    assert "This report cannot run" not in run.html and plot_count(run.html) == 0
+    bad = runs["watch_bad"]
+    assert "unknown severity &#x27;urgent&#x27;" in bad.html or \
+        "unknown severity 'urgent'" in bad.html
 
 
 def test_every_report_notebook_is_covered() -> None:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: What a wheel is built from: the rest of the checkout (tests, data/, docs) is left out.
 SOURCES = ("pyproject.toml", "README.md", "ratelab", "switch")
 REPORTS = ("auto_create_rates", "break_even", "compare", "daily_report", "margin_by_destination",
-           "rate_deviation", "reconciliation", "vendor_scorecard", "what_if")
+           "rate_deviation", "reconciliation", "vendor_scorecard", "watch", "what_if")
 
 
 def _run(*args: object, cwd: Path, env: dict[str, str],

@@ -32,7 +32,7 @@ from ratelab.report_runner import (
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ["auto_create_rates", "break_even", "compare", "daily_report", "margin_by_destination",
-           "rate_deviation", "reconciliation", "vendor_scorecard", "what_if"]
+           "rate_deviation", "reconciliation", "vendor_scorecard", "watch", "what_if"]
 
 
 # -- the catalogue ---------------------------------------------------------------------------

@@ -220,3 +220,54 @@ def test_monitor_metrics_with_a_token_from_the_config(tmp_path):
         assert wrong.metrics is None and "401" in (wrong.metrics_error or "")
         # admin_url="" turns /metrics off
         assert SwitchMonitor(config, interval=0.1, admin_url="").admin_url is None
+
+
+def test_monitor_shows_the_watch_findings_of_a_warehouse(spool, tmp_path):
+    import ratelab
+    from ratelab.watch import run_watch
+    from tests.test_watch_cli import build_warehouse
+
+    (spool / "cdr-sw1-b1-000001.jsonl").write_text(line(cdr("A", 0, 5)))
+    warehouse = build_warehouse(tmp_path / "wh")
+    monitor = SwitchMonitor(spool, interval=0.05, warehouse=warehouse, findings_every=3600)
+    # no watch run yet: the table says so; the switch's figures are there as before
+    assert monitor.findings is not None and monitor.findings.height == 0
+    assert "no findings in the last 24 h" in monitor.findings_table.value
+    assert monitor.findings_table in monitor.widget.children
+    result = run_watch(ratelab.connect(warehouse), now=datetime(2026, 11, 2, 4, 5))
+    assert result.findings
+    monitor.refresh(now=at(8))   # read an hour ago at most: not yet again
+    assert monitor.findings.height == 0
+    monitor.findings_every = 0
+    monitor.refresh(now=at(8))
+    shown = monitor.findings
+    assert shown is not None and shown.height == len(result.findings)
+    # most severe first, and each one in the table
+    ranks = {"critical": 0, "warning": 1, "info": 2}
+    assert shown["severity"].to_list() == sorted(shown["severity"].to_list(), key=ranks.get)
+    for finding in result.findings:
+        assert finding.summary.split(":")[0] in monitor.findings_table.value
+    assert "night_burst" in monitor.findings_table.value
+    assert monitor.stats.calls == 1 and '<td class="n">1</td>' in monitor.table.value
+    # the warehouse held by a writer (another process): the last findings stay, with the
+    # reason, and the switch's figures are refreshed all the same
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); sys.stdin.read()", str(warehouse)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        count = monitor.refreshes
+        monitor.refresh(now=at(8))
+        assert monitor.refreshes == count + 1
+        assert monitor.findings_error and "locked" in monitor.findings_error
+        assert "not refreshed" in monitor.findings_table.value
+        assert monitor.findings.height == len(result.findings)
+    finally:
+        holder.communicate("", timeout=30)
+    # without a warehouse there is no findings table at all
+    assert SwitchMonitor(spool, interval=0.05).findings_table not in \
+        SwitchMonitor(spool, interval=0.05).widget.children

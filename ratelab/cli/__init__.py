@@ -10,7 +10,8 @@ Exit status, the same for every command (docs/operations.md, "Exit status"):
 - 0: the command did its job.
 - 1: it could not do its job, or found a problem: the warehouse is busy, has the wrong schema
   version, or is not a ratelab warehouse; an exchange rate is missing; a report had no calls;
-  a summary found nothing rated; a notebook broke.
+  a summary found nothing rated; a notebook broke; the watch raised a new finding at or above
+  its --severity, or could not reach a --notify target.
 - 2: the command must change: a bad option or parameter (name or value, also one a report
   page explains), a rejected deck, an unknown rate table, report or party, a missing file or
   warehouse (click's usage errors are 2).
@@ -22,7 +23,8 @@ column (see ``ratelab.cli.output.render_table``).
 The commands live by concept: ``output`` (values, tables, error lines), ``exports`` (csv,
 json, xlsx), ``decks`` (``deck`` and ``assign``), ``cdrs`` (``ingest`` to ``summary``,
 ``generate`` and ``demo``), ``tables`` (``table``), ``reports`` (``report``), ``fx``,
-``checks`` (``check``); this module holds the top-level group, its options, ``init`` and ``main``.
+``checks`` (``check``), ``watch`` (``watch``, ``watch findings``); this module holds the
+top-level group, its options, ``init`` and ``main``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ratelab.cli.output import warehouse_currency as warehouse_currency
 from ratelab.cli.reports import report
 from ratelab.cli.routing import routing
 from ratelab.cli.tables import table
+from ratelab.cli.watch import watch
 from ratelab.decks import DeckError
 from ratelab.migrations import SchemaError, current_version
 from ratelab.reports.common import MissingRateError
@@ -173,7 +176,7 @@ def init(state: _State, path: Path | None) -> None:
 
 
 for _command in (deck, assign, calendar, ingest, quarantine, rate, summary, routing, generate,
-                 demo, report, table, fx, check):
+                 demo, report, table, fx, check, watch):
     cli.add_command(_command)
 
 

@@ -5,7 +5,8 @@
 * :func:`simulate` / :func:`simulate_figure` / :class:`RateSimulator`: a vendor rate change or a
   target margin applied to a past period's traffic;
 * :func:`spool_stats` / :func:`spool_figure` / :class:`SwitchMonitor`: calls per second, ASR and
-  concurrent calls of a running switch, from its CDR spool.
+  concurrent calls of a running switch, from its CDR spool; with a warehouse, the loss and fraud
+  watch's current findings too (:func:`findings_view`).
 
 When the calls shown include generated CDRs (``switch_id = "synthetic"``), the margin explorer
 and the rate simulator say "generated (synthetic) data" above the chart and shade the groups
@@ -17,7 +18,7 @@ True
 """
 
 from ratelab.widgets.margins import MarginExplorer, margin_figure, margin_view, synthetic_calls
-from ratelab.widgets.monitor import SwitchMonitor, spool_dir_of
+from ratelab.widgets.monitor import SwitchMonitor, findings_view, spool_dir_of
 from ratelab.widgets.simulator import (
     RateSimulator,
     simulate,
@@ -32,6 +33,7 @@ __all__ = [
     "SpoolStats",
     "SpoolTail",
     "SwitchMonitor",
+    "findings_view",
     "margin_figure",
     "margin_view",
     "simulate",

@@ -9,6 +9,10 @@ concurrency is a lower bound). The spool is read in both cases (``.stats``). Ref
 a daemon thread that only sets widget values, which ipywidgets sends safely from any thread;
 :meth:`SwitchMonitor.refresh` does one round by hand (tests, or a static notebook).
 
+Given a ``warehouse``, the monitor also shows the loss and fraud watch's current findings
+(:func:`findings_view`: those seen in the last ``findings_hours``, most severe first), read
+read-only at each refresh; the watch itself runs from cron (``ratelab watch``).
+
 >>> import tempfile
 >>> monitor = SwitchMonitor(tempfile.mkdtemp(), interval=0.1)
 >>> monitor.stats.calls, monitor.running
@@ -18,6 +22,7 @@ a daemon thread that only sets widget values, which ipywidgets sends safely from
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 import urllib.request
 from collections import deque
@@ -27,6 +32,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import polars as pl
@@ -37,8 +43,8 @@ from ratelab.widgets.common import html_table, show_figure
 from ratelab.widgets.spool import SpoolStats, SpoolTail, spool_figure
 from switch.config import SwitchConfig
 
-__all__ = ["SwitchMetrics", "SwitchMonitor", "admin_url_of", "metrics_figure", "parse_metrics",
-           "read_metrics", "spool_dir_of"]
+__all__ = ["SwitchMetrics", "SwitchMonitor", "admin_url_of", "findings_view", "metrics_figure",
+           "parse_metrics", "read_metrics", "spool_dir_of"]
 
 #: The admin API's metric names start with this (switch/admin.py).
 PREFIX = "ratelab_switch_"
@@ -245,6 +251,33 @@ def metrics_figure(history: list[SwitchMetrics], window_s: int = 60) -> go.Figur
     return fig
 
 
+#: The columns of the monitor's findings table, in order.
+FINDINGS_COLUMNS = ("severity", "kind", "customer", "destination", "window_start", "summary")
+_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def findings_view(wh: Any, now: datetime | None = None, *, hours: float = 24.0,
+                  rows: int = 10) -> pl.DataFrame:
+    """The watch's findings seen by a run in the ``hours`` before ``now`` (default: the
+    warehouse's clock), most severe first, then newest: the monitor's small table (at most
+    ``rows``).
+
+    >>> from ratelab.examples import sample_warehouse
+    >>> findings_view(sample_warehouse(cdrs=5)).columns[:3]
+    ['severity', 'kind', 'customer']
+    """
+    from ratelab.watch import findings
+
+    if now is None:
+        now = wh.sql("SELECT now()::TIMESTAMP AS t")["t"][0]
+    frame = findings(wh, since=now - timedelta(hours=hours))
+    frame = frame.filter(pl.col("last_seen") <= now) if frame.height else frame
+    order = frame["severity"].replace_strict(_RANK, default=3, return_dtype=pl.Int64)
+    return (frame.with_columns(_rank=order)
+            .sort(["_rank", "last_seen"], descending=[False, True])
+            .select(FINDINGS_COLUMNS).head(rows))
+
+
 class SwitchMonitor:
     """CPS, concurrent calls and results of a switch, from its admin API's ``/metrics`` when
     available, else completed calls per second, ASR and concurrency from its spool.
@@ -258,11 +291,19 @@ class SwitchMonitor:
     ``.stats`` (the spool's, always read), ``.metrics`` (the latest scrape, None while
     ``/metrics`` is unavailable; ``.metrics_error`` says why) and ``.figure`` are the latest.
     ``start()`` / ``stop()`` flip the toggle.
+
+    ``warehouse`` (a path or a :class:`ratelab.Warehouse`) adds the watch's current findings
+    (:func:`findings_view`, ``.findings``) under the switch's numbers, read again every
+    ``findings_every`` seconds (60: the watch runs every 15 minutes, and the file is left to
+    the ingest cycle in between); a busy warehouse keeps the last ones and says so
+    (``.findings_error``, tried again at the next refresh), it never holds up the switch's
+    figures.
     """
 
     def __init__(self, source: str | Path | SwitchProcess, *, interval: float = 1.0,
                  window_s: int = 60, admin_url: str | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, warehouse: Any = None,
+                 findings_hours: float = 24.0, findings_every: float = 60.0) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
         self.switch = source if isinstance(source, SwitchProcess) else None
@@ -284,13 +325,22 @@ class SwitchMonitor:
         self.status = widgets.HTML()
         self.table = widgets.HTML()
         self.chart = widgets.Output()
+        self.warehouse = warehouse
+        self.findings_hours = findings_hours
+        self.findings_every = findings_every
+        self._findings_at: float | None = None
+        self.findings: pl.DataFrame | None = None
+        self.findings_error: str | None = None
+        self.findings_table = widgets.HTML()
         self.figure: go.Figure = go.Figure()
         self.refreshes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.toggle.observe(self._toggled, names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.toggle, self.status]),
-                                    self.table, self.chart])
+        parts = [widgets.HBox([self.toggle, self.status]), self.table, self.chart]
+        if warehouse is not None:
+            parts.append(self.findings_table)
+        self.widget = widgets.VBox(parts)
         self.stats: SpoolStats = self.refresh()
 
     @property
@@ -319,8 +369,37 @@ class SwitchMonitor:
             self.figure = spool_figure(self.stats)
             self.table.value = html_table(self.stats.summary())
         show_figure(self.chart, self.figure)
+        if self.warehouse is not None and (
+                self._findings_at is None or self.findings_error is not None
+                or time.monotonic() - self._findings_at >= self.findings_every):
+            self._refresh_findings()
         self.refreshes += 1
         return self.stats
+
+    def _refresh_findings(self) -> None:
+        from ratelab.migrations import SchemaError
+        from ratelab.warehouse import Warehouse, WarehouseError
+
+        try:
+            wh = self.warehouse
+            if not isinstance(wh, Warehouse):
+                # short waits: the ingest cycle holding the file must not stall the switch's
+                # figures; the next refresh tries again
+                wh = Warehouse(wh, read_only=True, lock_timeout=max(0.5, self.interval))
+            # "current" is by the warehouse's clock (seen by a recent run), whatever moment
+            # the spool figures are computed for
+            self.findings = findings_view(wh, hours=self.findings_hours)
+            self.findings_error = None
+            self._findings_at = time.monotonic()
+        except (WarehouseError, SchemaError, OSError, duckdb.Error) as err:
+            self.findings_error = str(err)
+        hours = f"{self.findings_hours:g} h"
+        title = f"<b>Watch findings, last {hours}</b>"
+        if self.findings_error is not None:
+            title += f" <i>(not refreshed: {escape(self.findings_error)})</i>"
+        body = (html_table(self.findings, empty=f"no findings in the last {hours}")
+                if self.findings is not None else "")
+        self.findings_table.value = f"{title}{body}"
 
     @property
     def where(self) -> str:
