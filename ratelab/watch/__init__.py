@@ -1,5 +1,7 @@
 """The loss and fraud watch (docs/watch.md): hourly aggregates kept at rating time, detectors
-comparing each customer and destination with its own history, findings stored in the warehouse.
+comparing each customer and destination with its own history, findings stored in the warehouse,
+and :func:`notify` to send the new ones (e-mail, JSON lines). The charts of the findings are in
+:mod:`ratelab.watch.view` (it imports Plotly, so it is not loaded here).
 
 >>> from ratelab.examples import sample_warehouse
 >>> from datetime import datetime
@@ -12,6 +14,7 @@ from ratelab.watch.aggregates import SHORT_CALL_MS, refresh_hourly
 from ratelab.watch.config import WatchConfig
 from ratelab.watch.detect import run_watch
 from ratelab.watch.model import Finding, FindingKind, Severity, WatchResult
+from ratelab.watch.notify import notify
 from ratelab.watch.ranges import HIGH_RISK_DEFAULT, HighRiskRange, read_ranges
 from ratelab.watch.store import findings
 
@@ -25,6 +28,7 @@ __all__ = [
     "WatchConfig",
     "WatchResult",
     "findings",
+    "notify",
     "read_ranges",
     "refresh_hourly",
     "run_watch",
