@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from ratelab.warehouse import Warehouse
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The sample rate decks (package data of ratelab).
 DECKS = ROOT / "ratelab" / "data" / "decks"
@@ -96,3 +98,20 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
 def count(warehouse: Path, sql: str) -> int:
     """The single number ``sql`` returns."""
     return int(query(warehouse, sql)[0][0])
+
+
+def demo_decks_warehouse(path: Path) -> Warehouse:
+    """A new warehouse at ``path`` with the sample decks imported and assigned as the demo
+    assigns them (no CDRs)."""
+    from ratelab.demo import ASSIGNMENTS
+    from ratelab.demo import DECKS as DEMO_DECKS
+
+    wh = Warehouse(path, create=True)
+    for deck in DEMO_DECKS:
+        wh.import_deck(DECKS / deck.file, deck.table, deck.side)
+    for a in ASSIGNMENTS:
+        if a.side == "vendor":
+            wh.assign(a.table, vendor=a.party)
+        else:
+            wh.assign(a.table, customer=a.party, kind=a.kind)
+    return wh

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 import ratelab
-from ratelab.demo import ASSIGNMENTS, DECKS, DECKS_DIR
 from ratelab.reports import MissingRateError, ReportError, rate_leaks
 from ratelab.reports.leaks import LEAK_COLUMNS
-from tests.helpers import contract_cdr, write_jsonl
+from tests.helpers import contract_cdr, demo_decks_warehouse, write_jsonl
 from tests.helpers import ratelab as run_cli
 from tests.reports_fixtures import plain
 
@@ -170,14 +169,7 @@ def test_check_rates_exports_exact_values(decks_only, tmp_path) -> None:
 
 
 def test_check_rates_on_the_sample_decks_finds_the_bluewave_leak(tmp_path) -> None:
-    wh = ratelab.connect(tmp_path / "demo.duckdb", create=True)
-    for deck in DECKS:
-        wh.import_deck(DECKS_DIR / deck.file, deck.table, deck.side)
-    for a in ASSIGNMENTS:
-        if a.side == "vendor":
-            wh.assign(a.table, vendor=a.party)
-        else:
-            wh.assign(a.table, customer=a.party, kind=a.kind)
+    wh = demo_decks_warehouse(tmp_path / "demo.duckdb")
     frame = rate_leaks(wh, at="2026-11-15", customer="bluewave_voip")
     undercut = frame.filter(frame["prefix"] == "4470")
     assert undercut.select("customer_table", "customer_prefix", "customer_rate", "vendor",

@@ -69,19 +69,10 @@ def test_the_snapshot_prices_every_number_as_rating_does(tmp_path: Path) -> None
     the customer's tables, each by its own longest prefix. The private 447 at 0.0139 beside the
     standard 4470 at 0.3381 puts 4470 at 0.0139 (it said 0.3381, so the switch's profit limit
     let through calls rating then priced at a loss)."""
-    import ratelab
-    from ratelab.demo import ASSIGNMENTS, DECKS, DECKS_DIR
     from switch.contract import longest_match
-    from tests.helpers import contract_cdr, write_jsonl
+    from tests.helpers import contract_cdr, demo_decks_warehouse, write_jsonl
 
-    wh = ratelab.connect(tmp_path / "demo.duckdb", create=True)
-    for deck in DECKS:
-        wh.import_deck(DECKS_DIR / deck.file, deck.table, deck.side)
-    for a in ASSIGNMENTS:
-        if a.side == "vendor":
-            wh.assign(a.table, vendor=a.party)
-        else:
-            wh.assign(a.table, customer=a.party, kind=a.kind)
+    wh = demo_decks_warehouse(tmp_path / "demo.duckdb")
     at = datetime(2026, 11, 15, 12)
     snapshot = json.loads(wh.export_routing(tmp_path / "r.json", at=at).read_text())
     assert snapshot["customers"]["bluewave_voip"]["4470"] == "0.013900"
