@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
-from ratelab.watch import Finding, FindingKind, Severity, WatchResult
+from ratelab.watch.model import Finding, FindingKind, Severity, WatchResult
 
 __all__ = [
     "ACCEPTED",
