@@ -193,12 +193,15 @@ def test_flood_from_many_sources_does_not_crowd_out_the_trusted_gateway(tmp_path
     assert run.kernel_drops <= 0.001 * run.flood.sent, report
 
     # The guard dropped the flood, before the parser. What it let through is bounded by the
-    # untrusted budget (untrusted_rate, 2,000/s by default, plus one second's burst).
+    # untrusted budget (untrusted_rate, 2,000/s by default, plus one second's burst), over the
+    # time the switch spent reading the flood: the sender's seconds and up to one more, since
+    # the switch reads what queued in its socket after the sender stops (CI once saw 1 over
+    # a bound of the sender's seconds alone, 67,059 passed against 67,058).
     screen = {k.removeprefix("screen."): v for k, v in run.counters.items()
               if k.startswith("screen.")}
     drops = {k.removeprefix("drop."): v for k, v in screen.items() if k.startswith("drop.")}
     dropped = sum(drops.values())
-    budget = 2_000 * (run.flood.seconds + 1)
+    budget = 2_000 * (run.flood.seconds + 1 + 1)
     assert run.counters.get("screened", 0) == dropped, report
     assert screen.get("passed", 0) <= budget, report
     assert dropped >= 0.99 * (run.flood.sent - budget - run.kernel_drops), report
