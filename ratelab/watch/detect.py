@@ -10,7 +10,6 @@ numbers that triggered it, a stable id and a summary line (docs/watch.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -21,7 +20,7 @@ import duckdb
 
 from ratelab.watch.aggregates import HOUR, hour_floor, load_watch_sql, refresh_days
 from ratelab.watch.config import WatchConfig
-from ratelab.watch.model import FindingKind, Severity, WatchResult
+from ratelab.watch.model import Draft, FindingKind, Severity, WatchResult
 from ratelab.watch.ranges import HIGH_RISK_DEFAULT, load_ranges, read_ranges
 from ratelab.watch.store import store_findings
 
@@ -29,21 +28,6 @@ if TYPE_CHECKING:  # importing Warehouse at run time would be circular
     from ratelab.warehouse import Warehouse
 
 __all__ = ["Draft", "detect", "run_watch", "watch_window"]
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A finding before the store says whether it is new."""
-
-    id: str
-    kind: FindingKind
-    severity: Severity
-    customer: str | None
-    destination: str | None
-    window_start: datetime
-    window_end: datetime
-    summary: str
-    numbers: dict[str, str]
 
 
 def run_watch(wh: Warehouse, *, now: datetime | None = None,

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Finding", "FindingKind", "Severity", "WatchResult"]
+__all__ = ["Draft", "Finding", "FindingKind", "Severity", "WatchResult"]
 
 
 class Severity(enum.IntEnum):
@@ -63,8 +63,9 @@ class FindingKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One finding: the subject, the window of data it is about, the numbers that triggered it.
+class Draft:
+    """A finding as a detector makes it, before the store says whether it is new: the
+    subject, the window of data it is about, the numbers that triggered it.
 
     ``id`` is stable (same kind, subject and window -> same id) and link-able; ``numbers`` holds
     exact text (money as decimal text, ratios like "0.412"). Times are naive UTC.
@@ -79,6 +80,13 @@ class Finding:
     window_end: datetime
     summary: str
     numbers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Finding(Draft):
+    """One stored finding: a :class:`Draft` with when a run first raised it and whether this
+    run did (``new``)."""
+
     first_seen: datetime
     new: bool
 

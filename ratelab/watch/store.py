@@ -19,7 +19,7 @@ from ratelab.watch.model import Finding, FindingKind, Severity
 
 if TYPE_CHECKING:
     from ratelab.warehouse import Warehouse
-    from ratelab.watch.detect import Draft
+    from ratelab.watch.model import Draft
 
 __all__ = ["findings", "store_findings"]
 
