@@ -19,7 +19,6 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import ratelab
-from ratelab.examples import CUSTOMER_DECK, VENDOR_DECK
 from tests.helpers import contract_cdr, count, ok, write_jsonl
 from tests.helpers import ratelab as run_cli
 
@@ -36,14 +35,7 @@ def build_warehouse(root: Path, *, planted: bool = True) -> Path:
     """Four weeks of acme's ordinary UK traffic (daytime), then, when ``planted``, in the night
     hour 03:00-04:00 of 2026-11-02: 40 short calls to +8816 (Iridium, on the shipped high-risk
     list) and 12 calls to the USA, a destination acme never called."""
-    wh = ratelab.connect(root / "warehouse.duckdb", create=True)
-    for name, side, text in (("cust_std", "customer", CUSTOMER_DECK),
-                             ("vend_x", "vendor", VENDOR_DECK)):
-        deck = root / f"{name}.csv"
-        deck.write_text(text)
-        wh.import_deck(deck, name, side)
-    wh.assign("cust_std", customer="acme")
-    wh.assign("vend_x", vendor="carrier_x")
+    wh = ratelab.sample_warehouse(cdrs=0, directory=root)   # the sample decks, no calls yet
     records = []
     for day in range(28, 0, -1):
         for n in range(4):
