@@ -119,13 +119,15 @@ def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free for both UDP and TCP on host right now."""
+def free_port(host: str = "127.0.0.1", exclude: frozenset[int] = frozenset()) -> int:
+    """A port that is free for both UDP and TCP on host right now, not in ``exclude``: the
+    ports already chosen for the same SIPp, which nothing binds yet, so the kernel may hand
+    one of them out again (a SIP port equal to the control port made SIPp exit 254)."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
-        if _port_free(port, host):
+        if port not in exclude and _port_free(port, host):
             return port
     raise RuntimeError("no free port found")
 
@@ -135,11 +137,12 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
     return free_port(host)
 
 
-def _free_media_port(host: str = "127.0.0.1") -> int:
+def _free_media_port(host: str = "127.0.0.1", exclude: frozenset[int] = frozenset()) -> int:
     """An even port P with P and P+2 free (SIPp binds audio at -mp and video at -mp+2)."""
     for _ in range(200):
-        port = free_port(host) & ~1
-        if 1024 < port < 65000 and _port_free(port, host) and _port_free(port + 2, host):
+        port = free_port(host, exclude) & ~1
+        if (1024 < port < 65000 and not {port, port + 2} & exclude
+                and _port_free(port, host) and _port_free(port + 2, host)):
             return port
     raise RuntimeError("no free media port pair found")
 
@@ -305,11 +308,13 @@ def _collect(returncode: int | None, workdir: Path, command: list[str], stdout: 
     )
 
 
-def _common_args(workdir: Path, *, trace_msg: bool, control_port: int | None = None) -> list[str]:
+def _common_args(workdir: Path, *, trace_msg: bool, sip_port: int,
+                 control_port: int | None = None) -> list[str]:
+    control = control_port or free_port(exclude=frozenset({sip_port}))
     args = [
         "-nostdin",
-        "-mp", str(_free_media_port()),
-        "-cp", str(control_port or free_port()),
+        "-mp", str(_free_media_port(exclude=frozenset({sip_port, control}))),
+        "-cp", str(control),
         "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "200ms",
         "-trace_counts",
         "-trace_err", "-error_file", str(workdir / "errors.log"),
@@ -351,17 +356,18 @@ def run_uac(
     path = scenario_path(scenario)
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"sipp-{path.stem}-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    sip_port = local_port or free_port()
     cmd = [
         binary, target, "-sf", str(path),
         "-i", local_ip,
-        "-p", str(local_port or free_port()),
+        "-p", str(sip_port),
         "-t", _transport_flag(transport),
         "-s", service,
         "-m", str(calls), "-r", f"{rate:g}", "-rp", "1000",
         "-l", str(limit if limit is not None else max(calls, 1)),
         "-d", str(duration_ms),
         "-timeout", f"{max(int(timeout), 1)}s", "-timeout_error",
-        *_common_args(workdir, trace_msg=trace_msg),
+        *_common_args(workdir, trace_msg=trace_msg, sip_port=sip_port),
         *_set_args(variables),
     ]
     if auth is not None:
@@ -420,7 +426,7 @@ class SippUas:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"sipp-{self.scenario.stem}-"))
-        self.control_port = free_port()
+        self.control_port = free_port(exclude=frozenset({self.port}))
         self.proc: subprocess.Popen[str] | None = None
         self.result: SippResult | None = None
         self.command: list[str] = []
@@ -438,7 +444,7 @@ class SippUas:
             "-i", self.host, "-p", str(self.port),
             "-t", _transport_flag(self.transport),
             "-d", str(self.duration_ms),
-            *_common_args(self.workdir, trace_msg=self.trace_msg,
+            *_common_args(self.workdir, trace_msg=self.trace_msg, sip_port=self.port,
                           control_port=self.control_port),
             *_set_args(self.variables),
         ]
