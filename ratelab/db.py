@@ -6,11 +6,13 @@ DuckDB 2 refuses new work on a connection while a result from ``execute()`` is u
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 
-__all__ = ["one", "scalar"]
+__all__ = ["one", "scalar", "transaction"]
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[Any, ...] | None:
@@ -31,3 +33,27 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
     """
     row = one(con, sql, params)
     return row[0] if row else None
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the block in one transaction on ``con``: committed at its end, rolled back (and the
+    error raised again) when it fails, so a failed import or assignment leaves nothing behind.
+
+    >>> con = duckdb.connect(); _ = con.execute("CREATE TABLE t (x INT)")
+    >>> try:
+    ...     with transaction(con):
+    ...         _ = con.execute("INSERT INTO t VALUES (1)")
+    ...         raise ValueError("bad row")
+    ... except ValueError:
+    ...     pass
+    >>> scalar(con, "SELECT count(*) FROM t")
+    0
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from ratelab.db import scalar
 
 __all__ = ["FxError", "FxProblem", "FxRate", "FxSummary", "base_currency", "convert",
-           "cross_convert", "import_rates", "rate_on", "read_fx_file", "set_base_currency",
-           "set_rate"]
+           "cross_convert", "import_rates", "rate_on", "rates_frame", "read_fx_file",
+           "set_base_currency", "set_rate"]
 
 #: Places kept after converting an amount (the same as every stored charge).
 PLACES = 6
@@ -320,3 +321,20 @@ def set_rate(con: duckdb.DuckDBPyConnection, currency: str, rate: Decimal | str,
     entry = FxRate(day, check_currency(currency), parse_rate(str(rate)))
     import_rates(con, [entry], source="set")
     return entry
+
+
+def rates_frame(con: duckdb.DuckDBPyConnection, currency: str | None = None) -> pl.DataFrame:
+    """The exchange rates (of ``currency``, or all): day, currency, rate, source, set_at;
+    sorted by currency and day.
+
+    >>> from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> _ = set_rate(con, "GBP", "1.27", date(2026, 11, 2))
+    >>> rates_frame(con, "gbp").select("day", "currency", "rate").rows()
+    [(datetime.date(2026, 11, 2), 'GBP', Decimal('1.2700000000'))]
+    """
+    frame: pl.DataFrame = con.sql(
+        "SELECT day, currency, rate, source, set_at FROM fx_rates "
+        "WHERE $c IS NULL OR currency = upper($c) ORDER BY currency, day",
+        params={"c": currency}).pl()
+    return frame

@@ -1,4 +1,4 @@
-"""Rate tables in the warehouse: versioned rows, assignments, and the rating index.
+"""Rate tables in the warehouse: versioned rows, the rating index, and what is in force.
 
 A deck import adds a version of a rate table. Rows are versioned by effective dates: a row is
 in force on ``[effective_from, effective_to)`` and until the next version of its prefix and
@@ -7,7 +7,8 @@ send) also closes every prefix it no longer lists, from the deck's newest effect
 (vendors keep the old dates on unchanged rows, so an earlier date would re-price the past).
 Re-importing the identical file changes nothing.
 
-Assignments say which tables price whom, over time; see :func:`assign`.
+Which tables price whom is :mod:`ratelab.assignments`; the time bands of banded rows come
+from :mod:`ratelab.calendars`.
 
 After every change the table's rating index is rebuilt (``rate_groups`` / ``rate_segments``, see
 ``ratelab.prefix``), inside the same transaction, so rating never sees a stale index.
@@ -17,38 +18,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import polars as pl
 
+from ratelab.calendars import BANDS
 from ratelab.db import one, scalar
-from ratelab.decks import DeckRow
+from ratelab.decks import DeckRow, diff_rates
 from ratelab.prefix import segments
 
 __all__ = [
-    "BANDS",
-    "CUSTOMER_KINDS",
-    "EPOCH",
-    "HistoryError",
     "ImportSummary",
-    "assign",
-    "assignment_history",
+    "diff_deck",
     "ensure_table",
     "import_rows",
     "rebuild_index",
     "rows_in_force",
-    "set_calendar",
+    "table_overview",
     "to_utc",
 ]
-
-BANDS = ("peak", "offpeak", "weekend")
-#: "Since the beginning": the start of an assignment given no date.
-EPOCH = datetime(1970, 1, 1)
-#: VOS billing principle kinds, most specific first (the tie-break when charges are equal).
-CUSTOMER_KINDS = ("phone_private", "account_private", "account", "period")
 
 
 @dataclass(frozen=True)
@@ -143,54 +134,6 @@ def ensure_table(
         [name, side, currency or "USD", time_zone, calendar or "default", _now()],
     )
     return side, time_zone
-
-
-def set_calendar(
-    con: duckdb.DuckDBPyConnection, name: str,
-    hours: Sequence[tuple[int, time, time | None, str]],
-) -> None:
-    """Replace work calendar ``name``'s weekly hours: (weekday 1-7, start, end, band) rows.
-
-    Every weekday must be covered from 00:00 to 24:00 without gaps or overlaps; ``end`` may be
-    ``None`` for the end of the day. Calendar days (holidays) are kept.
-
-    >>> import duckdb; from ratelab.migrations import migrate
-    >>> con = duckdb.connect(); _ = migrate(con)
-    >>> set_calendar(con, "flat", [(d, time(0), None, "offpeak") for d in range(1, 8)])
-    >>> set_calendar(con, "broken", [(1, time(0), time(8), "peak")])
-    Traceback (most recent call last):
-    ...
-    ValueError: weekday 1: the last span ends at 08:00, not at the end of the day (24:00)
-    """
-    by_day: dict[int, list[tuple[time, time | None, str]]] = {d: [] for d in range(1, 8)}
-    for weekday, start, end, band in hours:
-        if weekday not in by_day:
-            raise ValueError(f"weekday must be 1 (Monday) to 7 (Sunday), got {weekday}")
-        if band not in BANDS:
-            raise ValueError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
-        by_day[weekday].append((start, end, band))
-    for weekday, spans in by_day.items():
-        spans.sort(key=lambda span: span[0])
-        edge: time | None = time(0)
-        for start, end, _ in spans:
-            if edge is None or start != edge:
-                raise ValueError(
-                    f"weekday {weekday}: hours must run from 00:00 to 24:00 without gaps or "
-                    f"overlaps; {start:%H:%M} does not follow {_hhmm(edge)}")
-            edge = end
-        if edge is not None:
-            raise ValueError(f"weekday {weekday}: the last span ends at {_hhmm(edge)}, "
-                             "not at the end of the day (24:00)")
-    con.execute("DELETE FROM calendar_hours WHERE calendar = ?", [name])
-    con.executemany(
-        "INSERT INTO calendar_hours VALUES (?, ?, ?, coalesce(?, TIME '24:00:00'), ?)",
-        [(name, d, start, end, band) for d, spans in by_day.items()
-         for start, end, band in spans],
-    )
-
-
-def _hhmm(moment: time | None) -> str:
-    return "24:00" if moment is None else f"{moment:%H:%M}"
 
 
 def import_rows(
@@ -419,184 +362,84 @@ def rows_in_force(con: duckdb.DuckDBPyConnection, table: str, at: datetime) -> p
     return rows
 
 
-class HistoryError(ValueError):
-    """A re-assignment would change which table priced calls already made."""
+def diff_deck(con: duckdb.DuckDBPyConnection, name: str, new: Sequence[DeckRow], *,
+              as_of: datetime | None = None, notice_days: int = 7) -> pl.DataFrame:
+    """Classify each prefix of deck rows ``new`` against rate table ``name`` as in force at
+    ``as_of`` (local to the table; default now): :func:`ratelab.decks.diff_rates` as a frame.
 
-
-def assign(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    party: str,
-    side: str,
-    *,
-    kind: str = "account",
-    phone: str | None = None,
-    valid_from: datetime | None = None,
-    valid_to: datetime | None = None,
-    replace_history: bool = False,
-    now: datetime | None = None,
-) -> tuple[datetime, datetime | None]:
-    """Record that ``table`` prices ``party`` on [valid_from, valid_to); return that interval.
-
-    One table at a time per party, kind (and phone). Without ``valid_from`` the assignment
-    applies from the beginning of time (1970-01-01) when the party has no such assignment yet,
-    and from ``now`` when it replaces one, so calls already rated keep the table that priced
-    them.
-
-    History is kept, never deleted:
-
-    * An assignment that starts now or later **closes** the one in force at its start (sets
-      its ``valid_to``) and trims or splits any scheduled ones it overlaps.
-    * An assignment that starts in the past, over an interval in which another table of the
-      same kind priced calls already in the warehouse, would re-price them: it is refused
-      with :class:`HistoryError` naming that interval and the number of calls, unless
-      ``replace_history=True``. Whenever a row's already-begun part changes, the row as it
-      was is moved to ``assignments_superseded`` (with the moment) and its remaining parts
-      stay in force. :func:`assignment_history` lists both.
-
-    >>> import duckdb; from ratelab.migrations import migrate
-    >>> con = duckdb.connect(); _ = migrate(con)
-    >>> _ = ensure_table(con, "std", "customer"); _ = ensure_table(con, "new", "customer")
-    >>> assign(con, "std", "acme", "customer")
-    (datetime.datetime(1970, 1, 1, 0, 0), None)
-    >>> assign(con, "new", "acme", "customer", valid_from=datetime(2026, 1, 1),
-    ...        now=datetime(2026, 6, 1))      # no calls yet: nothing is re-priced
-    (datetime.datetime(2026, 1, 1, 0, 0), None)
+    >>> from ratelab.examples import example_connection
+    >>> from decimal import Decimal
+    >>> con = example_connection()      # vendor_x: prefix 44 from 2026-01-01
+    >>> row = DeckRow(line=2, prefix="44", destination="UK", band="any",
+    ...               first_rate=Decimal("0.02"), first_period=1, rate=Decimal("0.02"),
+    ...               cycle=1, connect_fee=Decimal(0), effective_from=datetime(2026, 7, 1),
+    ...               effective_to=None)
+    >>> diff_deck(con, "vendor_x", [row], as_of=datetime(2026, 6, 1))["status"].to_list()
+    ['increase']
     """
-    row = one(con, "SELECT side FROM rate_tables WHERE name = ?", [table])
-    if row is None:
-        raise ValueError(f"no rate table {table!r}: import a deck into it first")
-    if row[0] != side:
-        raise ValueError(f"rate table {table!r} is a {row[0]} table; it cannot price a {side}")
-    if kind not in CUSTOMER_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(CUSTOMER_KINDS)}, got {kind!r}")
-    if side == "vendor" and kind != "account":
-        raise ValueError("vendors have account rate tables only (kind='account')")
-    if (kind == "phone_private") != (phone is not None):
-        raise ValueError("phone= is required for kind='phone_private' and only for it")
-    now = now or _now()
-    key = {"p": party, "side": side, "kind": kind, "phone": phone}
-    same = ("party = $p AND side = $side AND kind = $kind "
-            "AND phone IS NOT DISTINCT FROM $phone")
-    if valid_from is None:
-        had = scalar(con, f"SELECT count(*) FROM assignments WHERE {same}", key)
-        valid_from = now if had else EPOCH
-    if valid_to is not None and valid_to <= valid_from:
-        raise ValueError("valid_to must be after valid_from")
-    con.execute(
-        "INSERT INTO parties SELECT ?, ?, ? WHERE NOT EXISTS "
-        "(SELECT 1 FROM parties WHERE name = ? AND side = ?)",
-        [party, side, now, party, side],
+    tz_row = one(con, "SELECT time_zone FROM rate_tables WHERE name = ?", [name])
+    if tz_row is None:
+        raise ValueError(f"no rate table {name!r} to compare with")
+    if as_of is None:  # now, on the rate table's own clock (its deck dates are local)
+        as_of = datetime.now(ZoneInfo(tz_row[0])).replace(tzinfo=None)
+    current = rows_in_force(con, name, to_utc(as_of, tz_row[0]))
+    changes = diff_rates(_deck_rows(current), new, as_of=as_of, notice_days=notice_days)
+    return pl.DataFrame(
+        [c.__dict__ for c in changes],
+        schema={"prefix": pl.String, "destination": pl.String, "band": pl.String,
+                "status": pl.String, "old_rate": pl.Decimal(18, 6),
+                "new_rate": pl.Decimal(18, 6), "change": pl.Decimal(18, 6),
+                "effective_from": pl.Datetime("us"), "short_notice": pl.Boolean},
     )
-    span = {**key, "s": valid_from, "e": valid_to}
-    end = "coalesce($e, TIMESTAMP 'infinity')"
-    until = "coalesce(valid_to, TIMESTAMP 'infinity')"
-    covered = scalar(
-        con,
-        f"""SELECT count(*) FROM assignments WHERE {same} AND table_name = $t
-            AND valid_from <= $s AND {until} >= {end}""",
-        {**span, "t": table},
-    )
-    if covered:
-        return valid_from, valid_to  # already priced by this table over it: nothing to change
-    # The rows whose past this would change: another table over [s, min(e, now)), with the
-    # calls already made in that overlap (nothing is re-priced where there are none).
-    past = con.execute(
-        f"""SELECT a.table_name, a.valid_from, a.valid_to,
-                   (SELECT count(*) FROM cdrs c
-                    WHERE c.{side} = $p AND c.start_ts >= greatest(a.valid_from, $s)
-                      AND c.start_ts < least(coalesce(a.valid_to, TIMESTAMP 'infinity'),
-                                             {end}, $now)
-                      AND ($phone IS NULL OR c.caller = $phone)) AS calls
-            FROM assignments a
-            WHERE {same} AND $s < $now AND valid_from < least({end}, $now)
-              AND {until} > $s
-            ORDER BY valid_from""",
-        {**span, "now": now},
-    ).fetchall()
-    repriced = [row for row in past if row[3]]
-    if repriced and not replace_history:
-        name, start, stop, calls = repriced[0]
-        shown = f"to {stop:%Y-%m-%d %H:%M}" if stop is not None else "(open)"
-        raise HistoryError(
-            f"{party} ({side}, {kind}) was priced by {name} from {start:%Y-%m-%d %H:%M} "
-            f"{shown}; a new assignment from {valid_from:%Y-%m-%d %H:%M} would re-price "
-            f"{calls} call(s) already made with it. Pass replace_history=True (ratelab "
-            "assign --replace-history) to do so on purpose; the old interval is kept in the "
-            "history.")
-    overlap = f"{same} AND valid_from < {end} AND {until} > $s"
-    # Rows whose already-begun part changes are archived as they were before being cut.
-    con.execute(
-        f"""INSERT INTO assignments_superseded
-            SELECT table_name, party, side, kind, phone, valid_from, valid_to, assigned_at, $now
-            FROM assignments
-            WHERE {overlap} AND greatest(valid_from, $s) < $now""",
-        {**span, "now": now},
-    )
-    for sql in (
-        # an assignment that spans the whole new interval continues after it ...
-        f"""INSERT INTO assignments
-            SELECT table_name, party, side, kind, phone, $e, valid_to, assigned_at
-            FROM assignments
-            WHERE {same} AND $e IS NOT NULL AND valid_from < $s AND {until} > $e""",
-        # ... and every overlapping one is cut back to the parts outside it (the one in force
-        # at the start is closed there)
-        f"""UPDATE assignments SET valid_to = $s
-            WHERE {same} AND valid_from < $s AND {until} > $s""",
-        f"""UPDATE assignments SET valid_from = $e
-            WHERE {same} AND $e IS NOT NULL AND valid_from >= $s AND valid_from < $e
-              AND {until} > $e""",
-        # rows wholly inside the new interval: archived above if they had begun; a scheduled
-        # one that never began is replaced before it priced anything
-        f"DELETE FROM assignments WHERE {same} AND valid_from >= $s AND {until} <= {end}",
-    ):
-        # DuckDB refuses named parameters a statement does not use
-        con.execute(sql, {k: v for k, v in span.items() if f"${k}" in sql})
-    con.execute(
-        "INSERT INTO assignments (table_name, party, side, kind, phone, valid_from, valid_to, "
-        "assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [table, party, side, kind, phone, valid_from, valid_to, now],
-    )
-    return valid_from, valid_to
 
 
-_HISTORY_SQL = """
-SELECT table_name, kind, phone, valid_from, valid_to, assigned_at,
-       CAST(NULL AS TIMESTAMP) AS superseded_at,
-       CASE WHEN valid_from > $now THEN 'scheduled'
-            WHEN valid_to IS NOT NULL AND valid_to <= $now THEN 'ended'
-            ELSE 'in force' END AS status
-FROM assignments WHERE party = $p AND side = $side
-UNION ALL
-SELECT table_name, kind, phone, valid_from, valid_to, assigned_at, superseded_at, 'superseded'
-FROM assignments_superseded WHERE party = $p AND side = $side
-ORDER BY kind, phone NULLS FIRST, valid_from, superseded_at NULLS LAST, assigned_at
+def _deck_rows(frame: pl.DataFrame) -> list[DeckRow]:
+    return [DeckRow(line=0, **row) for row in frame.iter_rows(named=True)]
+
+
+# One row per rate table: what is in force at $now, what is scheduled, its imports and whom it
+# prices now.
+_OVERVIEW_SQL = """
+WITH counts AS (
+    SELECT table_name,
+           count(*) FILTER (WHERE effective_from <= $now
+                            AND (effective_to IS NULL OR effective_to > $now))
+               AS in_force,
+           count(*) FILTER (WHERE effective_from > $now) AS scheduled
+    FROM rates GROUP BY ALL),
+imports AS (
+    SELECT table_name, count(*) AS imports, max(imported_at) AS last_import,
+           arg_max(file, imported_at) AS last_file
+    FROM deck_imports GROUP BY ALL),
+parties AS (
+    SELECT table_name,
+           string_agg(DISTINCT party || CASE WHEN kind = 'account' THEN ''
+                                             ELSE ' (' || kind || ')' END, ', '
+                      ORDER BY party || CASE WHEN kind = 'account' THEN ''
+                                             ELSE ' (' || kind || ')' END)
+               AS assigned
+    FROM assignments WHERE valid_to IS NULL OR valid_to > $now GROUP BY ALL)
+SELECT t.name, t.side, t.currency, t.time_zone,
+       coalesce(c.in_force, 0) AS in_force, coalesce(c.scheduled, 0) AS scheduled,
+       i.imports, i.last_import, i.last_file, p.assigned
+FROM rate_tables t
+LEFT JOIN counts c ON c.table_name = t.name
+LEFT JOIN imports i ON i.table_name = t.name
+LEFT JOIN parties p ON p.table_name = t.name
+ORDER BY t.side, t.name
 """
 
 
-def assignment_history(con: duckdb.DuckDBPyConnection, party: str, side: str,
-                       now: datetime | None = None) -> pl.DataFrame:
-    """Every interval a rate table priced ``party`` (a customer or vendor, ``side``), with
-    those replaced by a ``replace_history`` re-assignment.
+def table_overview(con: duckdb.DuckDBPyConnection, at: datetime | None = None) -> pl.DataFrame:
+    """The rate tables: side, currency, time zone, rows in force at ``at`` (naive UTC,
+    default now) and scheduled after it, imports, the last file, and whom each prices.
 
-    Columns: table_name, kind, phone, valid_from, valid_to (null: open), assigned_at,
-    superseded_at (null unless replaced), status (``in force``, ``ended``, ``scheduled`` or
-    ``superseded``). Sorted by kind, phone, valid_from.
-
-    >>> import duckdb; from ratelab.migrations import migrate
-    >>> con = duckdb.connect(); _ = migrate(con)
-    >>> _ = ensure_table(con, "a", "vendor"); _ = ensure_table(con, "b", "vendor")
-    >>> _ = assign(con, "a", "x", "vendor", now=datetime(2026, 1, 1))
-    >>> _ = assign(con, "b", "x", "vendor", now=datetime(2026, 2, 1))
-    >>> assignment_history(con, "x", "vendor", now=datetime(2026, 3, 1)).select(
-    ...     "table_name", "valid_from", "valid_to", "status").rows()
-    [('a', datetime.datetime(1970, 1, 1, 0, 0), datetime.datetime(2026, 2, 1, 0, 0), 'ended'),
-     ('b', datetime.datetime(2026, 2, 1, 0, 0), None, 'in force')]
+    >>> from ratelab.examples import example_connection
+    >>> con = example_connection()      # vendor_x: prefix 44 from 2026-01-01
+    >>> table_overview(con, datetime(2026, 6, 1)).select("name", "in_force", "imports").rows()
+    [('vendor_x', 1, 1)]
     """
-    if side not in ("customer", "vendor"):
-        raise ValueError(f"side must be customer or vendor, got {side!r}")
-    frame: pl.DataFrame = con.sql(
-        _HISTORY_SQL, params={"p": party, "side": side, "now": now or _now()}).pl()
+    frame: pl.DataFrame = con.sql(_OVERVIEW_SQL, params={"now": at or _now()}).pl()
     return frame
 
 

@@ -80,7 +80,7 @@ def routing_snapshot(con: duckdb.DuckDBPyConnection, at: datetime | None = None)
     missing rate raises :class:`ratelab.reports.MissingRateError`).
 
     >>> from ratelab.examples import example_connection
-    >>> from ratelab.rates import assign
+    >>> from ratelab.assignments import assign
     >>> con = example_connection()
     >>> _ = assign(con, "vendor_x", "carrier_x", "vendor")
     >>> routing_snapshot(con, datetime(2026, 6, 1))["vendors"]

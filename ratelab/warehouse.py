@@ -4,99 +4,38 @@ Only one process may hold a DuckDB file read-write, so a ``Warehouse`` holds no 
 between calls: each method opens the file, does its work in a transaction and closes it. An
 ingest job and an analyst's notebook therefore take turns; a call that finds the file locked
 retries for ``lock_timeout`` seconds before it gives up with a message saying who to wait for.
+
+``Warehouse`` is a facade: opening the file, connections and errors are
+:mod:`ratelab.warehouse_file`'s, and each method hands its work to the module that owns the
+concept (:mod:`ratelab.rates`, :mod:`ratelab.assignments`, :mod:`ratelab.calendars`,
+:mod:`ratelab.fx`, :mod:`ratelab.ingest`, :mod:`ratelab.rating`, :mod:`ratelab.routing`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from datetime import time as TimeOfDay
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
-import duckdb
 import polars as pl
 
-from ratelab import fx
+from ratelab import assignments, calendars, fx
 from ratelab import rates as rate_store
-from ratelab.db import one
-from ratelab.decks import DeckRow, diff_rates, read_deck
+from ratelab.db import transaction
+from ratelab.decks import read_deck
 from ratelab.ingest import IngestSummary, ingest_spool, resolve_quarantine
-from ratelab.migrations import SchemaError, available, current_version, migrate, verify
-from ratelab.rating import RateSummary, cdr_filter, rate_cdrs
+from ratelab.rating import RateSummary, rate_cdrs, rated_calls
 from ratelab.routing import routing_snapshot, write_snapshot
-from ratelab.watch.aggregates import refresh_hourly
+from ratelab.warehouse_file import WarehouseBusy, WarehouseError, WarehouseFile, WarehouseNotFound
+from ratelab.watch.aggregates import mark_stale
 
 __all__ = ["DEFAULT_PATH", "Warehouse", "WarehouseBusy", "WarehouseError", "WarehouseNotFound",
            "connect"]
 
 DEFAULT_PATH = Path("data/warehouse.duckdb")
-
-_RATED_SQL = """
-SELECT c.cdr_id, r.start_ts, r.customer, r.vendor, c.callee, r.answered,
-       CAST(CAST(c.duration_ms AS DECIMAL(18, 0)) * 0.001 AS DECIMAL(18, 3)) AS duration_s,
-       r.status, r.destination,
-       r.customer_table, r.customer_kind, r.customer_prefix, r.customer_rate,
-       r.billed_s_customer, r.revenue,
-       r.vendor_table, r.vendor_prefix, r.vendor_rate, r.billed_s_vendor, r.cost,
-       r.revenue - r.cost AS profit,
-       r.customer_rate - r.vendor_rate AS rate_deviation,
-       r.synthetic, r.rated_at
-FROM (SELECT * FROM rated WHERE {where}) r
-JOIN cdrs c USING (cdr_seq)
-ORDER BY r.start_ts, c.cdr_id
-"""
-
-# One row per rate table: what is in force at $now, what is scheduled, its imports and whom it
-# prices now.
-_RATE_TABLES_SQL = """
-WITH counts AS (
-    SELECT table_name,
-           count(*) FILTER (WHERE effective_from <= $now
-                            AND (effective_to IS NULL OR effective_to > $now))
-               AS in_force,
-           count(*) FILTER (WHERE effective_from > $now) AS scheduled
-    FROM rates GROUP BY ALL),
-imports AS (
-    SELECT table_name, count(*) AS imports, max(imported_at) AS last_import,
-           arg_max(file, imported_at) AS last_file
-    FROM deck_imports GROUP BY ALL),
-parties AS (
-    SELECT table_name,
-           string_agg(DISTINCT party || CASE WHEN kind = 'account' THEN ''
-                                             ELSE ' (' || kind || ')' END, ', '
-                      ORDER BY party || CASE WHEN kind = 'account' THEN ''
-                                             ELSE ' (' || kind || ')' END)
-               AS assigned
-    FROM assignments WHERE valid_to IS NULL OR valid_to > $now GROUP BY ALL)
-SELECT t.name, t.side, t.currency, t.time_zone,
-       coalesce(c.in_force, 0) AS in_force, coalesce(c.scheduled, 0) AS scheduled,
-       i.imports, i.last_import, i.last_file, p.assigned
-FROM rate_tables t
-LEFT JOIN counts c ON c.table_name = t.name
-LEFT JOIN imports i ON i.table_name = t.name
-LEFT JOIN parties p ON p.table_name = t.name
-ORDER BY t.side, t.name
-"""
-
-class WarehouseError(RuntimeError):
-    """The warehouse cannot be used: the file is missing, is not a ratelab warehouse (garbage,
-    or another DuckDB database), cannot be opened, or the ``Warehouse`` was closed."""
-
-
-class WarehouseNotFound(WarehouseError, FileNotFoundError):
-    """No file at the path: create a warehouse with ``ratelab init PATH`` or
-    ``connect(path, create=True)``."""
-
-
-class WarehouseBusy(WarehouseError):
-    """Another process holds the warehouse file."""
 
 
 def connect(path: str | Path | None = None, *, read_only: bool = False, create: bool = False,
@@ -123,162 +62,14 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, create: 
                      create=create, lock_timeout=lock_timeout, memory_limit=memory_limit)
 
 
-class Warehouse:
+class Warehouse(WarehouseFile):
     """A rate and CDR warehouse in one DuckDB file. See the module docstring on sharing it.
 
     ``Warehouse(path)`` opens an existing warehouse (``create=True`` makes a new one). It holds
     no connection between calls; ``close()`` (or leaving a ``with`` block) ends its use, and
-    later calls raise :class:`WarehouseError`.
+    later calls raise :class:`WarehouseError`. Opening, connections and ``sql`` come from
+    :class:`ratelab.warehouse_file.WarehouseFile`.
     """
-
-    def __init__(self, path: str | Path, *, read_only: bool = False, create: bool = False,
-                 lock_timeout: float = 30.0, memory_limit: str | None = None) -> None:
-        self.path = Path(path)
-        self.read_only = read_only
-        self.lock_timeout = lock_timeout
-        self.memory_limit = memory_limit or os.environ.get("RATELAB_MEMORY_LIMIT", "3GB")
-        self._closed = False
-        if create and read_only:
-            raise ValueError("create=True needs a read-write open (read_only=False)")
-        if self.path.is_dir():
-            raise WarehouseError(f"{self.path} is a directory, not a warehouse file")
-        if not self.path.exists():
-            if not create:
-                raise WarehouseNotFound(
-                    f"no warehouse at {self.path}: create one with `ratelab init {self.path}` "
-                    "(Python: connect(path, create=True))")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        if read_only:
-            with self.connection() as con:
-                self._check_is_warehouse(con, create=False)
-                have, newest = current_version(con), available()[-1].version
-                verify(con)
-            if have > newest:
-                raise SchemaError(
-                    f"{self.path} has schema version {have}, newer than this ratelab knows "
-                    f"({newest}); upgrade ratelab to read it"
-                )
-            if have < newest:
-                raise SchemaError(
-                    f"{self.path} has schema version {have}, this ratelab needs {newest}: "
-                    f"upgrade it (its data is kept) with `ratelab init {self.path}` "
-                    "(Python: connect(path))"
-                )
-        else:
-            with self.connection() as con:
-                self._check_is_warehouse(con, create=create)
-                migrate(con)
-
-    def _check_is_warehouse(self, con: duckdb.DuckDBPyConnection, *, create: bool) -> None:
-        """Refuse a DuckDB file that is not a ratelab warehouse (no ``schema_migrations``).
-
-        An empty database becomes a warehouse only with ``create``; one holding other tables
-        never does (ratelab never adds its schema to someone else's database).
-        """
-        if current_version(con) > 0:
-            return
-        others = [row[0] for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
-        if others:
-            shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
-            raise WarehouseError(
-                f"{self.path} is a DuckDB database but not a ratelab warehouse (it holds "
-                f"{shown} and no schema_migrations); point at a warehouse, or create a new "
-                "one with `ratelab init NEW_PATH`")
-        if not create:
-            raise WarehouseError(
-                f"{self.path} is an empty DuckDB file, not a ratelab warehouse; make it one "
-                f"with `ratelab init {self.path}` (Python: connect(path, create=True))")
-
-    def close(self) -> None:
-        """End the use of this warehouse: later calls raise WarehouseError. Idempotent.
-
-        A ``Warehouse`` holds no connection between calls, so nothing stays locked either way;
-        ``close`` makes the end explicit (and ``with connect(path) as wh:`` does it for you).
-        """
-        self._closed = True
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
-    def __enter__(self) -> Warehouse:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        mode = "read-only" if self.read_only else "read-write"
-        return f"Warehouse({str(self.path)!r}, {mode})"
-
-    # -- connections -------------------------------------------------------------------------
-
-    @contextmanager
-    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits up to ``lock_timeout`` s for another process."""
-        if self._closed:
-            raise WarehouseError(f"{self.path}: this Warehouse was closed; connect() again")
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=self.read_only)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    # garbage, a newer storage format, a directory, no permission
-                    raise WarehouseError(
-                        f"cannot open {self.path} as a ratelab warehouse: {exc}") from exc
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusy(
-                        f"{self.path} is locked by another process (an ingest or rating job?); "
-                        f"waited {self.lock_timeout:g} s. Retry when it finishes, or raise "
-                        "lock_timeout."
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)  # short: a reader in a loop must not starve a writer
-        try:
-            # Stored times are naive UTC; the session zone makes every conversion agree.
-            con.execute("SET TimeZone = 'UTC'")
-            # Nothing here relies on insertion order; dropping it lets DuckDB write in
-            # parallel and keeps less in memory. The memory cap keeps big jobs within a
-            # laptop's reach (DuckDB spills to disk past it).
-            con.execute("SET preserve_insertion_order = false")
-            con.execute(f"SET memory_limit = '{self.memory_limit}'")
-            # DuckDB's own progress bar would print into notebooks and cron logs; ratelab
-            # shows its own (ratelab.progress) where work is long.
-            con.execute("SET enable_progress_bar = false")
-            yield con
-        finally:
-            con.close()
-
-    def schema_version(self) -> int:
-        """The schema version of the file.
-
-        >>> from ratelab.examples import sample_warehouse
-        >>> sample_warehouse(cdrs=1).schema_version() >= 1
-        True
-        """
-        with self.connection() as con:
-            return current_version(con)
-
-    def sql(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> pl.DataFrame:
-        """Run any query and return a Polars frame (for notebooks).
-
-        >>> from ratelab.examples import sample_warehouse
-        >>> sample_warehouse(cdrs=5).sql("SELECT count(*) AS n FROM cdrs")["n"].to_list()
-        [5]
-        """
-        with self.connection() as con:
-            # duckdb types .pl() as Any (it may return a LazyFrame)
-            frame: pl.DataFrame = con.sql(query, params=params).pl()
-            return frame
-
-    def _write(self) -> None:
-        if self.read_only:
-            raise PermissionError(f"{self.path} is open read-only")
 
     # -- rate decks --------------------------------------------------------------------------
 
@@ -322,18 +113,12 @@ class Warehouse:
                          default_increment=default_increment, date_order=date_order, sheet=sheet)
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         step(1, 3)
-        with self.connection() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                rate_store.ensure_table(con, name, side, currency=currency, time_zone=time_zone,
-                                        calendar=calendar)
-                summary = rate_store.import_rows(con, name, rows, file=str(path), sha256=digest,
-                                                 mode=mode, on_stored=lambda: step(2, 3))
-                con.execute("COMMIT")
-                step(3, 3)
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with self.connection() as con, transaction(con):
+            rate_store.ensure_table(con, name, side, currency=currency, time_zone=time_zone,
+                                    calendar=calendar)
+            summary = rate_store.import_rows(con, name, rows, file=str(path), sha256=digest,
+                                             mode=mode, on_stored=lambda: step(2, 3))
+        step(3, 3)
         return summary
 
     def deck_diff(
@@ -361,20 +146,7 @@ class Warehouse:
         # read_options are read_deck's keyword arguments, passed through unchecked here.
         new = read_deck(path, **read_options)  # type: ignore[arg-type]
         with self.connection() as con:
-            tz_row = one(con, "SELECT time_zone FROM rate_tables WHERE name = ?", [name])
-            if tz_row is None:
-                raise ValueError(f"no rate table {name!r} to compare with")
-            if as_of is None:  # now, on the rate table's own clock (its deck dates are local)
-                as_of = datetime.now(ZoneInfo(tz_row[0])).replace(tzinfo=None)
-            current = rate_store.rows_in_force(con, name, rate_store.to_utc(as_of, tz_row[0]))
-        changes = diff_rates(_deck_rows(current), new, as_of=as_of, notice_days=notice_days)
-        return pl.DataFrame(
-            [c.__dict__ for c in changes],
-            schema={"prefix": pl.String, "destination": pl.String, "band": pl.String,
-                    "status": pl.String, "old_rate": pl.Decimal(18, 6),
-                    "new_rate": pl.Decimal(18, 6), "change": pl.Decimal(18, 6),
-                    "effective_from": pl.Datetime("us"), "short_notice": pl.Boolean},
-        )
+            return rate_store.diff_deck(con, name, new, as_of=as_of, notice_days=notice_days)
 
     def assign(
         self,
@@ -393,7 +165,7 @@ class Warehouse:
 
         Customer kinds follow the VOS billing principle: period, account, account_private,
         phone_private (with ``phone``); the cheapest applicable charge wins. See
-        :func:`ratelab.rates.assign` for how a new assignment replaces an older one: it closes
+        :func:`ratelab.assignments.assign` for how a new assignment replaces an older one: it closes
         the old interval and keeps the history; one that would re-price calls already made is
         refused (``HistoryError``) unless ``replace_history=True``.
 
@@ -405,21 +177,11 @@ class Warehouse:
         ['account_private']
         """
         self._write()
-        if (customer is None) == (vendor is None):
-            raise ValueError("give exactly one of customer= or vendor=")
-        side, party = ("customer", customer) if customer is not None else ("vendor", vendor)
-        assert party is not None  # exactly one was given (checked above)
-        with self.connection() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                span = rate_store.assign(con, table, party, side,
-                                         kind=kind, phone=phone, valid_from=valid_from,
-                                         valid_to=valid_to, replace_history=replace_history)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-        return span
+        side, party = assignments.party_side(customer, vendor)
+        with self.connection() as con, transaction(con):
+            return assignments.assign(con, table, party, side, kind=kind, phone=phone,
+                                      valid_from=valid_from, valid_to=valid_to,
+                                      replace_history=replace_history)
 
     def set_calendar(self, name: str,
                      hours: list[tuple[int, TimeOfDay, TimeOfDay | None, str]]) -> None:
@@ -437,14 +199,8 @@ class Warehouse:
         14
         """
         self._write()
-        with self.connection() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                rate_store.set_calendar(con, name, hours)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with self.connection() as con, transaction(con):
+            calendars.set_calendar(con, name, hours)
 
     def rate_tables(self, at: datetime | None = None) -> pl.DataFrame:
         """The rate tables: side, currency, time zone, rows in force at ``at`` (naive UTC,
@@ -455,8 +211,8 @@ class Warehouse:
         >>> tables.select("name", "side", "in_force", "assigned").rows()
         [('cust_std', 'customer', 3, 'acme'), ('vend_x', 'vendor', 3, 'carrier_x')]
         """
-        now = at or datetime.now(UTC).replace(tzinfo=None)
-        return self.sql(_RATE_TABLES_SQL, {"now": now})
+        with self.connection() as con:
+            return rate_store.table_overview(con, at)
 
     def parties(self, side: str) -> list[str]:
         """The customers (``side="customer"``) or vendors that rate tables were assigned to.
@@ -495,10 +251,7 @@ class Warehouse:
         """
         self._write()
         with self.connection() as con:
-            con.execute("DELETE FROM calendar_days WHERE calendar = ? AND day = ?",
-                        [calendar, day])
-            con.execute("INSERT INTO calendar_days VALUES (?, ?, ?, ?)",
-                        [calendar, day, band, note])
+            calendars.set_calendar_day(con, day, band, calendar=calendar, note=note)
 
     # -- CDRs --------------------------------------------------------------------------------
 
@@ -549,10 +302,10 @@ class Warehouse:
         """
         self._write()
         with self.connection() as con:
-            summary = rate_cdrs(con, since=since, until=until, customer=customer,
-                                vendor=vendor, on_chunk=on_chunk)
-            refresh_hourly(con, since, until)  # the watch's hourly aggregates (docs/watch.md)
-            return summary
+            # first: the watch aggregates these hours again when it next reads them
+            mark_stale(con, since, until)
+            return rate_cdrs(con, since=since, until=until, customer=customer, vendor=vendor,
+                             on_chunk=on_chunk)
 
     def rated(
         self,
@@ -571,11 +324,8 @@ class Warehouse:
         >>> rated.height, (rated["revenue"] - rated["cost"] == rated["profit"]).all()
         (50, True)
         """
-        where, params = cdr_filter(since, until, customer, vendor)
-        if status is not None:
-            where += " AND status = $status"
-            params["status"] = status
-        return self.sql(_RATED_SQL.format(where=where), params)
+        with self.connection() as con:
+            return rated_calls(con, since, until, customer, vendor, status)
 
     def margin_summary(
         self,
@@ -661,14 +411,8 @@ class Warehouse:
         """
         self._write()
         rows = fx.read_fx_file(path)
-        with self.connection() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                added, replaced = fx.import_rates(con, rows, source=str(path))
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with self.connection() as con, transaction(con):
+            added, replaced = fx.import_rates(con, rows, source=str(path))
         return fx.FxSummary(str(path), len(rows), added, replaced)
 
     def set_fx(self, currency: str, rate: Decimal | str, day: date) -> fx.FxRate:
@@ -693,29 +437,24 @@ class Warehouse:
         >>> wh.fx_rates().select("day", "currency", "rate").rows()
         [(datetime.date(2026, 11, 1), 'EUR', Decimal('1.0800000000'))]
         """
-        return self.sql(
-            "SELECT day, currency, rate, source, set_at FROM fx_rates "
-            "WHERE $c IS NULL OR currency = upper($c) ORDER BY currency, day",
-            {"c": currency})
+        with self.connection() as con:
+            return fx.rates_frame(con, currency)
 
     # -- assignment history -------------------------------------------------------------------
 
     def assignment_history(self, *, customer: str | None = None,
                            vendor: str | None = None) -> pl.DataFrame:
         """Every interval a rate table priced ``customer`` (or ``vendor``), ended and
-        superseded ones included: :func:`ratelab.rates.assignment_history`.
+        superseded ones included: :func:`ratelab.assignments.assignment_history`.
 
         >>> from ratelab.examples import sample_warehouse
         >>> wh = sample_warehouse(cdrs=1)
         >>> wh.assignment_history(vendor="carrier_x").select("table_name", "status").rows()
         [('vend_x', 'in force')]
         """
-        if (customer is None) == (vendor is None):
-            raise ValueError("give exactly one of customer= or vendor=")
-        side, party = ("customer", customer) if customer is not None else ("vendor", vendor)
-        assert party is not None
+        side, party = assignments.party_side(customer, vendor)
         with self.connection() as con:
-            return rate_store.assignment_history(con, party, side)
+            return assignments.assignment_history(con, party, side)
 
     # -- quarantine ---------------------------------------------------------------------------
 
@@ -752,7 +491,3 @@ class Warehouse:
         self._write()
         with self.connection() as con:
             resolve_quarantine(con, entry_id, note)
-
-
-def _deck_rows(frame: pl.DataFrame) -> list[DeckRow]:
-    return [DeckRow(line=0, **row) for row in frame.iter_rows(named=True)]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ratelab
-from ratelab.rates import HistoryError
+from ratelab.assignments import HistoryError
 from tests.helpers import contract_cdr, write_jsonl
 
 DECK = "prefix,destination,rate,increment,effective_from\n44,UK,{rate},60/60,2026-01-01\n"

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ratelab.calendars import BANDS
 from ratelab.cli.output import WHEN, print_table
 
 if TYPE_CHECKING:
     from ratelab.cli import _State
 
-BANDS = ("peak", "offpeak", "weekend")
 DAYS = ("", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 

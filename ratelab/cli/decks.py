@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ratelab.assignments import EPOCH, HistoryError
 from ratelab.cli.output import WHEN, _count, _fail, _moment, print_table
 from ratelab.decks import DeckError
 from ratelab.money import quantize
 from ratelab.progress import progress
-from ratelab.rates import EPOCH, HistoryError
 
 if TYPE_CHECKING:
     from ratelab.cli import _State
