@@ -1,8 +1,12 @@
 """The rating engine: every CDR priced on both sides, vectorized in DuckDB.
 
-The query is ``sql/rate.sql``; this module selects the CDRs to (re-)rate, runs it in chunks of
-time (so a progress bar moves and memory stays bounded), and replaces the rated rows of exactly
-the CDRs it selected, in one transaction. Nothing here loops over CDRs in Python.
+The query is assembled from ``sql/rate/``: ``calls.sql`` (each CDR with its rate tables' index
+groups), a lookup (``match_merged.sql``: one ASOF join against the customer and vendor
+segments merged per pair of groups; or ``match_sides.sql``: one ASOF join per side, when the
+merged segments would outgrow the calls) and ``charge.sql`` (cheapest-of and the narrow row).
+This module selects the CDRs to (re-)rate, runs the query in chunks of time (so a progress bar
+moves and memory stays bounded), and replaces the rated rows of exactly the CDRs it selected,
+in one transaction. Nothing here loops over CDRs in Python.
 """
 
 from __future__ import annotations
@@ -12,18 +16,62 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
+from functools import cache
 from importlib.resources import files
 
 import duckdb
+import polars as pl
 
 from ratelab.db import one, scalar
 from ratelab.fx import base_currency
 
-__all__ = ["RATE_SQL", "RATE_SQL_SINGLE", "STATUSES", "RateSummary", "cdr_filter", "rate_cdrs"]
+__all__ = ["STATUSES", "Lookup", "RateSummary", "cdr_filter", "rate_cdrs", "rated_calls",
+           "rating_query"]
 
-RATE_SQL = files("ratelab").joinpath("sql/rate.sql").read_text()
-#: The same query without the cheapest-of branch, for runs where no party has several tables.
-RATE_SQL_SINGLE = re.sub(r"\n *-- multi: begin.*?-- multi: end\n", "\n", RATE_SQL, flags=re.S)
+
+class Lookup(StrEnum):
+    """How the rating query finds each CDR's rate rows (both give the same rows)."""
+
+    #: One ASOF join against both sides' segments merged per pair of index groups.
+    MERGED = "merged"
+    #: One ASOF join per side, each partitioned by index group.
+    SIDES = "sides"
+
+
+@cache
+def _rate_sql(name: str) -> str:
+    return files("ratelab").joinpath(f"sql/rate/{name}.sql").read_text()
+
+
+def _statements(name: str) -> list[str]:
+    """The statements of ``sql/rate/NAME.sql``: each ends with ``;`` at the end of a line."""
+    return [part for part in re.split(r";[ \t]*$", _rate_sql(name), flags=re.M) if part.strip()]
+
+
+_PARTITION = "g.pair = m.pair AND "
+
+
+@cache
+def rating_query(lookup: Lookup, *, several: bool = True, partitioned: bool = True) -> str:
+    """The rating query's text for ``lookup``; ``{where}`` selects the CDRs.
+
+    ``several=False`` drops the cheapest-of branch (no party has several tables);
+    ``partitioned=False`` drops the pair partition of the merged lookup (the run has one pair).
+
+    >>> sql = rating_query(Lookup.MERGED, several=False, partitioned=False)
+    >>> "merged_segments" in sql, "arg_min" in sql, "ON g.pair = m.pair" in sql
+    (True, False, False)
+    """
+    match = _rate_sql("match_merged" if lookup is Lookup.MERGED else "match_sides")
+    if not partitioned:
+        assert lookup is Lookup.MERGED and _PARTITION in match
+        match = match.replace(_PARTITION, "")
+    charge = _rate_sql("charge")
+    if not several:
+        charge = re.sub(r"\n *-- multi: begin.*?-- multi: end\n", "\n", charge, flags=re.S)
+    return "\n".join((_rate_sql("calls"), match, charge))
+
 
 #: The names of the status codes stored in ``rated_rows.status`` (the view ``rated`` shows the
 #: names; migration 005).
@@ -32,8 +80,13 @@ STATUSES = ("ok", "no_customer_rate", "no_vendor_rate", "no_rates", "bad_number"
 #: CDRs per chunk: big enough that per-query overhead vanishes, small enough to bound memory.
 CHUNK_ROWS = 4_000_000
 
-# The assignments as the query needs them: a dense id, the side as a flag, whether the party has
-# several tables (only those CDRs pay for the cheapest-of aggregation), and the table's bands.
+#: The merged lookup is used while its segments number at most this share of the CDRs rated:
+#: building a merged segment costs about 2.5 times what the second ASOF join costs per CDR
+#: (docs/performance.md), so past about 0.4 the per-side lookup is cheaper.
+MERGED_SHARE = 0.4
+
+# The assignments as the query needs them: the side as a flag, whether the party has several
+# tables (only those CDRs pay for the cheapest-of aggregation), and the table's bands.
 _PLAN = """
 CREATE OR REPLACE TEMP TABLE plan AS
 WITH meta AS (
@@ -42,13 +95,33 @@ WITH meta AS (
     FROM rate_tables t LEFT JOIN rate_groups g ON g.table_name = t.name
     GROUP BY ALL
 )
-SELECT row_number() OVER (ORDER BY a.side, a.party, a.table_name, a.kind, a.valid_from) AS pid,
-       a.table_name, a.party, a.side = 'customer' AS is_customer, a.kind,
+SELECT a.table_name, a.party, a.side = 'customer' AS is_customer,
        CASE a.kind WHEN 'phone_private' THEN 0 WHEN 'account_private' THEN 1
                    WHEN 'account' THEN 2 ELSE 3 END AS kind_rank,
        count(*) OVER (PARTITION BY a.side, a.party) > 1 AS multi,
        a.phone, a.valid_from, a.valid_to, m.banded, m.time_zone, m.calendar
 FROM assignments a JOIN meta m ON m.name = a.table_name
+"""
+
+# The assignments with their index groups where the group depends on time alone (tables without
+# bands: one row per assignment and epoch, over the part of each the other covers), so most CDRs
+# find their group in the assignment join. A banded table's group depends on the call's local
+# time: its rows keep grp NULL and the query finds the band, then the group.
+_PLAN_GROUPS = """
+CREATE OR REPLACE TEMP TABLE plan_groups AS
+SELECT p.party, p.is_customer, p.phone, p.kind_rank, p.multi, false AS banded,
+       greatest(p.valid_from, g.epoch_from) AS valid_from,
+       CASE WHEN p.valid_to IS NULL THEN g.epoch_to WHEN g.epoch_to IS NULL THEN p.valid_to
+            ELSE least(p.valid_to, g.epoch_to) END AS valid_to,
+       g.grp, NULL AS table_name, NULL AS time_zone, NULL AS calendar
+FROM plan p JOIN rate_groups g ON g.table_name = p.table_name
+WHERE NOT p.banded
+  AND (g.epoch_to IS NULL OR g.epoch_to > p.valid_from)
+  AND (p.valid_to IS NULL OR p.valid_to > g.epoch_from)
+UNION ALL
+SELECT party, is_customer, phone, kind_rank, multi, true, valid_from, valid_to,
+       NULL, table_name, time_zone, calendar
+FROM plan WHERE banded
 """
 
 
@@ -140,6 +213,41 @@ def cdr_filter(
     return " AND ".join(where), params
 
 
+_RATED_SQL = """
+SELECT c.cdr_id, r.start_ts, r.customer, r.vendor, c.callee, r.answered,
+       CAST(CAST(c.duration_ms AS DECIMAL(18, 0)) * 0.001 AS DECIMAL(18, 3)) AS duration_s,
+       r.status, r.destination,
+       r.customer_table, r.customer_kind, r.customer_prefix, r.customer_rate,
+       r.billed_s_customer, r.revenue,
+       r.vendor_table, r.vendor_prefix, r.vendor_rate, r.billed_s_vendor, r.cost,
+       r.revenue - r.cost AS profit,
+       r.customer_rate - r.vendor_rate AS rate_deviation,
+       r.synthetic, r.rated_at
+FROM (SELECT * FROM rated WHERE {where}) r
+JOIN cdrs c USING (cdr_seq)
+ORDER BY r.start_ts, c.cdr_id
+"""
+
+
+def rated_calls(con: duckdb.DuckDBPyConnection, since: datetime | None = None,
+                until: datetime | None = None, customer: str | None = None,
+                vendor: str | None = None, status: str | None = None) -> pl.DataFrame:
+    """Rated CDRs selected as by :func:`cdr_filter` (and ``status``), ordered by start, with
+    profit and rate deviation and the CDR's callee, answered and exact ``duration_s``.
+
+    >>> from ratelab.migrations import migrate
+    >>> con = duckdb.connect(); _ = migrate(con)
+    >>> rated_calls(con, customer="acme").height
+    0
+    """
+    where, params = cdr_filter(since, until, customer, vendor)
+    if status is not None:
+        where += " AND status = $status"
+        params["status"] = status
+    frame: pl.DataFrame = con.sql(_RATED_SQL.format(where=where), params=params).pl()
+    return frame
+
+
 def _chunks(
     con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object]
 ) -> list[tuple[datetime, datetime, int]]:
@@ -162,6 +270,32 @@ def _chunks(
     return chunks
 
 
+def _prepare_lookup(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object],
+                    chunks: list[tuple[datetime, datetime, int]], total: int,
+                    lookup: Lookup | None, several: bool) -> str:
+    """Choose the lookup for this run (building the merged segments when it is merged) and
+    return the query. The pairs cover the whole run, so the segments are built once."""
+    if not chunks:
+        return rating_query(Lookup.SIDES, several=several)
+    if lookup is not Lookup.SIDES:
+        pairs_sql, keys_sql = _statements("pairs")
+        con.execute(pairs_sql.replace("{where}", where),
+                    {**params, "lo": chunks[0][0], "hi": chunks[-1][1]})
+        con.execute(keys_sql)
+        size = scalar(con, """WITH n AS (SELECT grp, count(*) AS n FROM rate_segments
+                                         GROUP BY grp)
+                              SELECT coalesce(sum(coalesce(c.n, 0) + coalesce(v.n, 0)), 0)
+                              FROM rate_pairs p LEFT JOIN n c ON c.grp = p.cgrp
+                              LEFT JOIN n v ON v.grp = p.vgrp""")
+        if lookup is None and size > MERGED_SHARE * total:
+            lookup = Lookup.SIDES
+    if lookup is Lookup.SIDES:
+        return rating_query(Lookup.SIDES, several=several)
+    con.execute(_rate_sql("merged_segments"))
+    pairs = scalar(con, "SELECT count(*) FROM rate_pairs")
+    return rating_query(Lookup.MERGED, several=several, partitioned=pairs > 1)
+
+
 def rate_cdrs(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -170,10 +304,13 @@ def rate_cdrs(
     customer: str | None = None,
     vendor: str | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
+    lookup: Lookup | None = None,
 ) -> RateSummary:
     """(Re-)rate the CDRs in the range; ``on_chunk(done, total)`` reports progress.
 
-    ``Warehouse.rate`` is the usual way in; this takes an open connection.
+    ``Warehouse.rate`` is the usual way in; this takes an open connection. ``lookup`` forces
+    how rate rows are found (the default picks the cheaper for the run; both give the same
+    rows, which the golden tests check).
 
     >>> from ratelab.examples import sample_warehouse
     >>> wh = sample_warehouse(cdrs=30)
@@ -187,24 +324,20 @@ def rate_cdrs(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_PLAN)
-        several = scalar(con, "SELECT count(*) FROM plan WHERE is_customer AND multi")
-        query = RATE_SQL if several else RATE_SQL_SINGLE
+        con.execute(_PLAN_GROUPS)
+        for statement in _statements("macros"):
+            con.execute(statement)
+        several = bool(scalar(con, "SELECT count(*) FROM plan WHERE is_customer AND multi"))
         chunks = _chunks(con, where, params)
         total = sum(n for *_, n in chunks)
+        query = _prepare_lookup(con, where, params, chunks, total, lookup, several)
         done = 0
         for lo, hi, n in chunks:
             chunk_where = f"{where} AND start_ts >= $lo AND start_ts < $hi"
             chunk_params = {**params, "lo": lo, "hi": hi}
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE todo AS
-                    SELECT cdr_seq AS rid, start_ts, customer, vendor, caller, callee_key,
-                           (duration_ms + 999) // 1000 AS billable_s,
-                           switch_id = 'synthetic' AS synthetic
-                    FROM cdrs WHERE {chunk_where}""",
-                chunk_params,
-            )
             con.execute(f"DELETE FROM rated_rows WHERE {chunk_where}", chunk_params)
-            con.execute(f"INSERT INTO rated_rows BY NAME {query}", {"rated_at": rated_at})
+            con.execute(f"INSERT INTO rated_rows BY NAME {query.replace('{where}', chunk_where)}",
+                        {**chunk_params, "rated_at": rated_at})
             done += n
             if on_chunk is not None:
                 on_chunk(done, total)
@@ -253,8 +386,8 @@ def rate_cdrs(
                 summary.missing_fx = sorted(base[2] or [])
                 summary.revenue, summary.cost = ((None, None) if summary.missing_fx
                                                  else (base[0], base[1]))
-        con.execute("DROP TABLE IF EXISTS todo")
-        con.execute("DROP TABLE IF EXISTS plan")
+        for temp in ("plan", "plan_groups", "rate_pairs", "rate_pair_keys", "merged_segments"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -27,6 +27,8 @@ RATED_TYPES = {
     "revenue": "DECIMAL(18,6)", "vendor_table": "VARCHAR", "vendor_prefix": "VARCHAR",
     "vendor_rate": "DECIMAL(18,6)", "billed_s_vendor": "INTEGER", "cost": "DECIMAL(18,6)",
     "rated_at": "TIMESTAMP",
+    # since migration 007: the currency of each side as rated
+    "revenue_currency": "VARCHAR", "cost_currency": "VARCHAR",
 }
 
 

@@ -53,13 +53,19 @@ def _plain(value: object) -> object:
     return value
 
 
+@pytest.mark.parametrize("lookup", list(rating.Lookup))
 @pytest.mark.parametrize("query", ["chosen", "full"])
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_golden(case: Path, query: str, warehouse, tmp_path: Path, monkeypatch) -> None:
+def test_golden(case: Path, query: str, lookup: rating.Lookup, warehouse, tmp_path: Path,
+                monkeypatch) -> None:
     if query == "full":  # the cheapest-of branch must not change single-table results
-        monkeypatch.setattr(rating, "RATE_SQL_SINGLE", rating.RATE_SQL)
+        original = rating.rating_query.__wrapped__
+        monkeypatch.setattr(rating, "rating_query",
+                            lambda lookup, *, several=True, partitioned=True:
+                            original(lookup, several=True, partitioned=partitioned))
     spec = _load(case, warehouse, tmp_path)
-    warehouse.rate()
+    with warehouse.connection() as con:   # both lookups, whichever the run would choose
+        rating.rate_cdrs(con, lookup=lookup)
     rows = {r["cdr_id"]: r for r in warehouse.rated().iter_rows(named=True)}
     assert set(rows) == {c["cdr_id"] for c in spec["cdrs"]}, "every CDR is kept, rated or flagged"
     for want in spec["expected"]:

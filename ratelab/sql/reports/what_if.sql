@@ -7,9 +7,12 @@
 -- calendar; every rate row (the re-rated rows name theirs; only the tables to change,
 -- $tables, are re-priced or replaced) and no import history (so a candidate deck identical to
 -- the last import is still applied); the index segments in force during the period; the
--- period's CDRs of the parties to re-rate ($parties on side $side); an empty `rated_rows` for
--- the new results; and the stored results of the period as `rated_before`, converted to the
--- base currency by the stored view rated_base (migrations 003, 005). whatif.py then creates
+-- period's CDRs of the parties to re-rate ($parties; {party} is their side's column, which
+-- lets DuckDB filter the scan: 0.37 -> 0.26 s for a month of 10M); an empty `rated_rows` for
+-- the new results; the stored results of those CDRs as `rated_before`, and the stored sums of
+-- every call of the period per destination as `stored_sums`, both in the base currency of the
+-- stored view rated_base (migrations 003, 005): only the re-rated calls are copied one by one
+-- (a month of 10M calls copied whole took 2.3 s of a what-if's 6). whatif.py then creates
 -- the stored views rate_rows, rated and rated_base over the scratch tables, so both sides
 -- read and convert by one rule.
 CREATE TABLE rate_tables AS SELECT * FROM {db}.main.rate_tables;
@@ -26,13 +29,20 @@ CREATE TABLE parties AS SELECT * FROM {db}.main.parties;
 CREATE TABLE calendar_hours AS SELECT * FROM {db}.main.calendar_hours;
 CREATE TABLE calendar_days AS SELECT * FROM {db}.main.calendar_days;
 CREATE TABLE cdrs AS
-SELECT cdr_id, cdr_seq, start_ts, customer, vendor, caller, callee_key, duration_ms, switch_id
+SELECT cdr_seq, start_ts, customer, vendor, caller, callee_key, duration_ms, switch_id
 FROM {db}.main.cdrs
 WHERE start_ts >= $start AND start_ts < $end
-  AND list_contains($parties::VARCHAR[], CASE $side WHEN 'vendor' THEN vendor ELSE customer END);
+  AND {party} IN (SELECT unnest($parties::VARCHAR[]));
 CREATE TABLE rated_rows AS SELECT * FROM {db}.main.rated_rows WHERE false;
 CREATE TABLE rated_before AS
-SELECT * FROM {db}.main.rated_base WHERE start_ts >= $start AND start_ts < $end;
+SELECT cdr_seq, destination, status, revenue_base, cost_base FROM {db}.main.rated_base
+WHERE start_ts >= $start AND start_ts < $end
+  AND {party} IN (SELECT unnest($parties::VARCHAR[]));
+CREATE TABLE stored_sums AS
+SELECT coalesce(destination, '(unrated)') AS destination, count(*) AS calls,
+       sum(revenue_base) AS revenue, sum(cost_base) AS cost
+FROM {db}.main.rated_base WHERE start_ts >= $start AND start_ts < $end
+GROUP BY ALL;
 CREATE TABLE settings AS SELECT * FROM {db}.main.settings;
 CREATE TABLE fx_rates AS SELECT * FROM {db}.main.fx_rates;
 
@@ -42,8 +52,12 @@ CREATE TABLE fx_rates AS SELECT * FROM {db}.main.fx_rates;
 -- amount is in the base currency (revenue_base, cost_base of the view rated_base: the exchange
 -- rate of the call's UTC day, half up to 6 places per call and side); whatif.py checks first
 -- that no rate is missing.
-WITH calls AS (
-    SELECT coalesce(b.destination, a.destination, '(unrated)') AS destination,
+-- The period's stored sums, corrected by the re-rated calls: each leaves its stored group and
+-- joins its group (the stored destination, else the new one) with both its figures. Sums of
+-- exact decimals, so the result equals a sum over every call.
+WITH rerated AS (
+    SELECT coalesce(b.destination, '(unrated)') AS stored_group,
+           coalesce(b.destination, a.destination, '(unrated)') AS destination,
            b.revenue_base AS revenue_before, b.cost_base AS cost_before,
            CASE WHEN a.cdr_seq IS NULL THEN b.revenue_base ELSE a.revenue_base END
                AS revenue_after,
@@ -52,15 +66,28 @@ WITH calls AS (
     FROM rated_before b
     LEFT JOIN rated_base a USING (cdr_seq)
 ),
+parts AS (
+    SELECT destination, calls, revenue AS revenue_before, revenue AS revenue_after,
+           cost AS cost_before, cost AS cost_after, 0 AS lost_rate
+    FROM stored_sums
+    UNION ALL
+    SELECT stored_group, -1, -revenue_before, -revenue_before, -cost_before, -cost_before, 0
+    FROM rerated
+    UNION ALL
+    SELECT destination, 1, revenue_before, revenue_after, cost_before, cost_after,
+           CAST(lost_rate AS INTEGER)
+    FROM rerated
+),
 sums AS (
-    SELECT destination, count(*) AS calls,
+    SELECT destination, sum(calls) AS calls,
            CAST(coalesce(sum(revenue_before), 0) AS DECIMAL(18, 6)) AS revenue,
            CAST(coalesce(sum(revenue_after), 0) AS DECIMAL(18, 6)) AS revenue_after,
            CAST(coalesce(sum(cost_before), 0) AS DECIMAL(18, 6)) AS cost_before,
            CAST(coalesce(sum(cost_after), 0) AS DECIMAL(18, 6)) AS cost_after,
-           count(*) FILTER (WHERE lost_rate) AS unpriced_after
-    FROM calls
+           sum(lost_rate) AS unpriced_after
+    FROM parts
     GROUP BY destination
+    HAVING sum(calls) > 0
 )
 SELECT destination, revenue, cost_before, cost_after,
        CAST(revenue - cost_before AS DECIMAL(18, 6)) AS profit_before,
@@ -71,7 +98,8 @@ SELECT destination, revenue, cost_before, cost_after,
            AS margin_after,
        CAST((revenue_after - cost_after) - (revenue - cost_before) AS DECIMAL(18, 6))
            AS profit_change,
-       revenue_after, calls, unpriced_after,
+       revenue_after, CAST(calls AS BIGINT) AS calls, CAST(unpriced_after AS BIGINT)
+           AS unpriced_after,
        (SELECT value FROM settings WHERE key = 'base_currency') AS currency
 FROM sums
 ORDER BY destination;

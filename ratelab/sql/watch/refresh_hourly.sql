@@ -9,13 +9,11 @@ WITH b AS (SELECT value AS base_currency FROM settings WHERE key = 'base_currenc
 calls AS (
     SELECT r.start_ts, coalesce(r.customer, '') AS customer,
            coalesce(r.destination, '') AS destination, r.answered, r.revenue, r.cost,
-           c.duration_ms, ct.currency AS revenue_currency, vt.currency AS cost_currency,
+           c.duration_ms, r.revenue_currency, r.cost_currency,
            CAST(r.start_ts AS DATE) AS day
     FROM rated r
     JOIN (SELECT cdr_seq, duration_ms FROM cdrs WHERE start_ts >= $lo AND start_ts < $hi) c
       USING (cdr_seq)
-    LEFT JOIN rate_tables ct ON ct.name = r.customer_table
-    LEFT JOIN rate_tables vt ON vt.name = r.vendor_table
     WHERE r.start_ts >= $lo AND r.start_ts < $hi
 ),
 needed AS (
