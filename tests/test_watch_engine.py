@@ -1,5 +1,6 @@
-"""The watch engine (docs/watch.md): hourly aggregates kept at rating time, each detector on a
-golden warehouse with planted cases and clean look-alikes, findings stored once, thresholds."""
+"""The watch engine (docs/watch.md): hourly aggregates (rating marks hours stale, the watch
+aggregates them), each detector on a golden warehouse with planted cases and clean look-alikes,
+findings stored once, thresholds."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ratelab.watch import (
     findings,
     read_ranges,
     refresh_hourly,
+    refresh_stale,
     run_watch,
 )
 from ratelab.watch.aggregates import load_watch_sql
@@ -143,6 +145,9 @@ def fresh_group_by(wh: ratelab.Warehouse) -> pl.DataFrame:
 
 
 def stored_aggregates(wh: ratelab.Warehouse) -> pl.DataFrame:
+    """The aggregates as the watch reads them: the stale hours aggregated first."""
+    with wh.connection() as con:
+        refresh_stale(con)
     return wh.sql("""
         SELECT hour, customer, destination, sum(calls) AS calls, sum(answered) AS answered,
                sum(duration_ms) AS duration_ms, sum(short_calls) AS short_calls,
@@ -353,6 +358,44 @@ def test_aggregates_follow_rating_rerating_and_reingest(
         "short_calls"].to_list() == [1]
 
 
+def test_rating_marks_hours_stale_and_the_watch_aggregates_what_it_reads(
+        tmp_path: Path, deck) -> None:  # type: ignore[no-untyped-def]
+    """Rating aggregates nothing itself; a run aggregates the stale hours its detectors read
+    (its window and their history) and leaves older stale hours listed for a later reader."""
+    old = calls("spik", "44", datetime(2026, 6, 1, 9), 3)   # months before the history
+    wh = make_warehouse(tmp_path, deck, planted_calls() + old)
+    assert wh.sql("SELECT count(*) AS n FROM watch_hourly")["n"][0] == 0
+    assert wh.sql("SELECT min(lo) AS lo, max(hi) AS hi FROM watch_stale").row(0) == (
+        datetime(2026, 6, 1, 9), hour_after(max(c[2] for c in planted_calls())))
+    run_watch(wh, now=NOW)
+    hours = wh.sql("SELECT min(hour) AS first, sum(calls) AS n FROM watch_hourly").row(0)
+    assert hours[0] > datetime(2026, 6, 1, 10)             # the June call was not aggregated
+    assert hours[1] == len(planted_calls())
+    assert wh.sql("SELECT lo, hi FROM watch_stale").rows() == [
+        (datetime(2026, 6, 1, 9), history_start_of(NOW))]  # listed, for whoever reads it
+    assert same_rows(stored_aggregates(wh), fresh_group_by(wh))   # all of it, on request
+    assert wh.sql("SELECT count(*) AS n FROM watch_stale")["n"][0] == 0
+    # re-rating one hour marks only that hour
+    wh.rate(since=datetime(2026, 11, 2, 14, 10), until=datetime(2026, 11, 2, 14, 20))
+    assert wh.sql("SELECT lo, hi FROM watch_stale").rows() == [
+        (datetime(2026, 11, 2, 14), datetime(2026, 11, 2, 15))]
+
+
+def hour_after(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def history_start_of(now: datetime) -> datetime:
+    """Where the first run's history starts (no run before it)."""
+    import duckdb
+
+    from ratelab.migrations import migrate
+    from ratelab.watch.detect import history_start, watch_window
+    con = duckdb.connect()
+    migrate(con)
+    return history_start(watch_window(con, now, WatchConfig()), WatchConfig())
+
+
 def test_refresh_hourly_replaces_exactly_the_hours_it_is_given(
         planted: ratelab.Warehouse) -> None:
     before = stored_aggregates(planted)
@@ -413,6 +456,7 @@ def test_the_back_fill_and_refresh_queries_agree(planted: ratelab.Warehouse) -> 
     migration = (Path(ratelab.__file__).parent / "migrations" / "004_watch.sql").read_text()
     back_fill = migration[migration.index("INSERT INTO watch_hourly BY NAME"):]
     with planted.connection() as con:
+        refresh_stale(con)
         by_refresh = con.execute("SELECT * FROM watch_hourly ORDER BY ALL").fetchall()
         con.execute("DELETE FROM watch_hourly")
         con.execute(back_fill)

@@ -1,6 +1,7 @@
-"""The loss and fraud watch (docs/watch.md): hourly aggregates kept at rating time, detectors
-comparing each customer and destination with its own history, findings stored in the warehouse,
-and :func:`notify` to send the new ones (e-mail, JSON lines). The charts of the findings are in
+"""The loss and fraud watch (docs/watch.md): hourly aggregates (rating marks the hours it
+changes, a run aggregates the stale hours it reads), detectors comparing each customer and
+destination with its own history, findings stored in the warehouse, and :func:`notify` to send
+the new ones (e-mail, JSON lines). The charts of the findings are in
 :mod:`ratelab.watch.view` (it imports Plotly, so it is not loaded here).
 
 >>> from ratelab.examples import sample_warehouse
@@ -10,7 +11,7 @@ and :func:`notify` to send the new ones (e-mail, JSON lines). The charts of the 
 []
 """
 
-from ratelab.watch.aggregates import SHORT_CALL_MS, refresh_hourly
+from ratelab.watch.aggregates import SHORT_CALL_MS, mark_stale, refresh_hourly, refresh_stale
 from ratelab.watch.config import WatchConfig
 from ratelab.watch.detect import run_watch
 from ratelab.watch.model import Finding, FindingKind, Severity, WatchResult
@@ -28,8 +29,10 @@ __all__ = [
     "WatchConfig",
     "WatchResult",
     "findings",
+    "mark_stale",
     "notify",
     "read_ranges",
     "refresh_hourly",
+    "refresh_stale",
     "run_watch",
 ]

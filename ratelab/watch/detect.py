@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from ratelab.watch.aggregates import HOUR, hour_floor, load_watch_sql, refresh_days
+from ratelab.watch.aggregates import HOUR, hour_floor, load_watch_sql, refresh_days, refresh_stale
 from ratelab.watch.config import WatchConfig
 from ratelab.watch.model import Draft, FindingKind, Severity, WatchResult
 from ratelab.watch.ranges import HIGH_RISK_DEFAULT, load_ranges, read_ranges
@@ -27,7 +27,7 @@ from ratelab.watch.store import store_findings
 if TYPE_CHECKING:  # importing Warehouse at run time would be circular
     from ratelab.warehouse import Warehouse
 
-__all__ = ["Draft", "detect", "run_watch", "watch_window"]
+__all__ = ["Draft", "detect", "history_start", "run_watch", "watch_window"]
 
 
 def run_watch(wh: Warehouse, *, now: datetime | None = None,
@@ -58,6 +58,7 @@ def run_watch(wh: Warehouse, *, now: datetime | None = None,
         con.execute("BEGIN TRANSACTION")
         try:
             window = watch_window(con, now, config)
+            refresh_stale(con, since=history_start(window, config))   # what rating marked
             load_ranges(con, ranges)
             drafts = detect(con, now, window, config)
             found = store_findings(con, drafts, seen_at=started)
@@ -92,6 +93,18 @@ def watch_window(con: duckdb.DuckDBPyConnection, now: datetime,
     if rows:
         start = max(earliest, min(current - HOUR, hour_floor(rows[0][0])))
     return start, current + HOUR
+
+
+def history_start(window: tuple[datetime, datetime], config: WatchConfig) -> datetime:
+    """The first hour a run over ``window`` reads: the same hours of past weeks, the days a
+    destination counts as new, the longest loss period.
+
+    >>> history_start((datetime(2026, 11, 2), datetime(2026, 11, 3)), WatchConfig())
+    datetime.datetime(2026, 8, 4, 0, 0)
+    """
+    lo, hi = window
+    return min(lo - timedelta(days=max(7 * config.weeks, config.new_destination_days)),
+               hi - timedelta(days=max(config.loss_days)))
 
 
 def detect(con: duckdb.DuckDBPyConnection, now: datetime, window: tuple[datetime, datetime],
