@@ -212,3 +212,31 @@ def test_a_change_with_more_than_six_places_is_refused() -> None:
     with pytest.raises(Refused, match="more than 6 decimal places"):
         run_what_if(wh, "2026-11-02", "2026-11-03", vendor="carrier_x",
                     change_pct="1.0000001")
+
+
+def test_calls_first_priced_by_the_candidate_move_out_of_unrated(wh, deck, tmp_path: Path) -> None:
+    """A call no table priced sits in '(unrated)'; a candidate vendor deck that prices it moves
+    it (both its figures) to its new destination, while the other vendors' calls stay put."""
+    write_jsonl(tmp_path / "spool" / "more.jsonl", [
+        contract_cdr("fr1", "33140000001", "2026-11-02T15:00:00Z", 60000),   # nobody has 33
+        contract_cdr("fr2", "33140000002", "2026-11-02T15:30:00Z", 120000,
+                     vendor="carrier_y"),
+    ])
+    wh.ingest(tmp_path / "spool")
+    wh.rate()
+    candidate = deck("prefix,destination,rate,increment,effective_from\n"
+                     "44,UK,0.0150,60/60,2026-01-01\n1,USA,0.0050,60/60,2026-01-01\n"
+                     "33,France,0.0300,60/60,2026-01-01\n", "vend_fr.csv")
+    frame = what_if(wh, *DAY, deck=candidate, table="vend")
+    assert _rows(frame) == [
+        # fr2 went through carrier_y, whose table is not the candidate's: still unrated
+        ("(unrated)", "0.000000", "0.000000", "0.000000", "0.000000", "0.000000", "0.000000",
+         "0.000000", 1, 0),
+        # fr1: no customer rate (revenue 0 either way), now a France cost of one minute
+        ("France", "0.000000", "0.000000", "0.000000", "0.030000", "0.000000", "-0.030000",
+         "-0.030000", 1, 0),
+        ("UK", "0.080000", "0.080000", "0.057000", "0.057000", "0.023000", "0.023000",
+         "0.000000", 3, 0),
+        ("USA", "0.010000", "0.010000", "0.005000", "0.005000", "0.005000", "0.005000",
+         "0.000000", 2, 0),
+    ]

@@ -242,9 +242,12 @@ def what_if(
 
     with _scratch(wh) as con:
         con.execute(f"USE {STORED}")       # the checks read the stored warehouse
-        unrated = scalar(con, """SELECT count(*) FROM cdrs c WHERE start_ts >= $s
-                                 AND start_ts < $e AND NOT EXISTS
-                                 (SELECT 1 FROM rated_rows r WHERE r.cdr_seq = c.cdr_seq)""",
+        # a CDR has at most one rated row, with its start_ts: the difference of the counts is
+        # the unrated calls (an anti-join over the period took 1.5 s at 10M CDRs)
+        unrated = scalar(con, """SELECT (SELECT count(*) FROM cdrs
+                                         WHERE start_ts >= $s AND start_ts < $e)
+                                      - (SELECT count(*) FROM rated_rows
+                                         WHERE start_ts >= $s AND start_ts < $e)""",
                          {"s": begin, "e": finish})
         if unrated:
             raise ReportError(f"{unrated} call(s) in the period are not rated yet: rate them "
@@ -277,9 +280,9 @@ def what_if(
                         {"db": STORED, "v": name}) for name in _VIEWS]
         con.execute("USE memory")         # from here on, unqualified names are scratch tables
         parts = _parts()
-        _run(con, parts["copy"].replace("{db}", STORED),
-             {"tables": changed, "parties": parties, "side": side, "start": begin,
-              "end": finish})
+        assert side in ("customer", "vendor")   # a column name, checked above
+        _run(con, parts["copy"].replace("{db}", STORED).replace("{party}", side),
+             {"tables": changed, "parties": parties, "start": begin, "end": finish})
         for view in views:                # the stored views over the scratch tables
             con.execute(view)
         if factor is not None:
