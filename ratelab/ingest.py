@@ -104,10 +104,16 @@ _STAGED_SQL = (
 #: Files read per read_json call: bounds the staging table's memory and paces progress.
 BATCH_BYTES = 1 << 30
 
+# Times are stored as naive UTC computed from the instant itself: the same whatever the
+# session's time zone, and about 5x cheaper than a cast to TIMESTAMP, which goes through it.
+_STORED_COLUMNS = ", ".join(
+    f"make_timestamp(epoch_us({name})) AS {name}" if kind == "TIMESTAMPTZ" else name
+    for name, kind in CDR_COLUMNS.items())
+
 # Idempotent on cdr_id: a CDR already stored is not added again.
 _INSERT_SQL = f"""
 INSERT INTO cdrs BY NAME
-SELECT {", ".join(CDR_COLUMNS)},
+SELECT {_STORED_COLUMNS},
        {NUMBER_KEY_SQL.format(n="callee_e164")} AS callee_key,
        $base + row_number() OVER () AS cdr_seq,
        hash(cdr_id) AS id_hash,

@@ -407,3 +407,24 @@ def test_a_time_with_an_offset_is_converted_to_utc(warehouse, tmp_path):
     assert warehouse.ingest(tmp_path / "spool").added == 1
     row = warehouse.sql("SELECT start_ts, answer_ts, attempts[1].start_ts AS a FROM cdrs").row(0)
     assert row == (datetime(2026, 3, 1, 8, 0),) * 3
+
+
+@pytest.mark.parametrize("bad", [False, True], ids=["clean file", "a bad line: line by line"])
+def test_times_are_utc_whatever_the_session_time_zone(tmp_path, bad: bool) -> None:
+    """Both ingest paths store the instant as naive UTC, not as the session's local time."""
+    import duckdb
+
+    from ratelab.ingest import ingest_spool
+    from ratelab.migrations import migrate
+
+    record = contract_cdr("tz-2", "447700900001", "2026-03-01T10:00:00.000000+02:00", 60000)
+    lines = [json.dumps(record)] + (['{"cdr_id": "broken"'] if bad else [])
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "a.jsonl").write_text("\n".join(lines) + "\n")
+    con = duckdb.connect()
+    migrate(con)
+    con.execute("SET TimeZone = 'America/New_York'")
+    summary = ingest_spool(con, tmp_path / "spool")
+    assert (summary.added, summary.quarantined) == (1, int(bad))
+    assert con.execute("SELECT start_ts, end_ts FROM cdrs").fetchall() == [
+        (datetime(2026, 3, 1, 8, 0), datetime(2026, 3, 1, 8, 0))]
