@@ -60,7 +60,9 @@ __all__ = [
     "REJECT_FILE_GLOB",
     "RTP_COUNTERS",
     "RTP_ENCRYPTION",
+    "RTP_FIELDS",
     "RTP_LEGS",
+    "RTP_LEG_FIELDS",
     "SNAPSHOT_FORMAT",
     "SNAPSHOT_VERSION",
     "CdrField",
@@ -102,7 +104,8 @@ class FieldKind(enum.StrEnum):
 @dataclass(frozen=True)
 class CdrField:
     """One field of the CDR: its name, its kind, whether ingest refuses a CDR without it, and
-    for a list what its items are (a kind, or the fields of an object).
+    for a list what its items are (a kind, or the fields of an object); for an object, its
+    fields (a reader ignores keys not listed, as v1 allows).
 
     >>> CDR_FIELDS[0]
     CdrField(name='cdr_id', kind=<FieldKind.STRING: 'string'>, required=True, items=None)
@@ -131,6 +134,12 @@ RTP_COUNTERS = ("packets_in", "packets_out", "bytes_in", "bytes_out")
 RTP_ENCRYPTION = "encryption"
 
 _S, _I, _T = FieldKind.STRING, FieldKind.INT, FieldKind.TIMESTAMP
+#: One ``rtp`` leg: the counters, then the leg's encryption mode.
+RTP_LEG_FIELDS: tuple[CdrField, ...] = tuple(
+    CdrField(name, _I) for name in (*RTP_COUNTERS, RTP_ENCRYPTION))
+#: ``rtp``'s keys: one object per leg (either may be absent, or null).
+RTP_FIELDS: tuple[CdrField, ...] = tuple(
+    CdrField(leg, FieldKind.OBJECT, items=RTP_LEG_FIELDS) for leg in RTP_LEGS)
 #: Every field a v1 CDR has, in contract order (a value may be null where docs/cdr.md says so).
 CDR_FIELDS: tuple[CdrField, ...] = (
     CdrField("cdr_id", _S, required=True),
@@ -153,7 +162,7 @@ CDR_FIELDS: tuple[CdrField, ...] = (
     CdrField("attempts", FieldKind.LIST, items=ATTEMPT_FIELDS),
     CdrField("codec", _S),
     CdrField("rtp_encryption", _I),
-    CdrField("rtp", FieldKind.OBJECT),
+    CdrField("rtp", FieldKind.OBJECT, items=RTP_FIELDS),
 )
 
 #: The CDR field listing the paths of the strings that were escaped (absent when none was).

@@ -196,25 +196,39 @@ _DUCKDB_KINDS = {
     FieldKind.STRING: {"VARCHAR"},
     FieldKind.INT: {"INTEGER", "BIGINT"},
     FieldKind.TIMESTAMP: {"TIMESTAMP"},
-    FieldKind.OBJECT: {"JSON"},
 }
 
 
+def _struct_members(column_type: str) -> list[tuple[str, str]] | None:
+    """``STRUCT(a T, b STRUCT(...))`` as [(name, type)], split at its top-level commas."""
+    match = re.fullmatch(r"STRUCT\((.*)\)", column_type)
+    if match is None:
+        return None
+    parts, depth, start, body = [], 0, 0, match.group(1)
+    for i, char in enumerate(body + ","):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(body[start:i].strip())
+            start = i + 1
+    return [(name, kind) for name, kind in (part.split(" ", 1) for part in parts)]
+
+
 def _column_matches(field: CdrField, column_type: str) -> bool:
+    if isinstance(field.items, tuple):   # an object, or a list of objects: a STRUCT of the fields
+        if field.kind is FieldKind.LIST:
+            if not column_type.endswith("[]"):
+                return False
+            column_type = column_type[:-2]
+        members = _struct_members(column_type)
+        return members is not None and [name for name, _ in members] == [
+            f.name for f in field.items] and all(
+            _column_matches(f, kind) for f, (_, kind) in zip(field.items, members, strict=True))
     if field.kind is not FieldKind.LIST:
         return column_type in _DUCKDB_KINDS[field.kind]
     if not column_type.endswith("[]"):
         return False
-    inner = column_type[:-2]
-    if isinstance(field.items, tuple):
-        members = re.fullmatch(r"STRUCT\((.*)\)", inner)
-        if members is None:
-            return False
-        pairs = [part.strip().split(" ", 1) for part in members.group(1).split(",")]
-        return [name for name, _ in pairs] == [f.name for f in field.items] and all(
-            _column_matches(f, kind) for f, (_, kind) in zip(field.items, pairs, strict=True))
     assert field.items is not None
-    return inner in _DUCKDB_KINDS[field.items]
+    return column_type[:-2] in _DUCKDB_KINDS[field.items]
 
 
 def test_the_migrated_warehouse_stores_every_contract_field(tmp_path: Path) -> None:
