@@ -1,9 +1,10 @@
 """The rating engine: every CDR priced on both sides, vectorized in DuckDB.
 
-The query is assembled from ``sql/rate/``: ``calls.sql`` (each CDR with its rate tables' index
-groups), a lookup (``match_merged.sql``: one ASOF join against the customer and vendor
-segments merged per pair of groups; or ``match_sides.sql``: one ASOF join per side, when the
-merged segments would outgrow the calls) and ``charge.sql`` (cheapest-of and the narrow row).
+The query is assembled from ``sql/rate/``: ``calls.sql`` and ``bands.sql`` (each CDR with its
+rate tables' index groups; ``no_bands.sql`` instead when no table has time bands), a lookup
+(``match_merged.sql``: one ASOF join against the customer and vendor segments merged per pair
+of groups; or ``match_sides.sql``: one ASOF join per side, when the merged segments would
+outgrow the calls) and ``charge.sql`` (cheapest-of and the narrow row).
 This module selects the CDRs to (re-)rate, runs the query in chunks of time (so a progress bar
 moves and memory stays bounded), and replaces the rated rows of exactly the CDRs it selected,
 in one transaction. Nothing here loops over CDRs in Python.
@@ -53,15 +54,19 @@ _PARTITION = "g.pair = m.pair AND "
 
 
 @cache
-def rating_query(lookup: Lookup, *, several: bool = True, partitioned: bool = True) -> str:
+def rating_query(lookup: Lookup, *, several: bool = True, partitioned: bool = True,
+                 banded: bool = True) -> str:
     """The rating query's text for ``lookup``; ``{where}`` selects the CDRs.
 
     ``several=False`` drops the cheapest-of branch (no party has several tables);
-    ``partitioned=False`` drops the pair partition of the merged lookup (the run has one pair).
+    ``partitioned=False`` drops the pair partition of the merged lookup (the run has one pair);
+    ``banded=False`` drops the time-band joins (no assigned table has bands).
 
-    >>> sql = rating_query(Lookup.MERGED, several=False, partitioned=False)
+    >>> sql = rating_query(Lookup.MERGED, several=False, partitioned=False, banded=False)
     >>> "merged_segments" in sql, "arg_min" in sql, "ON g.pair = m.pair" in sql
     (True, False, False)
+    >>> "calendar_hours" in sql, "calendar_hours" in rating_query(Lookup.SIDES)
+    (False, True)
     """
     match = _rate_sql("match_merged" if lookup is Lookup.MERGED else "match_sides")
     if not partitioned:
@@ -70,7 +75,8 @@ def rating_query(lookup: Lookup, *, several: bool = True, partitioned: bool = Tr
     charge = _rate_sql("charge")
     if not several:
         charge = re.sub(r"\n *-- multi: begin.*?-- multi: end\n", "\n", charge, flags=re.S)
-    return "\n".join((_rate_sql("calls"), match, charge))
+    return "\n".join((_rate_sql("calls"), _rate_sql("bands" if banded else "no_bands"), match,
+                      charge))
 
 
 #: The names of the status codes stored in ``rated_rows.status`` (the view ``rated`` shows the
@@ -272,11 +278,11 @@ def _chunks(
 
 def _prepare_lookup(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, object],
                     chunks: list[tuple[datetime, datetime, int]], total: int,
-                    lookup: Lookup | None, several: bool) -> str:
+                    lookup: Lookup | None, several: bool, banded: bool) -> str:
     """Choose the lookup for this run (building the merged segments when it is merged) and
     return the query. The pairs cover the whole run, so the segments are built once."""
     if not chunks:
-        return rating_query(Lookup.SIDES, several=several)
+        return rating_query(Lookup.SIDES, several=several, banded=banded)
     if lookup is not Lookup.SIDES:
         pairs_sql, keys_sql = _statements("pairs")
         con.execute(pairs_sql.replace("{where}", where),
@@ -290,10 +296,10 @@ def _prepare_lookup(con: duckdb.DuckDBPyConnection, where: str, params: dict[str
         if lookup is None and size > MERGED_SHARE * total:
             lookup = Lookup.SIDES
     if lookup is Lookup.SIDES:
-        return rating_query(Lookup.SIDES, several=several)
+        return rating_query(Lookup.SIDES, several=several, banded=banded)
     con.execute(_rate_sql("merged_segments"))
     pairs = scalar(con, "SELECT count(*) FROM rate_pairs")
-    return rating_query(Lookup.MERGED, several=several, partitioned=pairs > 1)
+    return rating_query(Lookup.MERGED, several=several, partitioned=pairs > 1, banded=banded)
 
 
 def rate_cdrs(
@@ -328,9 +334,10 @@ def rate_cdrs(
         for statement in _statements("macros"):
             con.execute(statement)
         several = bool(scalar(con, "SELECT count(*) FROM plan WHERE is_customer AND multi"))
+        banded = bool(scalar(con, "SELECT count(*) FROM plan WHERE banded"))
         chunks = _chunks(con, where, params)
         total = sum(n for *_, n in chunks)
-        query = _prepare_lookup(con, where, params, chunks, total, lookup, several)
+        query = _prepare_lookup(con, where, params, chunks, total, lookup, several, banded)
         done = 0
         for lo, hi, n in chunks:
             chunk_where = f"{where} AND start_ts >= $lo AND start_ts < $hi"

@@ -116,7 +116,8 @@ def test_a_call_with_no_table_on_either_side_is_not_priced_by_the_only_pair(
                         lambda *a, **k: asked.append(k) or query(*a, **k))
     with warehouse.connection() as con:
         rating.rate_cdrs(con, lookup=rating.Lookup.MERGED)
-    assert asked == [{"several": False, "partitioned": False}], "one pair: no partition"
+    assert asked == [{"several": False, "partitioned": False, "banded": False}], (
+        "one pair, no bands: no partition, no band joins")
     rows = {r["cdr_id"]: r for r in warehouse.rated().iter_rows(named=True)}
     assert (rows["known"]["status"], str(rows["known"]["revenue"])) == ("ok", "0.020000")
     assert rows["stranger"]["status"] == "no_rates"
