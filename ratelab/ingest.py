@@ -120,11 +120,28 @@ _STAGED_SQL = (
 #: Files read per read_json call: bounds the staging table's memory and paces progress.
 BATCH_BYTES = 1 << 30
 
-# Times are stored as naive UTC computed from the instant itself: the same whatever the
-# session's time zone, and about 5x cheaper than a cast to TIMESTAMP, which goes through it.
-_STORED_COLUMNS = ", ".join(
-    f"make_timestamp(epoch_us({name})) AS {name}" if kind == "TIMESTAMPTZ" else name
-    for name, kind in CDR_COLUMNS.items())
+
+def _stored(field: CdrField, value: str) -> str:
+    """The expression storing ``value`` (of ``field``): times as naive UTC computed from the
+    instant itself, the same whatever the session's time zone and about 5x cheaper than a cast
+    to TIMESTAMP, which goes through it; inside a list of objects too.
+
+    >>> from switch.contract import ATTEMPT_FIELDS
+    >>> _stored(ATTEMPT_FIELDS[1], "a.start_ts")
+    'make_timestamp(epoch_us(a.start_ts))'
+    """
+    if field.kind is FieldKind.TIMESTAMP:
+        return f"make_timestamp(epoch_us({value}))"
+    if field.kind is FieldKind.LIST and isinstance(field.items, tuple) and any(
+            item.kind is FieldKind.TIMESTAMP for item in field.items):
+        members = ", ".join(f"{item.name} := {_stored(item, f'x.{item.name}')}"
+                            for item in field.items)
+        return f"list_transform({value}, lambda x: struct_pack({members}))"
+    return value
+
+
+_STORED_COLUMNS = ", ".join(f"{_stored(field, field.name)} AS {field.name}"
+                            for field in all_cdr_fields())
 
 # Idempotent on cdr_id: a CDR already stored is not added again.
 _INSERT_SQL = f"""

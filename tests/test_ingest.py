@@ -418,6 +418,7 @@ def test_times_are_utc_whatever_the_session_time_zone(tmp_path, bad: bool) -> No
     from ratelab.migrations import migrate
 
     record = contract_cdr("tz-2", "447700900001", "2026-03-01T10:00:00.000000+02:00", 60000)
+    record["attempts"].append({"vendor": "late", "start_ts": None, "sip_code": 503})
     lines = [json.dumps(record)] + (['{"cdr_id": "broken"'] if bad else [])
     (tmp_path / "spool").mkdir()
     (tmp_path / "spool" / "a.jsonl").write_text("\n".join(lines) + "\n")
@@ -428,3 +429,6 @@ def test_times_are_utc_whatever_the_session_time_zone(tmp_path, bad: bool) -> No
     assert (summary.added, summary.quarantined) == (1, int(bad))
     assert con.execute("SELECT start_ts, end_ts FROM cdrs").fetchall() == [
         (datetime(2026, 3, 1, 8, 0), datetime(2026, 3, 1, 8, 0))]
+    attempts = con.execute("SELECT attempts FROM cdrs").fetchone()[0]
+    assert [(a["vendor"], a["start_ts"], a["sip_code"]) for a in attempts] == [
+        ("carrier_x", datetime(2026, 3, 1, 8, 0), 200), ("late", None, 503)]
