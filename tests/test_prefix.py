@@ -2,9 +2,10 @@ import bisect
 import itertools
 import random
 
+import duckdb
 import pytest
 
-from ratelab.prefix import longest_prefix, number_key, prefix_range, segments
+from ratelab.prefix import NUMBER_KEY_SQL, longest_prefix, number_key, prefix_range, segments
 
 
 def match(number: str, segs) -> str | None:
@@ -58,3 +59,15 @@ def test_edges_of_the_key_space():
         number_key("+44")
     with pytest.raises(ValueError, match="digits"):
         prefix_range("")
+
+
+@pytest.mark.parametrize("number", ["", "0", "44", "4" * 17, "4" * 18, "+44", " 44", "44 ",
+                                    "4\n", "\u0664\u0664", "4a4", None])
+def test_the_sql_key_is_the_python_key(number: str | None) -> None:
+    """Ingest keys numbers in SQL, decks in Python: both must agree, NULL for a non-number."""
+    try:
+        want = number_key(number) if number is not None else None
+    except ValueError:
+        want = None
+    got = duckdb.sql(f"SELECT {NUMBER_KEY_SQL.format(n='$n')}", params={"n": number}).fetchall()
+    assert got == [(want,)]
