@@ -13,12 +13,21 @@ CREATE TABLE cdr_rtp_original (
     rtp      JSON NOT NULL      -- the value as it was stored before this migration
 );
 
+-- The conversion, one definition for the check and the ALTER below.
+CREATE OR REPLACE TEMP MACRO rtp_struct(j) AS
+    json_transform(j, '{"customer": {"packets_in": "BIGINT", "packets_out": "BIGINT",
+                                     "bytes_in": "BIGINT", "bytes_out": "BIGINT",
+                                     "encryption": "BIGINT"},
+                        "vendor": {"packets_in": "BIGINT", "packets_out": "BIGINT",
+                                   "bytes_in": "BIGINT", "bytes_out": "BIGINT",
+                                   "encryption": "BIGINT"}}');
+
 -- A value converts losslessly when, nulls dropped (a merge patch onto {} drops them), the typed
 -- value written back as JSON is the value.
 INSERT INTO cdr_rtp_original
 SELECT cdr_seq, rtp FROM cdrs
 WHERE rtp IS NOT NULL
-  AND json_merge_patch('{}', to_json(json_transform(rtp, '{"customer": {"packets_in": "BIGINT", "packets_out": "BIGINT", "bytes_in": "BIGINT", "bytes_out": "BIGINT", "encryption": "BIGINT"}, "vendor": {"packets_in": "BIGINT", "packets_out": "BIGINT", "bytes_in": "BIGINT", "bytes_out": "BIGINT", "encryption": "BIGINT"}}')))
+  AND json_merge_patch('{}', to_json(rtp_struct(rtp)))
       IS DISTINCT FROM json_merge_patch('{}', rtp);
 
 ALTER TABLE cdrs ALTER rtp TYPE
@@ -26,4 +35,6 @@ ALTER TABLE cdrs ALTER rtp TYPE
                            bytes_out BIGINT, encryption BIGINT),
            vendor STRUCT(packets_in BIGINT, packets_out BIGINT, bytes_in BIGINT,
                          bytes_out BIGINT, encryption BIGINT))
-    USING json_transform(rtp, '{"customer": {"packets_in": "BIGINT", "packets_out": "BIGINT", "bytes_in": "BIGINT", "bytes_out": "BIGINT", "encryption": "BIGINT"}, "vendor": {"packets_in": "BIGINT", "packets_out": "BIGINT", "bytes_in": "BIGINT", "bytes_out": "BIGINT", "encryption": "BIGINT"}}');
+    USING rtp_struct(rtp);
+
+DROP MACRO rtp_struct;
